@@ -1,0 +1,557 @@
+package hub
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/go-kit/log/level"
+)
+
+// conn is one SignalR connection, from negotiate to its end. It is the
+// signalr.Connection the engine serves, and it sits between the transport and
+// the engine as a filter: Read hands the engine only validated invocations,
+// Write translates what the engine answers, and every byte to the client goes
+// through one ordered, bounded queue.
+type conn struct {
+	srv       *Server
+	id        string // public: what hub code and clients see
+	token     string // secret: what transport requests carry as ?id=
+	principal *Principal
+	created   time.Time
+
+	ctx    context.Context // the connection's life; canceled by finish
+	cancel context.CancelFunc
+	// engineCtx is what the engine serves; canceling it ends the engine's
+	// loop once the last message has been written.
+	engineCtx  context.Context
+	stopEngine context.CancelFunc
+
+	// Set when a transport attaches, under srv.mu, and fixed after.
+	transport Transport
+	attached  bool
+	ws        *websocket.Conn
+	postMu    sync.Mutex     // one POST at a time (SSE, Long Polling)
+	pipeR     *io.PipeReader // POST bodies come through this pipe (SSE, Long Polling)
+	pipeW     *io.PipeWriter
+
+	// Inbound state, used only by the engine's reader goroutine.
+	br      *bufio.Reader
+	pending []byte
+	nextID  uint64
+
+	proto       atomic.Pointer[protocol] // the client's, after its handshake
+	engineReady atomic.Bool              // the engine has answered the handshake
+	lastRecv    atomic.Int64             // unix nanoseconds
+	lastWrite   atomic.Int64
+	polling     atomic.Bool // a long poll is waiting
+
+	mu       sync.Mutex
+	call     *call // the invocation the engine is running
+	queue    [][]byte
+	spare    [][]byte
+	flushing bool
+	closing  bool
+	reason   string
+	drained  chan struct{} // closed once closing and everything is written
+	wake     chan struct{} // SSE and Long Polling: something is queued
+	poll     chan struct{} // closed to end the current long poll early
+
+	finishOnce sync.Once
+}
+
+// call is an invocation handed to the engine, awaiting its completion.
+type call struct {
+	engineID  string
+	clientID  string
+	hasID     bool
+	target    string
+	errorOnly bool
+	done      chan struct{}
+}
+
+func newConn(s *Server, id, token string, p *Principal) *conn {
+	ctx, cancel := context.WithCancel(withPrincipal(s.ctx, p))
+	ectx, stop := context.WithCancel(ctx)
+	c := &conn{
+		srv: s, id: id, token: token, principal: p, created: time.Now(),
+		ctx: ctx, cancel: cancel, engineCtx: ectx, stopEngine: stop,
+		drained: make(chan struct{}),
+		wake:    make(chan struct{}, 1),
+	}
+	c.lastRecv.Store(c.created.UnixNano())
+	c.lastWrite.Store(c.created.UnixNano())
+	return c
+}
+
+// Context, ConnectionID and SetConnectionID implement signalr.Connection.
+func (c *conn) Context() context.Context  { return c.engineCtx }
+func (c *conn) ConnectionID() string      { return c.id }
+func (c *conn) SetConnectionID(id string) {}
+
+func (c *conn) protocol() protocol {
+	if p := c.proto.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Read gives the engine its next frame: the handshake, then one validated
+// invocation at a time. It never returns more than one frame per call.
+func (c *conn) Read(p []byte) (int, error) {
+	for len(c.pending) == 0 {
+		f, err := c.next()
+		if err != nil {
+			return 0, err
+		}
+		c.pending = f
+	}
+	n := copy(p, c.pending)
+	c.pending = c.pending[n:]
+	return n, nil
+}
+
+func (c *conn) next() ([]byte, error) {
+	// One invocation at a time, as ASP.NET Core does by default: completions
+	// arrive in call order, and what a hub method sends precedes its
+	// completion.
+	c.mu.Lock()
+	inflight := c.call
+	c.mu.Unlock()
+	if inflight != nil {
+		select {
+		case <-inflight.done:
+		case <-c.engineCtx.Done():
+			return nil, c.engineCtx.Err()
+		}
+	}
+	p := c.protocol()
+	if p == nil {
+		return c.handshake()
+	}
+	rec, err := p.readRecord(c.br, c.srv.cfg.maxMessageSize)
+	if err != nil {
+		return nil, c.readFailed(err)
+	}
+	c.lastRecv.Store(time.Now().UnixNano())
+	m, err := p.decode(rec)
+	if err != nil {
+		c.srv.logf(c, "invalid message", err)
+		c.closeWith(reasonProtocol, "Invalid message received: "+strings.TrimPrefix(err.Error(), errMalformed.Error()+": ")+".", false)
+		return nil, err
+	}
+	switch m.Type {
+	case typeInvocation:
+		return c.invoke(m)
+	case typeStreamInvocation:
+		c.reject(m, fmt.Sprintf("Failed to invoke '%s' due to an error on the server. HubException: Streaming is not supported.", m.Target))
+	case typeClose:
+		c.closeWith(reasonClient, "", false)
+		return nil, io.EOF
+	}
+	// Pings only prove the client is alive. Acks and sequences belong to
+	// stateful reconnect, which negotiate never offers; stream items,
+	// completions and cancels have nothing to match on this hub; unknown
+	// types are ignored, as the JavaScript client ignores them.
+	return nil, nil
+}
+
+func (c *conn) readFailed(err error) error {
+	if c.pipeR != nil {
+		_ = c.pipeR.CloseWithError(err) // the POST being read learns why
+	}
+	switch {
+	case errors.Is(err, errTooLarge):
+		c.srv.logf(c, "message too large", err)
+		c.closeWith(reasonProtocol, fmt.Sprintf("The maximum message size of %dB was exceeded.", c.srv.cfg.maxMessageSize), false)
+	case errors.Is(err, errMalformed):
+		c.srv.logf(c, "invalid message", err)
+		c.closeWith(reasonProtocol, "Invalid message received: bad framing.", false)
+	default:
+		c.abort(reasonClient)
+	}
+	return err
+}
+
+func (c *conn) handshake() ([]byte, error) {
+	rec, err := readTextRecord(c.br, c.srv.cfg.maxMessageSize)
+	if err != nil {
+		if errors.Is(err, errTooLarge) {
+			return nil, c.handshakeFailed("Handshake request exceeds the maximum message size.")
+		}
+		c.abort(reasonClient)
+		return nil, err
+	}
+	var hs struct {
+		Protocol string `json:"protocol"`
+		Version  *int   `json:"version"`
+	}
+	if err := json.Unmarshal(rec, &hs); err != nil {
+		return nil, c.handshakeFailed("Handshake request is not valid JSON.")
+	}
+	p := protocolByName(hs.Protocol)
+	switch {
+	case p == nil:
+		return nil, c.handshakeFailed(fmt.Sprintf("The protocol '%s' is not supported.", hs.Protocol))
+	case hs.Version == nil:
+		return nil, c.handshakeFailed("Handshake request has no protocol version.")
+	case *hs.Version != 1:
+		return nil, c.handshakeFailed(fmt.Sprintf("The server does not support version %d of the '%s' protocol.", *hs.Version, hs.Protocol))
+	case c.transport == ServerSentEvents && p.binary():
+		return nil, c.handshakeFailed("Cannot use the 'messagepack' protocol over Server-Sent Events.")
+	}
+	c.lastRecv.Store(time.Now().UnixNano())
+	c.proto.Store(&p)
+	return engineHandshake, nil
+}
+
+func (c *conn) handshakeFailed(msg string) error {
+	b, _ := json.Marshal(struct {
+		Error string `json:"error"`
+	}{msg})
+	c.push(append(b, recordSeparator), false)
+	c.closeWith(reasonHandshake, "", false)
+	return errors.New(msg)
+}
+
+// invoke validates an invocation and returns the frame that hands it to the
+// engine, or nil after answering the client itself.
+func (c *conn) invoke(m clientMessage) ([]byte, error) {
+	meth, ok := c.srv.methods[strings.ToLower(m.Target)]
+	if !ok {
+		c.reject(m, fmt.Sprintf("Failed to invoke '%s' due to an error on the server. HubException: Method does not exist.", m.Target))
+		return nil, nil
+	}
+	if len(m.Args) != len(meth.params) {
+		c.reject(m, fmt.Sprintf("Failed to invoke '%s' due to an error on the server. InvalidDataException: Invocation provides %d argument(s) but target expects %d.", m.Target, len(m.Args), len(meth.params)))
+		return nil, nil
+	}
+	p := c.protocol()
+	args := make([]any, len(meth.params))
+	for i, t := range meth.params {
+		v := reflect.New(t)
+		if err := p.decodeArg(m.Args[i], v.Interface()); err != nil {
+			c.reject(m, fmt.Sprintf("Failed to invoke '%s' due to an error on the server. InvalidDataException: Error binding arguments. Argument %d must be %s.", m.Target, i+1, kindName(t)))
+			return nil, nil
+		}
+		args[i] = v.Elem().Interface()
+	}
+	c.nextID++
+	id := strconv.FormatUint(c.nextID, 10)
+	frame, err := engineInvocation(id, meth.name, args)
+	if err != nil {
+		c.reject(m, fmt.Sprintf("Failed to invoke '%s' due to an error on the server. InvalidDataException: Arguments are too large.", m.Target))
+		return nil, nil
+	}
+	c.mu.Lock()
+	c.call = &call{engineID: id, clientID: m.InvocationID, hasID: m.HasID, target: meth.name, errorOnly: meth.errorOnly, done: make(chan struct{})}
+	c.mu.Unlock()
+	return frame, nil
+}
+
+func kindName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	}
+	return "a " + t.String()
+}
+
+// reject answers an invocation with an error completion; a send() without an
+// invocation id gets nothing back, and the connection stays open either way.
+func (c *conn) reject(m clientMessage, text string) {
+	c.srv.logf(c, "invocation rejected", errors.New(text))
+	if !m.HasID {
+		return
+	}
+	if f, err := c.protocol().completion(m.InvocationID, nil, false, text); err == nil {
+		c.push(f, false)
+	}
+}
+
+// Write receives what the engine writes: its handshake answer, completions,
+// pings and a close. The engine writes from several goroutines.
+func (c *conn) Write(p []byte) (int, error) {
+	if !c.engineReady.Load() {
+		c.engineReady.Store(true)
+		c.push(bytes.Clone(p), false) // "{}\x1e": the engine accepts only what the filter forwarded
+		return len(p), nil
+	}
+	m, err := decodeEngine(p)
+	if err != nil {
+		c.srv.logf(c, "engine frame", err)
+		return len(p), nil
+	}
+	switch m.Type {
+	case typeCompletion:
+		c.complete(m)
+	case typeClose:
+		text := ""
+		if m.Error != "" {
+			c.srv.logf(c, "engine closed connection", errors.New(m.Error))
+			text = "Connection closed with an error."
+		}
+		c.closeWith(reasonServer, text, m.AllowReconnect)
+	}
+	// The engine's pings are dropped: the heartbeat pings only connections
+	// that have been quiet, counting every frame the hub writes.
+	return len(p), nil
+}
+
+func (c *conn) complete(m engineMessage) {
+	c.mu.Lock()
+	cl := c.call
+	if cl == nil || cl.engineID != m.InvocationID {
+		c.mu.Unlock()
+		return // e.g. the engine's second, empty completion after a panic
+	}
+	c.call = nil
+	c.mu.Unlock()
+	defer close(cl.done)
+
+	var (
+		result    any
+		hasResult bool
+		errText   string
+	)
+	switch m.ResultKind {
+	case 1:
+		// Binding errors, panics: the engine's text may hold internals.
+		c.srv.logf(c, "hub method failed", fmt.Errorf("%s: %s", cl.target, m.Error))
+		errText = fmt.Sprintf("An unexpected error occurred invoking '%s' on the server.", cl.target)
+	case 3:
+		if cl.errorOnly {
+			// The method returned a non-nil error; a hubError encodes as its
+			// message, anything else stays private.
+			errText = fmt.Sprintf("An unexpected error occurred invoking '%s' on the server.", cl.target)
+			if v, err := decodeResult(m.Result); err == nil {
+				if s, ok := v.(string); ok {
+					errText += " HubException: " + s
+				}
+			}
+			break
+		}
+		v, err := decodeResult(m.Result)
+		if err != nil {
+			errText = fmt.Sprintf("An unexpected error occurred invoking '%s' on the server.", cl.target)
+			break
+		}
+		result, hasResult = v, true
+	}
+	if !cl.hasID {
+		return
+	}
+	f, err := c.protocol().completion(cl.clientID, result, hasResult, errText)
+	if err != nil {
+		f, _ = c.protocol().completion(cl.clientID, nil, false, fmt.Sprintf("An unexpected error occurred invoking '%s' on the server.", cl.target))
+	}
+	c.push(f, false)
+}
+
+// push queues a frame for the client, in order. It never blocks: when the
+// queue is full the client is too slow, and it is closed with
+// allowReconnect so that it comes back and reloads. counted marks
+// application messages, as opposed to protocol frames.
+func (c *conn) push(frame []byte, counted bool) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		if counted {
+			c.srv.tel.dropped.WithLabelValues("closing").Inc()
+		}
+		return false
+	}
+	if len(c.queue) >= c.srv.cfg.sendQueue {
+		c.srv.tel.dropped.WithLabelValues("overflow").Add(float64(len(c.queue) + 1))
+		c.srv.tel.slowClosed.Inc()
+		level.Warn(c.srv.cfg.logger).Log("msg", "slow consumer closed", "connection_id", c.id, "queued", len(c.queue))
+		clear(c.queue)
+		c.queue = c.queue[:0]
+		c.startClosing(reasonSlow, "The client did not keep up with its messages.", true)
+		return false
+	}
+	c.queue = append(c.queue, frame)
+	if counted {
+		c.srv.tel.sent.Inc()
+	}
+	c.kick()
+	return true
+}
+
+// closeWith queues a Close message and ends the connection once everything
+// before it is written.
+func (c *conn) closeWith(reason, text string, allowReconnect bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.startClosing(reason, text, allowReconnect)
+}
+
+func (c *conn) startClosing(reason, text string, allowReconnect bool) {
+	if c.closing {
+		return
+	}
+	c.closing, c.reason = true, reason
+	if p := c.protocol(); p != nil && c.engineReady.Load() && reason != reasonClient {
+		c.queue = append(c.queue, p.closeFrame(text, allowReconnect))
+	}
+	if len(c.queue) == 0 && !c.flushing {
+		c.markDrained()
+		return
+	}
+	c.kick()
+}
+
+// markDrained runs with c.mu held, once the Close is written.
+func (c *conn) markDrained() {
+	select {
+	case <-c.drained:
+	default:
+		close(c.drained)
+		c.stopEngine()
+	}
+}
+
+// abort ends the connection without writing anything more: the transport is
+// gone.
+func (c *conn) abort(reason string) {
+	c.mu.Lock()
+	if !c.closing {
+		c.closing, c.reason = true, reason
+	}
+	clear(c.queue)
+	c.queue = c.queue[:0]
+	if !c.flushing {
+		c.markDrained()
+	}
+	c.mu.Unlock()
+	c.finish()
+}
+
+// kick starts delivery of what is queued; c.mu is held.
+func (c *conn) kick() {
+	if c.ws != nil {
+		if !c.flushing {
+			c.flushing = true
+			go c.flushWS()
+		}
+		return
+	}
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take removes and returns everything queued; c.mu is held.
+func (c *conn) take() [][]byte {
+	b := c.queue
+	c.queue = c.spare[:0]
+	c.spare = nil
+	return b
+}
+
+// recycle returns a written batch's storage; c.mu is held.
+func (c *conn) recycle(b [][]byte) {
+	clear(b)
+	if c.spare == nil && cap(b) <= 4*c.srv.cfg.sendQueue {
+		c.spare = b[:0]
+	}
+}
+
+// flushWS writes the queue to the WebSocket. It runs only while something is
+// queued, so an idle connection has no writer goroutine.
+func (c *conn) flushWS() {
+	for {
+		c.mu.Lock()
+		if len(c.queue) == 0 {
+			c.flushing = false
+			if c.closing {
+				c.markDrained()
+			}
+			c.mu.Unlock()
+			return
+		}
+		batch := c.take()
+		c.mu.Unlock()
+		err := c.writeWS(batch)
+		c.mu.Lock()
+		c.recycle(batch)
+		c.mu.Unlock()
+		if err != nil {
+			c.srv.logf(c, "write failed", err)
+			c.mu.Lock()
+			c.flushing = false
+			c.mu.Unlock()
+			c.abort(reasonError)
+			return
+		}
+	}
+}
+
+// wsMessageSize is where a batch is split into another WebSocket message, so
+// that a client starts parsing before a long backlog is written.
+const wsMessageSize = 32 << 10
+
+func (c *conn) writeWS(batch [][]byte) error {
+	typ := websocket.MessageText
+	if p := c.protocol(); p != nil && p.binary() {
+		typ = websocket.MessageBinary
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.writeTimeout)
+	defer cancel()
+	for len(batch) > 0 {
+		w, err := c.ws.Writer(ctx, typ)
+		if err != nil {
+			return err
+		}
+		size := 0
+		for len(batch) > 0 && (size == 0 || size+len(batch[0]) <= wsMessageSize) {
+			if _, err := w.Write(batch[0]); err != nil {
+				return err
+			}
+			size += len(batch[0])
+			batch = batch[1:]
+		}
+		if err := w.Close(); err != nil {
+			return err
+		}
+	}
+	c.lastWrite.Store(time.Now().UnixNano())
+	return nil
+}
+
+// finish ends the connection for good: the transport is closed or gone.
+func (c *conn) finish() {
+	c.finishOnce.Do(func() {
+		c.mu.Lock()
+		reason := c.reason
+		if !c.closing {
+			c.closing, reason = true, reasonServer
+		}
+		c.markDrained()
+		c.mu.Unlock()
+		c.cancel()
+		if c.pipeW != nil {
+			_ = c.pipeW.CloseWithError(io.EOF)
+		}
+		c.srv.finished(c, reason)
+	})
+}

@@ -1,0 +1,174 @@
+package hub
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"time"
+)
+
+// servePoll answers a long poll: 200 with whatever is queued, 200 empty when
+// nothing came within the poll timeout, 204 once the connection has ended.
+// The first poll returns at once and starts the connection.
+func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
+	if !s.enabled(LongPolling) {
+		http.Error(w, "The LongPolling transport is disabled.", http.StatusNotFound)
+		return
+	}
+	c, ok := s.lookup(w, r)
+	if !ok {
+		return
+	}
+	s.mu.RLock()
+	attached, transport := c.attached, c.transport
+	s.mu.RUnlock()
+	if !attached {
+		if !s.attach(w, c, LongPolling) {
+			return
+		}
+		s.attachPipe(c)
+		go s.serve(c)
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	if transport != LongPolling {
+		http.Error(w, "This connection does not use long polling.", http.StatusBadRequest)
+		return
+	}
+	if c.ctx.Err() != nil {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	c.lastRecv.Store(time.Now().UnixNano())
+	// A new poll replaces a waiting one, which returns empty.
+	mine := make(chan struct{})
+	c.mu.Lock()
+	if c.poll != nil {
+		close(c.poll)
+	}
+	c.poll = mine
+	c.mu.Unlock()
+	c.polling.Store(true)
+	defer func() {
+		c.mu.Lock()
+		if c.poll == mine {
+			c.poll = nil
+			c.polling.Store(false)
+		}
+		c.mu.Unlock()
+		c.lastRecv.Store(time.Now().UnixNano())
+	}()
+
+	timer := time.NewTimer(s.cfg.pollTimeout)
+	defer timer.Stop()
+	for {
+		c.mu.Lock()
+		if len(c.queue) > 0 || c.closing {
+			batch := c.take()
+			done := c.closing && len(c.queue) == 0
+			c.mu.Unlock()
+			s.answerPoll(w, c, batch, done)
+			return
+		}
+		c.mu.Unlock()
+		select {
+		case <-c.wake:
+		case <-mine:
+			w.WriteHeader(http.StatusOK)
+			return
+		case <-timer.C:
+			w.WriteHeader(http.StatusOK)
+			return
+		case <-r.Context().Done():
+			return
+		case <-c.ctx.Done():
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+	}
+}
+
+func (s *Server) answerPoll(w http.ResponseWriter, c *conn, batch [][]byte, done bool) {
+	if len(batch) == 0 {
+		w.WriteHeader(http.StatusNoContent)
+	} else {
+		ct := "text/plain; charset=utf-8"
+		if p := c.protocol(); p != nil && p.binary() {
+			ct = "application/octet-stream"
+		}
+		w.Header().Set("Content-Type", ct)
+		w.WriteHeader(http.StatusOK)
+		for _, f := range batch {
+			_, _ = w.Write(f)
+		}
+		c.lastWrite.Store(time.Now().UnixNano())
+	}
+	c.mu.Lock()
+	c.recycle(batch)
+	if done {
+		c.markDrained()
+	}
+	c.mu.Unlock()
+	if done {
+		c.finish()
+	}
+}
+
+// servePost feeds a POST body (Server-Sent Events and Long Polling) into the
+// connection. It returns once the hub has read the body, so a client's sends
+// are applied in order; a message over the size limit closes the connection
+// and answers 413.
+func (s *Server) servePost(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.lookup(w, r)
+	if !ok {
+		return
+	}
+	s.mu.RLock()
+	attached, transport := c.attached, c.transport
+	s.mu.RUnlock()
+	switch {
+	case !attached:
+		http.Error(w, "The connection has no transport yet.", http.StatusBadRequest)
+		return
+	case transport == WebSockets:
+		http.Error(w, "POST requests are not allowed for WebSocket connections.", http.StatusMethodNotAllowed)
+		return
+	case c.ctx.Err() != nil:
+		http.Error(w, "No Connection with that ID", http.StatusNotFound)
+		return
+	}
+	if !c.postMu.TryLock() {
+		http.Error(w, "Another POST is in progress for this connection.", http.StatusConflict)
+		return
+	}
+	defer c.postMu.Unlock()
+	c.lastRecv.Store(time.Now().UnixNano())
+	_, err := io.Copy(c.pipeW, r.Body)
+	switch {
+	case err == nil:
+		w.WriteHeader(http.StatusOK)
+	case errors.Is(err, errTooLarge):
+		http.Error(w, "The message exceeds the maximum message size; the connection is closed.", http.StatusRequestEntityTooLarge)
+	case c.ctx.Err() != nil || errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe):
+		http.Error(w, "The connection is closed.", http.StatusNotFound)
+	default:
+		http.Error(w, "The connection rejected the message.", http.StatusBadRequest)
+	}
+}
+
+// serveDelete ends a long polling connection, as the client's stop() does.
+func (s *Server) serveDelete(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.lookup(w, r)
+	if !ok {
+		return
+	}
+	s.mu.RLock()
+	transport := c.transport
+	s.mu.RUnlock()
+	if transport != LongPolling {
+		http.Error(w, "Cannot terminate this connection using the DELETE endpoint.", http.StatusBadRequest)
+		return
+	}
+	c.abort(reasonClient)
+	w.WriteHeader(http.StatusAccepted)
+}

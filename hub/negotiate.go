@@ -1,0 +1,72 @@
+package hub
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+)
+
+type negotiateTransport struct {
+	Transport       Transport `json:"transport"`
+	TransferFormats []string  `json:"transferFormats"`
+}
+
+type negotiateResponse struct {
+	ConnectionToken     string               `json:"connectionToken,omitempty"`
+	ConnectionID        string               `json:"connectionId"`
+	NegotiateVersion    int                  `json:"negotiateVersion,omitempty"`
+	AvailableTransports []negotiateTransport `json:"availableTransports"`
+}
+
+// negotiate answers POST {path}/negotiate: it authenticates the caller and
+// creates a connection with a public connectionId and, from version 1 on, a
+// separate secret connectionToken that only transport requests carry.
+func (s *Server) negotiate(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		http.Error(w, "Method not allowed; negotiate is a POST.", http.StatusMethodNotAllowed)
+		return
+	}
+	p, ok := s.authenticate(w, r)
+	if !ok {
+		return
+	}
+	version := 0
+	if v := r.URL.Query().Get("negotiateVersion"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			http.Error(w, "Invalid negotiateVersion.", http.StatusBadRequest)
+			return
+		}
+		version = min(n, 1)
+	}
+	id := newID()
+	token := id // version 0 clients send the connectionId as ?id=
+	if version > 0 {
+		token = newID()
+	}
+	c := newConn(s, id, token, p)
+	s.mu.Lock()
+	if s.shutdown {
+		s.mu.Unlock()
+		http.Error(w, "Server is shutting down.", http.StatusServiceUnavailable)
+		return
+	}
+	s.tokens[token] = c
+	s.mu.Unlock()
+
+	resp := negotiateResponse{ConnectionID: id, NegotiateVersion: version}
+	if version > 0 {
+		resp.ConnectionToken = token
+	}
+	for _, t := range s.cfg.transports {
+		formats := []string{"Text", "Binary"}
+		if t == ServerSentEvents {
+			formats = []string{"Text"}
+		}
+		resp.AvailableTransports = append(resp.AvailableTransports, negotiateTransport{t, formats})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(resp)
+}

@@ -1,0 +1,188 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Transport is a SignalR transport.
+type Transport string
+
+// The transports, in the order negotiate offers them by default; clients try
+// them in that order.
+const (
+	WebSockets       Transport = "WebSockets"
+	ServerSentEvents Transport = "ServerSentEvents"
+	LongPolling      Transport = "LongPolling"
+)
+
+// ConnInfo describes a connection to the hooks.
+type ConnInfo struct {
+	ConnectionID string
+	Transport    Transport
+	Protocol     string // "json" or "messagepack"
+	Principal    *Principal
+}
+
+// An Option configures a Server.
+type Option func(*config)
+
+type config struct {
+	path             string
+	auth             Authenticator
+	groupAuth        GroupAuthorizer
+	logger           log.Logger
+	registerer       prometheus.Registerer
+	origins          []string
+	maxMessageSize   int
+	sendQueue        int
+	transports       []Transport
+	keepAlive        time.Duration
+	clientTimeout    time.Duration
+	handshakeTimeout time.Duration
+	negotiateTTL     time.Duration
+	pollTimeout      time.Duration
+	writeTimeout     time.Duration
+	compression      bool
+	maxLeadGroups    int
+	onConnected      func(context.Context, ConnInfo)
+	onDisconnected   func(context.Context, ConnInfo)
+}
+
+func defaults() config {
+	return config{
+		path:             "/leadupdates",
+		logger:           log.NewNopLogger(),
+		maxMessageSize:   32 << 10,
+		sendQueue:        1024,
+		transports:       []Transport{WebSockets, ServerSentEvents, LongPolling},
+		keepAlive:        15 * time.Second,
+		clientTimeout:    30 * time.Second,
+		handshakeTimeout: 15 * time.Second,
+		negotiateTTL:     15 * time.Second,
+		pollTimeout:      90 * time.Second,
+		writeTimeout:     10 * time.Second,
+		maxLeadGroups:    100,
+	}
+}
+
+func (c *config) validate() error {
+	switch {
+	case !strings.HasPrefix(c.path, "/") || strings.HasSuffix(c.path, "/"):
+		return fmt.Errorf("hub: path %q must start with / and not end with /", c.path)
+	case c.maxMessageSize < 1024:
+		return fmt.Errorf("hub: maximum message size %d is below 1024 bytes", c.maxMessageSize)
+	case c.sendQueue < 1:
+		return fmt.Errorf("hub: send queue %d must be at least 1", c.sendQueue)
+	case len(c.transports) == 0:
+		return fmt.Errorf("hub: no transport enabled")
+	case c.keepAlive <= 0 || c.clientTimeout <= c.keepAlive:
+		return fmt.Errorf("hub: client timeout %v must exceed the keep-alive interval %v", c.clientTimeout, c.keepAlive)
+	case c.handshakeTimeout <= 0 || c.negotiateTTL <= 0 || c.pollTimeout <= 0 || c.writeTimeout <= 0:
+		return fmt.Errorf("hub: timeouts must be positive")
+	case c.maxLeadGroups < 0:
+		return fmt.Errorf("hub: lead group cap %d is negative", c.maxLeadGroups)
+	}
+	for _, t := range c.transports {
+		if t != WebSockets && t != ServerSentEvents && t != LongPolling {
+			return fmt.Errorf("hub: unknown transport %q", t)
+		}
+	}
+	return nil
+}
+
+// WithPath sets the path the hub answers on; negotiate is path+"/negotiate".
+// Defaults to "/leadupdates".
+func WithPath(path string) Option { return func(c *config) { c.path = path } }
+
+// WithAuthenticator requires every request to authenticate with a. Without
+// one, every connection is anonymous (a Principal with an empty ID).
+func WithAuthenticator(a Authenticator) Option { return func(c *config) { c.auth = a } }
+
+// WithGroupAuthorizer decides who may join which Lead_{id} group. Defaults to
+// allowing every connection.
+func WithGroupAuthorizer(a GroupAuthorizer) Option { return func(c *config) { c.groupAuth = a } }
+
+// WithLogger logs connection events and errors with the connection id (never
+// the token). Defaults to no logging.
+func WithLogger(l log.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithRegisterer registers the hub's Prometheus collectors with r. By default
+// they are kept but not registered.
+func WithRegisterer(r prometheus.Registerer) Option { return func(c *config) { c.registerer = r } }
+
+// WithAllowedOrigins allows cross-origin browser clients from these origins,
+// with credentials, for negotiate, Server-Sent Events, Long Polling and the
+// WebSocket origin check alike. An entry is an origin ("https://app.example.com")
+// and may hold one "*" wildcard ("https://*.example.com"); "*" alone allows
+// every origin. Same-origin requests are always allowed. Defaults to none.
+func WithAllowedOrigins(origins ...string) Option {
+	return func(c *config) { c.origins = append([]string(nil), origins...) }
+}
+
+// WithMaxMessageSize sets the largest hub message a client may send, in
+// bytes; a larger one closes that connection with an error. It applies per
+// hub message, not per transport frame: clients batch several messages into
+// one frame. Defaults to 32 KB, as ASP.NET Core.
+func WithMaxMessageSize(n int) Option { return func(c *config) { c.maxMessageSize = n } }
+
+// WithSendQueue sets how many messages may wait for one connection. A client
+// that falls further behind is closed with allowReconnect, so it never slows
+// the sender or other clients. Defaults to 1024.
+func WithSendQueue(n int) Option { return func(c *config) { c.sendQueue = n } }
+
+// WithTransports sets the transports negotiate offers, in order. Defaults to
+// WebSockets, ServerSentEvents, LongPolling.
+func WithTransports(t ...Transport) Option {
+	return func(c *config) { c.transports = append([]Transport(nil), t...) }
+}
+
+// WithKeepAlive sets how long a connection may go without the server writing
+// before it sends a ping. Defaults to 15 s, as ASP.NET Core; the client gives
+// up after 30 s of silence.
+func WithKeepAlive(d time.Duration) Option { return func(c *config) { c.keepAlive = d } }
+
+// WithClientTimeout sets how long a client may stay silent before it is
+// considered gone. Defaults to 30 s, as ASP.NET Core (clients ping every 15 s).
+func WithClientTimeout(d time.Duration) Option { return func(c *config) { c.clientTimeout = d } }
+
+// WithHandshakeTimeout sets how long a new connection has to complete the
+// SignalR handshake. Defaults to 15 s.
+func WithHandshakeTimeout(d time.Duration) Option {
+	return func(c *config) { c.handshakeTimeout = d }
+}
+
+// WithLongPollTimeout sets how long a poll waits for data before it returns
+// empty. Defaults to 90 s, as ASP.NET Core (the client waits 100 s).
+func WithLongPollTimeout(d time.Duration) Option { return func(c *config) { c.pollTimeout = d } }
+
+// WithWriteTimeout bounds one write to a client; a client that cannot take a
+// write in time is disconnected. Defaults to 10 s.
+func WithWriteTimeout(d time.Duration) Option { return func(c *config) { c.writeTimeout = d } }
+
+// WithCompression enables WebSocket permessage-deflate without context
+// takeover, which costs CPU per message but no compressor memory kept per
+// connection. Defaults to off.
+func WithCompression(on bool) Option { return func(c *config) { c.compression = on } }
+
+// WithMaxLeadGroups caps how many Lead_{id} groups one connection may be in.
+// Defaults to 100; 0 means no cap.
+func WithMaxLeadGroups(n int) Option { return func(c *config) { c.maxLeadGroups = n } }
+
+// WithOnConnected calls f when a connection has completed its handshake and
+// joined the LeadUpdates group. A panic in f is logged and ends only that
+// connection.
+func WithOnConnected(f func(context.Context, ConnInfo)) Option {
+	return func(c *config) { c.onConnected = f }
+}
+
+// WithOnDisconnected calls f when a connection has ended. A panic in f is
+// logged and harms nothing else.
+func WithOnDisconnected(f func(context.Context, ConnInfo)) Option {
+	return func(c *config) { c.onDisconnected = f }
+}

@@ -1,0 +1,445 @@
+package hub
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"reflect"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/philippseith/signalr"
+	"github.com/rs/cors"
+)
+
+// DefaultGroup is the group every connection joins when it connects.
+const DefaultGroup = "LeadUpdates"
+
+// LeadGroup returns the name of the group that receives the updates of one
+// lead: "Lead_{id}".
+func LeadGroup(leadID int64) string { return fmt.Sprintf("Lead_%d", leadID) }
+
+// engineQuiet is the engine's own keep-alive and timeout, set out of the way:
+// the hub's heartbeat pings and times out connections itself, counting every
+// frame it writes, which the engine cannot see.
+const engineQuiet = 24 * time.Hour
+
+// Server is a SignalR endpoint for the LeadUpdatesHub: an http.Handler that
+// serves negotiate, WebSockets, Server-Sent Events and Long Polling to
+// unmodified @microsoft/signalr clients, and the sending side used by the
+// application (All, Group, Groups, Client, User).
+//
+// A Server is safe for concurrent use. Sending never blocks on a client: each
+// connection has its own ordered, bounded queue.
+type Server struct {
+	cfg     config
+	tel     *telemetry
+	engine  signalr.Server
+	methods map[string]method
+	handler http.Handler
+	origins []string
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu       sync.RWMutex
+	tokens   map[string]*conn // by connection token, negotiated or attached
+	ids      map[string]*conn // by connection id, attached to a transport
+	live     map[string]*conn // by connection id, handshake done
+	groups   map[string]map[*conn]struct{}
+	users    map[string]map[*conn]struct{}
+	member   map[*conn]map[string]struct{}
+	shutdown bool
+
+	conns     sync.WaitGroup // attached connections
+	heartbeat sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// method is one client-callable hub method.
+type method struct {
+	name      string
+	params    []reflect.Type
+	errorOnly bool // returns just an error
+}
+
+// New returns a Server. It starts the heartbeat that pings quiet clients and
+// times out silent ones; Close stops it.
+func New(opts ...Option) (*Server, error) {
+	cfg := defaults()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	tel, err := newTelemetry(cfg.registerer)
+	if err != nil {
+		return nil, fmt.Errorf("hub: register collectors: %w", err)
+	}
+	s := &Server{
+		cfg:     cfg,
+		tel:     tel,
+		methods: wireMethods(),
+		origins: cfg.origins,
+		tokens:  map[string]*conn{},
+		ids:     map[string]*conn{},
+		live:    map[string]*conn{},
+		groups:  map[string]map[*conn]struct{}{},
+		users:   map[string]map[*conn]struct{}{},
+		member:  map[*conn]map[string]struct{}{},
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.engine, err = signalr.NewServer(s.ctx,
+		signalr.HubFactory(func() signalr.HubInterface { return &LeadUpdatesHub{srv: s} }),
+		signalr.WithHubLifetimeManager(func(signalr.Server) (signalr.HubLifetimeManager, error) { return lifetime{s}, nil }),
+		signalr.Logger(log.With(cfg.logger, "component", "signalr"), false),
+		signalr.HandshakeTimeout(cfg.handshakeTimeout),
+		signalr.TimeoutInterval(engineQuiet),
+		signalr.KeepAliveInterval(engineQuiet),
+		signalr.MaximumReceiveMessageSize(engineFrameLimit),
+		signalr.EnableDetailedErrors(false),
+	)
+	if err != nil {
+		s.cancel()
+		return nil, fmt.Errorf("hub: engine: %w", err)
+	}
+	allow := func(string) bool { return false }
+	if len(cfg.origins) > 0 {
+		allow = nil
+	}
+	s.handler = cors.New(cors.Options{
+		AllowedOrigins:   cfg.origins,
+		AllowOriginFunc:  allow,
+		AllowedMethods:   []string{http.MethodGet, http.MethodPost, http.MethodDelete},
+		AllowedHeaders:   []string{"Authorization", "Content-Type", "X-Requested-With", "X-SignalR-User-Agent"},
+		AllowCredentials: true,
+		MaxAge:           600,
+	}).Handler(http.HandlerFunc(s.route))
+	s.heartbeat.Add(1)
+	go s.beat()
+	return s, nil
+}
+
+// wireMethods lists the methods clients may call: those LeadUpdatesHub
+// declares itself. Everything promoted from signalr.Hub (OnConnected, Abort,
+// Close, ...) stays out of reach.
+func wireMethods() map[string]method {
+	base := map[string]bool{}
+	bt := reflect.TypeOf(&signalr.Hub{})
+	for i := range bt.NumMethod() {
+		base[bt.Method(i).Name] = true
+	}
+	errType := reflect.TypeOf((*error)(nil)).Elem()
+	ms := map[string]method{}
+	ht := reflect.TypeOf(&LeadUpdatesHub{})
+	for i := range ht.NumMethod() {
+		m := ht.Method(i)
+		if base[m.Name] {
+			continue
+		}
+		mt := m.Type
+		params := make([]reflect.Type, 0, mt.NumIn()-1)
+		for j := 1; j < mt.NumIn(); j++ {
+			params = append(params, mt.In(j))
+		}
+		ms[strings.ToLower(m.Name)] = method{
+			name:      m.Name,
+			params:    params,
+			errorOnly: mt.NumOut() == 1 && mt.Out(0) == errType,
+		}
+	}
+	return ms
+}
+
+// Mount registers the Server on mux at its path and its negotiate path.
+func (s *Server) Mount(mux *http.ServeMux) {
+	mux.Handle(s.cfg.path, s)
+	mux.Handle(s.cfg.path+"/negotiate", s)
+}
+
+// Path returns the path the Server answers on.
+func (s *Server) Path() string { return s.cfg.path }
+
+// ServeHTTP answers negotiate and transport requests and CORS preflights on
+// the Server's path; anything else gets 404.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case s.cfg.path + "/negotiate":
+		s.negotiate(w, r)
+	case s.cfg.path:
+		switch r.Method {
+		case http.MethodGet:
+			switch {
+			case isWebSocket(r):
+				s.serveWebSocket(w, r)
+			case strings.Contains(r.Header.Get("Accept"), "text/event-stream"):
+				s.serveSSE(w, r)
+			default:
+				s.servePoll(w, r)
+			}
+		case http.MethodPost:
+			s.servePost(w, r)
+		case http.MethodDelete:
+			s.serveDelete(w, r)
+		default:
+			w.Header().Set("Allow", "GET, POST, DELETE")
+			http.Error(w, "Method not allowed.", http.StatusMethodNotAllowed)
+		}
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func isWebSocket(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
+func (s *Server) enabled(t Transport) bool {
+	for _, e := range s.cfg.transports {
+		if e == t {
+			return true
+		}
+	}
+	return false
+}
+
+// authenticate answers 401 and returns false when r does not authenticate.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*Principal, bool) {
+	if s.cfg.auth == nil {
+		return &Principal{}, true
+	}
+	p, err := s.cfg.auth.Authenticate(r)
+	if err != nil || p == nil {
+		if err == nil {
+			err = errors.New("no principal")
+		}
+		s.tel.authFailures.Inc()
+		level.Info(s.cfg.logger).Log("msg", "authentication failed", "path", r.URL.Path, "err", err)
+		w.Header().Set("WWW-Authenticate", "Bearer")
+		http.Error(w, "Unauthorized", http.StatusUnauthorized)
+		return nil, false
+	}
+	return p, true
+}
+
+// lookup finds the connection a transport request names with ?id= and checks
+// that the same user makes it. It answers the error itself.
+func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (*conn, bool) {
+	p, ok := s.authenticate(w, r)
+	if !ok {
+		return nil, false
+	}
+	s.mu.RLock()
+	c := s.tokens[r.URL.Query().Get("id")]
+	s.mu.RUnlock()
+	if c == nil {
+		http.Error(w, "No Connection with that ID", http.StatusNotFound)
+		return nil, false
+	}
+	if p.ID != c.principal.ID {
+		s.tel.authFailures.Inc()
+		http.Error(w, "Forbidden", http.StatusForbidden)
+		return nil, false
+	}
+	return c, true
+}
+
+// attach binds a transport to a negotiated connection; a second transport
+// request for it gets 409.
+func (s *Server) attach(w http.ResponseWriter, c *conn, t Transport) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.shutdown:
+		http.Error(w, "Server is shutting down.", http.StatusServiceUnavailable)
+		return false
+	case c.ctx.Err() != nil:
+		http.Error(w, "No Connection with that ID", http.StatusNotFound)
+		return false
+	case c.attached:
+		http.Error(w, "Connection ID is already in use.", http.StatusConflict)
+		return false
+	}
+	c.attached, c.transport = true, t
+	s.ids[c.id] = c
+	s.conns.Add(1)
+	return true
+}
+
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// serve runs the engine on c until the connection ends.
+func (s *Server) serve(c *conn) {
+	if err := s.engine.Serve(c); err != nil && c.ctx.Err() == nil {
+		s.logf(c, "connection ended", err)
+	}
+	// The engine is done; whatever is still queued (its Close, say) goes out.
+	c.closeWith(reasonServer, "", true)
+}
+
+// finished removes a connection that has ended.
+func (s *Server) finished(c *conn, reason string) {
+	s.mu.Lock()
+	s.leaveAll(c)
+	opened := c.attached
+	if opened {
+		delete(s.ids, c.id)
+	}
+	s.mu.Unlock()
+	// Keep the token a moment, so that a long poll arriving after the end
+	// gets 204 (closed) rather than 404.
+	time.AfterFunc(5*time.Second, func() {
+		s.mu.Lock()
+		if s.tokens[c.token] == c {
+			delete(s.tokens, c.token)
+		}
+		s.mu.Unlock()
+	})
+	if opened {
+		s.conns.Done()
+	}
+}
+
+func (s *Server) logf(c *conn, msg string, err error) {
+	level.Debug(s.cfg.logger).Log("msg", msg, "connection_id", c.id, "err", err)
+}
+
+// beat pings connections that have been quiet and closes those whose client
+// has been silent too long, once a second.
+func (s *Server) beat() {
+	defer s.heartbeat.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	var cs []*conn
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case now := <-t.C:
+			cs = cs[:0]
+			var stale []*conn
+			s.mu.RLock()
+			for _, c := range s.tokens {
+				switch {
+				case c.attached:
+					cs = append(cs, c)
+				case now.Sub(c.created) > s.cfg.negotiateTTL:
+					stale = append(stale, c)
+				}
+			}
+			s.mu.RUnlock()
+			for _, c := range stale {
+				c.finish()
+			}
+			for _, c := range cs {
+				s.check(c, now)
+			}
+			clear(cs)
+		}
+	}
+}
+
+func (s *Server) check(c *conn, now time.Time) {
+	if c.ctx.Err() != nil {
+		return
+	}
+	p := c.protocol()
+	if p == nil || !c.engineReady.Load() {
+		if now.Sub(c.created) > s.cfg.handshakeTimeout+s.cfg.negotiateTTL {
+			c.closeWith(reasonHandshake, "", false)
+		}
+		return
+	}
+	if c.transport == LongPolling {
+		// The client does not ping over long polling; a waiting poll is its
+		// sign of life, and a poll answers at once when anything is queued.
+		if c.polling.Load() {
+			c.lastRecv.Store(now.UnixNano())
+		}
+	} else if now.Sub(time.Unix(0, c.lastWrite.Load())) >= s.cfg.keepAlive {
+		c.lastWrite.Store(now.UnixNano())
+		c.push(p.ping(), false)
+	}
+	if now.Sub(time.Unix(0, c.lastRecv.Load())) > s.cfg.clientTimeout {
+		c.closeWith(reasonTimeout, "Server timeout elapsed without receiving a message from the client.", true)
+	}
+}
+
+// Shutdown tells every client to reconnect (a Close with allowReconnect,
+// after what is already queued), waits for the connections to end or ctx to
+// be done, and then closes the Server. New connections get 503 meanwhile.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shutdown = true
+	all := make([]*conn, 0, len(s.tokens))
+	for _, c := range s.tokens {
+		all = append(all, c)
+	}
+	s.mu.Unlock()
+	for _, c := range all {
+		if c.attached {
+			c.closeWith(reasonShutdown, "Server is shutting down.", true)
+		} else {
+			c.finish()
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		s.conns.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		for _, c := range all {
+			c.abort(reasonShutdown)
+		}
+		<-done
+	}
+	s.Close()
+	return err
+}
+
+// Close ends every connection at once and stops the Server. Prefer Shutdown,
+// which lets clients know they should reconnect.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.shutdown = true
+		all := make([]*conn, 0, len(s.tokens))
+		for _, c := range s.tokens {
+			all = append(all, c)
+		}
+		s.mu.Unlock()
+		for _, c := range all {
+			c.abort(reasonShutdown)
+		}
+		s.conns.Wait()
+		s.cancel()
+		s.heartbeat.Wait()
+	})
+	return nil
+}
+
+// ConnectionCount returns the number of connections that completed the
+// handshake and are open.
+func (s *Server) ConnectionCount() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.live)
+}

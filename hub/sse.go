@@ -1,0 +1,88 @@
+package hub
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"time"
+)
+
+// serveSSE holds the Server-Sent Events stream of a connection open and
+// writes its queue to it; the client sends with POSTs (servePost).
+func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
+	if !s.enabled(ServerSentEvents) {
+		http.Error(w, "The ServerSentEvents transport is disabled.", http.StatusNotFound)
+		return
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "Streaming is not supported by this server.", http.StatusInternalServerError)
+		return
+	}
+	c, ok := s.lookup(w, r)
+	if !ok || !s.attach(w, c, ServerSentEvents) {
+		return
+	}
+	s.attachPipe(c)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(w, ":\r\n\r\n")
+	flusher.Flush()
+
+	go s.serve(c)
+	defer c.finish()
+	for {
+		select {
+		case <-c.wake:
+		case <-r.Context().Done():
+			c.abort(reasonClient)
+			return
+		case <-c.ctx.Done():
+			return
+		}
+		c.mu.Lock()
+		batch := c.take()
+		c.mu.Unlock()
+		if len(batch) > 0 {
+			// Several records in one event: the client splits them at the
+			// record separator. JSON never holds a raw newline.
+			_, err := io.WriteString(w, "data: ")
+			for _, f := range batch {
+				if err == nil {
+					_, err = w.Write(f)
+				}
+			}
+			if err == nil {
+				_, err = io.WriteString(w, "\n\n")
+			}
+			if err != nil {
+				c.abort(reasonError)
+				return
+			}
+			flusher.Flush()
+			c.lastWrite.Store(time.Now().UnixNano())
+		}
+		c.mu.Lock()
+		c.recycle(batch)
+		done := c.closing && len(c.queue) == 0
+		if done {
+			c.markDrained()
+		}
+		c.mu.Unlock()
+		if done {
+			return
+		}
+	}
+}
+
+// attachPipe makes POST bodies the connection's inbound stream.
+func (s *Server) attachPipe(c *conn) {
+	pr, pw := io.Pipe()
+	c.pipeR, c.pipeW = pr, pw
+	c.br = bufio.NewReaderSize(pr, 2048)
+	context.AfterFunc(c.ctx, func() { _ = pr.CloseWithError(io.EOF) })
+}

@@ -1,0 +1,71 @@
+package hub
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// telemetry holds the hub's Prometheus collectors. They always exist, so the
+// hot path never checks for nil; WithRegisterer decides whether anyone sees
+// them.
+type telemetry struct {
+	connections  *prometheus.GaugeVec
+	opened       *prometheus.CounterVec
+	closed       *prometheus.CounterVec
+	sent         prometheus.Counter
+	dropped      *prometheus.CounterVec
+	slowClosed   prometheus.Counter
+	authFailures prometheus.Counter
+}
+
+// Reasons a connection ended, the "reason" label of
+// leadupdates_hub_connections_closed_total.
+const (
+	reasonClient    = "client"    // the client closed or went away
+	reasonTimeout   = "timeout"   // no message from the client in time
+	reasonSlow      = "slow"      // its send queue overflowed
+	reasonProtocol  = "protocol"  // malformed or oversize input
+	reasonShutdown  = "shutdown"  // the server shut down
+	reasonHandshake = "handshake" // the handshake failed
+	reasonError     = "error"     // a transport write failed
+	reasonServer    = "server"    // closed by the engine or an application hook
+	reasonAbandoned = "abandoned" // negotiated but never connected
+)
+
+func newTelemetry(reg prometheus.Registerer) (*telemetry, error) {
+	t := &telemetry{
+		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "leadupdates_hub_connections",
+			Help: "Connections that completed the handshake and are open, by transport.",
+		}, []string{"transport"}),
+		opened: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "leadupdates_hub_connections_opened_total",
+			Help: "Connections that completed the handshake, by transport.",
+		}, []string{"transport"}),
+		closed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "leadupdates_hub_connections_closed_total",
+			Help: "Connections that ended, by transport and reason.",
+		}, []string{"transport", "reason"}),
+		sent: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "leadupdates_hub_messages_sent_total",
+			Help: "Server-to-client invocations queued for delivery, one per connection.",
+		}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "leadupdates_hub_messages_dropped_total",
+			Help: "Server-to-client invocations not delivered, by reason (closing, overflow, encode).",
+		}, []string{"reason"}),
+		slowClosed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "leadupdates_hub_slow_consumer_closes_total",
+			Help: "Connections closed because their send queue overflowed.",
+		}),
+		authFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "leadupdates_hub_auth_failures_total",
+			Help: "Requests rejected with 401 or 403.",
+		}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{t.connections, t.opened, t.closed, t.sent, t.dropped, t.slowClosed, t.authFailures} {
+			if err := reg.Register(c); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return t, nil
+}
