@@ -127,8 +127,12 @@ func (c *conn) next() ([]byte, error) {
 	// arrive in call order, and what a hub method sends precedes its
 	// completion.
 	c.mu.Lock()
-	inflight := c.call
+	inflight, closing := c.call, c.closing
 	c.mu.Unlock()
+	if closing {
+		// Nothing more for the engine; the engine reads on after an error.
+		return nil, io.EOF
+	}
 	if inflight != nil {
 		select {
 		case <-inflight.done:

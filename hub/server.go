@@ -436,6 +436,20 @@ func (s *Server) Close() error {
 	return nil
 }
 
+// Disconnect closes one connection, after what is already queued for it,
+// with a Close message that lets the client reconnect. It reports whether the
+// connection was open.
+func (s *Server) Disconnect(connectionID string) bool {
+	s.mu.RLock()
+	c := s.live[connectionID]
+	s.mu.RUnlock()
+	if c == nil {
+		return false
+	}
+	c.closeWith(reasonServer, "Connection closed by the server.", true)
+	return true
+}
+
 // ConnectionCount returns the number of connections that completed the
 // handshake and are open.
 func (s *Server) ConnectionCount() int {
