@@ -1,0 +1,24 @@
+# make test   — vet, race-enabled tests and the @microsoft/signalr conformance suite
+# make deps   — install the npm packages the tests drive (from the lockfile)
+# make bench  — the hub fan-out benchmark against philippseith/signalr's default
+
+CLIENT := hub/testdata/client
+STAMP  := $(CLIENT)/node_modules/.installed
+
+.PHONY: test deps vet bench
+
+test: $(STAMP)
+	go vet ./...
+	go test -race -count=1 -timeout 15m ./...
+
+deps: $(STAMP)
+
+$(STAMP): $(CLIENT)/package-lock.json
+	npm ci --prefix $(CLIENT) --no-audit --no-fund
+	touch $@
+
+vet:
+	go vet ./...
+
+bench:
+	go run ./examples/hubbench run -n 5000 -m 200
