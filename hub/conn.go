@@ -42,12 +42,13 @@ type conn struct {
 	transport Transport
 	attached  bool
 	ws        *websocket.Conn
-	postMu    sync.Mutex     // one POST at a time (SSE, Long Polling)
-	pipeR     *io.PipeReader // POST bodies come through this pipe (SSE, Long Polling)
-	pipeW     *io.PipeWriter
+	inbox     chan []byte // SSE and Long Polling: records from POSTs, size-checked
+
+	postMu    sync.Mutex // one POST at a time
+	postProto protocol   // framing of POST bodies, known after the handshake
 
 	// Inbound state, used only by the engine's reader goroutine.
-	br      *bufio.Reader
+	br      *bufio.Reader // WebSocket: the message stream
 	pending []byte
 	nextID  uint64
 
@@ -107,13 +108,18 @@ func (c *conn) protocol() protocol {
 	return nil
 }
 
+// errEnded is what Read returns once the connection is over. Never io.EOF:
+// the engine's readers treat EOF as "no data yet" and would call Read again
+// forever.
+var errEnded = errors.New("hub: connection ended")
+
 // Read gives the engine its next frame: the handshake, then one validated
 // invocation at a time. It never returns more than one frame per call.
 func (c *conn) Read(p []byte) (int, error) {
 	for len(c.pending) == 0 {
 		f, err := c.next()
 		if err != nil {
-			return 0, err
+			return 0, fmt.Errorf("%w: %v", errEnded, err) // %v: keep io.EOF out of the chain
 		}
 		c.pending = f
 	}
@@ -130,8 +136,8 @@ func (c *conn) next() ([]byte, error) {
 	inflight, closing := c.call, c.closing
 	c.mu.Unlock()
 	if closing {
-		// Nothing more for the engine; the engine reads on after an error.
-		return nil, io.EOF
+		// Nothing more for the engine, which reads on after an error.
+		return nil, errEnded
 	}
 	if inflight != nil {
 		select {
@@ -144,7 +150,7 @@ func (c *conn) next() ([]byte, error) {
 	if p == nil {
 		return c.handshake()
 	}
-	rec, err := p.readRecord(c.br, c.srv.cfg.maxMessageSize)
+	rec, err := c.record(p)
 	if err != nil {
 		return nil, c.readFailed(err)
 	}
@@ -171,14 +177,27 @@ func (c *conn) next() ([]byte, error) {
 	return nil, nil
 }
 
-func (c *conn) readFailed(err error) error {
-	if c.pipeR != nil {
-		_ = c.pipeR.CloseWithError(err) // the POST being read learns why
+// record returns the client's next message: the handshake when p is nil.
+func (c *conn) record(p protocol) ([]byte, error) {
+	if c.inbox != nil {
+		select {
+		case rec := <-c.inbox:
+			return rec, nil
+		case <-c.engineCtx.Done():
+			return nil, c.engineCtx.Err()
+		}
 	}
+	if p == nil {
+		return readTextRecord(c.br, c.srv.cfg.maxMessageSize)
+	}
+	return p.readRecord(c.br, c.srv.cfg.maxMessageSize)
+}
+
+func (c *conn) readFailed(err error) error {
 	switch {
 	case errors.Is(err, errTooLarge):
 		c.srv.logf(c, "message too large", err)
-		c.closeWith(reasonProtocol, fmt.Sprintf("The maximum message size of %dB was exceeded.", c.srv.cfg.maxMessageSize), false)
+		c.closeWith(reasonProtocol, tooLargeText(c.srv.cfg.maxMessageSize), false)
 	case errors.Is(err, errMalformed):
 		c.srv.logf(c, "invalid message", err)
 		c.closeWith(reasonProtocol, "Invalid message received: bad framing.", false)
@@ -189,7 +208,7 @@ func (c *conn) readFailed(err error) error {
 }
 
 func (c *conn) handshake() ([]byte, error) {
-	rec, err := readTextRecord(c.br, c.srv.cfg.maxMessageSize)
+	rec, err := c.record(nil)
 	if err != nil {
 		if errors.Is(err, errTooLarge) {
 			return nil, c.handshakeFailed("Handshake request exceeds the maximum message size.")
@@ -553,9 +572,6 @@ func (c *conn) finish() {
 		c.markDrained()
 		c.mu.Unlock()
 		c.cancel()
-		if c.pipeW != nil {
-			_ = c.pipeW.CloseWithError(io.EOF)
-		}
 		c.srv.finished(c, reason)
 	})
 }

@@ -1,8 +1,6 @@
 package hub
 
 import (
-	"errors"
-	"io"
 	"net/http"
 	"time"
 )
@@ -26,7 +24,7 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 		if !s.attach(w, c, LongPolling) {
 			return
 		}
-		s.attachPipe(c)
+		c.inbox = make(chan []byte, inboxSize)
 		go s.serve(c)
 		w.WriteHeader(http.StatusOK)
 		return
@@ -111,48 +109,6 @@ func (s *Server) answerPoll(w http.ResponseWriter, c *conn, batch [][]byte, done
 	c.mu.Unlock()
 	if done {
 		c.finish()
-	}
-}
-
-// servePost feeds a POST body (Server-Sent Events and Long Polling) into the
-// connection. It returns once the hub has read the body, so a client's sends
-// are applied in order; a message over the size limit closes the connection
-// and answers 413.
-func (s *Server) servePost(w http.ResponseWriter, r *http.Request) {
-	c, ok := s.lookup(w, r)
-	if !ok {
-		return
-	}
-	s.mu.RLock()
-	attached, transport := c.attached, c.transport
-	s.mu.RUnlock()
-	switch {
-	case !attached:
-		http.Error(w, "The connection has no transport yet.", http.StatusBadRequest)
-		return
-	case transport == WebSockets:
-		http.Error(w, "POST requests are not allowed for WebSocket connections.", http.StatusMethodNotAllowed)
-		return
-	case c.ctx.Err() != nil:
-		http.Error(w, "No Connection with that ID", http.StatusNotFound)
-		return
-	}
-	if !c.postMu.TryLock() {
-		http.Error(w, "Another POST is in progress for this connection.", http.StatusConflict)
-		return
-	}
-	defer c.postMu.Unlock()
-	c.lastRecv.Store(time.Now().UnixNano())
-	_, err := io.Copy(c.pipeW, r.Body)
-	switch {
-	case err == nil:
-		w.WriteHeader(http.StatusOK)
-	case errors.Is(err, errTooLarge):
-		http.Error(w, "The message exceeds the maximum message size; the connection is closed.", http.StatusRequestEntityTooLarge)
-	case c.ctx.Err() != nil || errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe):
-		http.Error(w, "The connection is closed.", http.StatusNotFound)
-	default:
-		http.Error(w, "The connection rejected the message.", http.StatusBadRequest)
 	}
 }
 

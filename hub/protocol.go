@@ -74,32 +74,33 @@ func protocolByName(name string) protocol {
 }
 
 // readTextRecord reads up to the next record separator, excluding it. It
-// never buffers more than limit bytes of one record, whatever the transport
-// frame size: the limit applies per hub message.
+// looks only at bytes already received, so a record over limit fails as soon
+// as its limit+1st byte arrives, whatever the transport frame size: the limit
+// applies per hub message. At the end of input it returns io.EOF, or
+// io.ErrUnexpectedEOF inside a record.
 func readTextRecord(r *bufio.Reader, limit int) ([]byte, error) {
 	var acc []byte
 	for {
-		chunk, err := r.ReadSlice(recordSeparator)
-		switch {
-		case err == nil:
-			if len(acc)+len(chunk)-1 > limit {
-				return nil, errTooLarge
-			}
-			if acc == nil {
-				return bytes.Clone(chunk[:len(chunk)-1]), nil
-			}
-			return append(acc, chunk[:len(chunk)-1]...), nil
-		case errors.Is(err, bufio.ErrBufferFull):
-			if len(acc)+len(chunk) > limit {
-				return nil, errTooLarge
-			}
-			acc = append(acc, chunk...)
-		default:
-			if len(acc)+len(chunk) > limit {
-				return nil, errTooLarge
+		if _, err := r.Peek(1); err != nil {
+			if errors.Is(err, io.EOF) && len(acc) > 0 {
+				return nil, io.ErrUnexpectedEOF
 			}
 			return nil, err
 		}
+		buf, _ := r.Peek(r.Buffered())
+		if i := bytes.IndexByte(buf, recordSeparator); i >= 0 {
+			if len(acc)+i > limit {
+				return nil, errTooLarge
+			}
+			rec := append(acc, buf[:i]...) // a copy: buf is bufio's
+			_, _ = r.Discard(i + 1)
+			return rec, nil
+		}
+		if len(acc)+len(buf) > limit {
+			return nil, errTooLarge
+		}
+		acc = append(acc, buf...)
+		_, _ = r.Discard(len(buf))
 	}
 }
 

@@ -1,8 +1,6 @@
 package hub
 
 import (
-	"bufio"
-	"context"
 	"io"
 	"net/http"
 	"time"
@@ -24,7 +22,7 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 	if !ok || !s.attach(w, c, ServerSentEvents) {
 		return
 	}
-	s.attachPipe(c)
+	c.inbox = make(chan []byte, inboxSize)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -77,12 +75,4 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-}
-
-// attachPipe makes POST bodies the connection's inbound stream.
-func (s *Server) attachPipe(c *conn) {
-	pr, pw := io.Pipe()
-	c.pipeR, c.pipeW = pr, pw
-	c.br = bufio.NewReaderSize(pr, 2048)
-	context.AfterFunc(c.ctx, func() { _ = pr.CloseWithError(io.EOF) })
 }

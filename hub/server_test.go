@@ -1,0 +1,161 @@
+package hub_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/leadupdates/leadupdates/hub"
+)
+
+func TestNewRejectsBadOptions(t *testing.T) {
+	tests := []struct {
+		name string
+		opt  hub.Option
+	}{
+		{"relative path", hub.WithPath("leadupdates")},
+		{"path with trailing slash", hub.WithPath("/leadupdates/")},
+		{"tiny message limit", hub.WithMaxMessageSize(100)},
+		{"empty send queue", hub.WithSendQueue(0)},
+		{"no transports", hub.WithTransports()},
+		{"unknown transport", hub.WithTransports("Carrier pigeon")},
+		{"timeout below keep-alive", hub.WithClientTimeout(time.Second)},
+		{"zero poll timeout", hub.WithLongPollTimeout(0)},
+		{"negative lead group cap", hub.WithMaxLeadGroups(-1)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := hub.New(tt.opt)
+			if err == nil {
+				s.Close()
+				t.Fatal("New accepted it")
+			}
+			if !strings.HasPrefix(err.Error(), "hub: ") {
+				t.Errorf("error %q lacks the package prefix", err)
+			}
+		})
+	}
+}
+
+func newCORSServer(t *testing.T, origins ...string) *httptest.Server {
+	t.Helper()
+	s, err := hub.New(hub.WithAllowedOrigins(origins...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	s.Mount(mux)
+	ts := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		ts.Close()
+		s.Close()
+	})
+	return ts
+}
+
+func TestCORS(t *testing.T) {
+	ts := newCORSServer(t, "https://dash.example.com", "https://*.leads.example.com")
+	tests := []struct {
+		name      string
+		method    string
+		origin    string
+		wantAllow string // Access-Control-Allow-Origin; "" means none
+		wantCode  int
+	}{
+		{"preflight from an allowed origin", http.MethodOptions, "https://dash.example.com", "https://dash.example.com", http.StatusNoContent},
+		{"preflight from a wildcard origin", http.MethodOptions, "https://eu.leads.example.com", "https://eu.leads.example.com", http.StatusNoContent},
+		{"preflight from another origin", http.MethodOptions, "https://evil.example.net", "", http.StatusNoContent},
+		{"negotiate from an allowed origin", http.MethodPost, "https://dash.example.com", "https://dash.example.com", http.StatusOK},
+		{"negotiate from another origin", http.MethodPost, "https://evil.example.net", "", http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequestWithContext(t.Context(), tt.method, ts.URL+"/leadupdates/negotiate?negotiateVersion=1", nil)
+			req.Header.Set("Origin", tt.origin)
+			if tt.method == http.MethodOptions {
+				req.Header.Set("Access-Control-Request-Method", "POST")
+				req.Header.Set("Access-Control-Request-Headers", "authorization,x-requested-with,x-signalr-user-agent")
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.wantCode {
+				t.Errorf("status: got %d, want %d", resp.StatusCode, tt.wantCode)
+			}
+			if got := resp.Header.Get("Access-Control-Allow-Origin"); got != tt.wantAllow {
+				t.Errorf("Access-Control-Allow-Origin: got %q, want %q", got, tt.wantAllow)
+			}
+			if tt.wantAllow == "" {
+				return
+			}
+			if got := resp.Header.Get("Access-Control-Allow-Credentials"); got != "true" {
+				t.Errorf("Access-Control-Allow-Credentials: got %q, want true (the client sends credentials)", got)
+			}
+			if tt.method == http.MethodOptions {
+				if got := strings.ToLower(resp.Header.Get("Access-Control-Allow-Headers")); !strings.Contains(got, "authorization") || !strings.Contains(got, "x-signalr-user-agent") {
+					t.Errorf("Access-Control-Allow-Headers: got %q", got)
+				}
+			}
+		})
+	}
+}
+
+func TestWebSocketOriginCheckUsesTheSameList(t *testing.T) {
+	ts := newCORSServer(t, "https://dash.example.com")
+	wsURL := "ws" + strings.TrimPrefix(ts.URL, "http") + "/leadupdates"
+	tests := []struct {
+		name   string
+		origin string
+		ok     bool
+	}{
+		{"allowed origin", "https://dash.example.com", true},
+		{"other origin", "https://evil.example.net", false},
+		{"no origin (not a browser)", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+			defer cancel()
+			h := http.Header{}
+			if tt.origin != "" {
+				h.Set("Origin", tt.origin)
+			}
+			ws, resp, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{HTTPHeader: h})
+			if tt.ok {
+				if err != nil {
+					t.Fatalf("dial: %v", err)
+				}
+				ws.CloseNow()
+				return
+			}
+			if err == nil {
+				ws.CloseNow()
+				t.Fatal("dial from a foreign origin succeeded")
+			}
+			if resp == nil || resp.StatusCode != http.StatusForbidden {
+				t.Errorf("want 403, got %v", resp)
+			}
+		})
+	}
+}
+
+func TestNoAllowedOriginsMeansSameOriginOnly(t *testing.T) {
+	ts := newCORSServer(t)
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodOptions, ts.URL+"/leadupdates/negotiate", nil)
+	req.Header.Set("Origin", "https://anywhere.example.com")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "" {
+		t.Errorf("Access-Control-Allow-Origin: got %q, want none", got)
+	}
+}
