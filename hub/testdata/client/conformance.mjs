@@ -229,6 +229,20 @@ for (const v of variants) {
     }
   });
 
+  await check(n("a 1 MB server-to-client message is delivered"), async () => {
+    const c = build(v);
+    await c.start();
+    try {
+      await ctl(`/ctl/send?to=conn:${c.connectionId}&tag=big&pad=${1 << 20}`);
+      await until(c, (r) => r.some((m) => m.tag === "big"));
+      const m = c.received.find((m) => m.tag === "big");
+      assert(m.pad.length === 1 << 20, `pad of ${m.pad.length} bytes`);
+      await stillUp(c);
+    } finally {
+      await c.stop();
+    }
+  });
+
   await check(n("invoke of an unknown or base method rejects; the connection stays"), async () => {
     const c = build(v);
     await c.start();
@@ -341,6 +355,20 @@ await check("skipNegotiation over WebSockets", async () => {
   await c.start();
   try {
     await c.invoke("JoinLeadGroup", 9);
+  } finally {
+    await c.stop();
+  }
+});
+
+await check("withStatefulReconnect runs as a plain connection", async () => {
+  const c = new signalR.HubConnectionBuilder()
+    .withUrl(HUB + "/leadupdates", { accessTokenFactory: () => "alice" })
+    .withStatefulReconnect()
+    .configureLogging(signalR.LogLevel.None)
+    .build();
+  await c.start();
+  try {
+    await stillUp(c);
   } finally {
     await c.stop();
   }
