@@ -384,17 +384,20 @@ func (s *Server) check(c *conn, now time.Time) {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.shutdown = true
-	all := make([]*conn, 0, len(s.tokens))
+	var all, pending []*conn
 	for _, c := range s.tokens {
-		all = append(all, c)
+		if c.attached {
+			all = append(all, c)
+		} else {
+			pending = append(pending, c)
+		}
 	}
 	s.mu.Unlock()
+	for _, c := range pending {
+		c.finish()
+	}
 	for _, c := range all {
-		if c.attached {
-			c.closeWith(reasonShutdown, "Server is shutting down.", true)
-		} else {
-			c.finish()
-		}
+		c.closeWith(reasonShutdown, "Server is shutting down.", true)
 	}
 	done := make(chan struct{})
 	go func() {
