@@ -41,6 +41,7 @@ type conn struct {
 	// Set when a transport attaches, under srv.mu, and fixed after.
 	transport Transport
 	attached  bool
+	opened    bool // handshake done and registered; under srv.mu
 	ws        *websocket.Conn
 	inbox     chan []byte // SSE and Long Polling: records from POSTs, size-checked
 

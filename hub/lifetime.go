@@ -24,6 +24,7 @@ func (l lifetime) OnConnected(hc signalr.HubConnection) {
 		return
 	}
 	s.live[c.id] = c
+	c.opened = true
 	s.join(c, DefaultGroup)
 	if uid := c.principal.ID; uid != "" {
 		set := s.users[uid]
@@ -45,16 +46,9 @@ func (l lifetime) OnConnected(hc signalr.HubConnection) {
 func (l lifetime) OnDisconnected(hc signalr.HubConnection) {
 	s := l.s
 	s.mu.Lock()
-	c := s.ids[hc.ConnectionID()]
-	if c != nil {
+	defer s.mu.Unlock()
+	if c := s.ids[hc.ConnectionID()]; c != nil {
 		s.leaveAll(c)
-	}
-	s.mu.Unlock()
-	if c == nil {
-		return
-	}
-	if f := s.cfg.onDisconnected; f != nil {
-		s.hook(c, "OnDisconnected", func() { f(c.ctx, c.info()) })
 	}
 }
 

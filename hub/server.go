@@ -293,12 +293,17 @@ func (s *Server) serve(c *conn) {
 // finished removes a connection that has ended.
 func (s *Server) finished(c *conn, reason string) {
 	s.mu.Lock()
+	wasLive := c.opened
 	s.leaveAll(c)
 	opened := c.attached
 	if opened {
 		delete(s.ids, c.id)
 	}
 	s.mu.Unlock()
+	if f := s.cfg.onDisconnected; f != nil && wasLive {
+		// The connection's context is done; its values (the principal) stay.
+		s.hook(c, "OnDisconnected", func() { f(context.WithoutCancel(c.ctx), c.info()) })
+	}
 	// Keep the token a moment, so that a long poll arriving after the end
 	// gets 204 (closed) rather than 404.
 	time.AfterFunc(5*time.Second, func() {
