@@ -43,6 +43,7 @@ type conn struct {
 	attached  bool
 	opened    bool // handshake done and registered; under srv.mu
 	ws        *websocket.Conn
+	wsTimer   *time.Timer // closes ws when a write takes longer than the write timeout
 	inbox     chan []byte // SSE and Long Polling: records from POSTs, size-checked
 
 	postMu    sync.Mutex // one POST at a time
@@ -498,68 +499,6 @@ func (c *conn) recycle(b [][]byte) {
 	if c.spare == nil && cap(b) <= 4*c.srv.cfg.sendQueue {
 		c.spare = b[:0]
 	}
-}
-
-// flushWS writes the queue to the WebSocket. It runs only while something is
-// queued, so an idle connection has no writer goroutine.
-func (c *conn) flushWS() {
-	for {
-		c.mu.Lock()
-		if len(c.queue) == 0 {
-			c.flushing = false
-			if c.closing {
-				c.markDrained()
-			}
-			c.mu.Unlock()
-			return
-		}
-		batch := c.take()
-		c.mu.Unlock()
-		err := c.writeWS(batch)
-		c.mu.Lock()
-		c.recycle(batch)
-		c.mu.Unlock()
-		if err != nil {
-			c.srv.logf(c, "write failed", err)
-			c.mu.Lock()
-			c.flushing = false
-			c.mu.Unlock()
-			c.abort(reasonError)
-			return
-		}
-	}
-}
-
-// wsMessageSize is where a batch is split into another WebSocket message, so
-// that a client starts parsing before a long backlog is written.
-const wsMessageSize = 32 << 10
-
-func (c *conn) writeWS(batch [][]byte) error {
-	typ := websocket.MessageText
-	if p := c.protocol(); p != nil && p.binary() {
-		typ = websocket.MessageBinary
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.writeTimeout)
-	defer cancel()
-	for len(batch) > 0 {
-		w, err := c.ws.Writer(ctx, typ)
-		if err != nil {
-			return err
-		}
-		size := 0
-		for len(batch) > 0 && (size == 0 || size+len(batch[0]) <= wsMessageSize) {
-			if _, err := w.Write(batch[0]); err != nil {
-				return err
-			}
-			size += len(batch[0])
-			batch = batch[1:]
-		}
-		if err := w.Close(); err != nil {
-			return err
-		}
-	}
-	c.lastWrite.Store(time.Now().UnixNano())
-	return nil
 }
 
 // finish ends the connection for good: the transport is closed or gone.

@@ -22,7 +22,7 @@ var engineHandshake = []byte("{\"protocol\":\"messagepack\",\"version\":1}\x1e")
 
 // engineFrameLimit bounds every frame handed to the engine; it is the
 // engine's MaximumReceiveMessageSize and so the size of its read buffer.
-const engineFrameLimit = 4096
+const engineFrameLimit = 512
 
 // engineInvocation encodes an invocation for the engine. The filter always
 // gives one an id, even for a client's send(), so that it can tell when the

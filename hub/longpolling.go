@@ -25,7 +25,7 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		c.inbox = make(chan []byte, inboxSize)
-		go s.serve(c)
+		s.spawn(func() { s.serve(c) })
 		w.WriteHeader(http.StatusOK)
 		return
 	}

@@ -58,6 +58,7 @@ type Server struct {
 	shutdown bool
 
 	conns     sync.WaitGroup // attached connections
+	workers   sync.WaitGroup // goroutines serving connections
 	heartbeat sync.WaitGroup
 	closeOnce sync.Once
 }
@@ -290,6 +291,15 @@ func (s *Server) serve(c *conn) {
 	c.closeWith(reasonServer, "", true)
 }
 
+// spawn runs f in a goroutine that Close waits for.
+func (s *Server) spawn(f func()) {
+	s.workers.Add(1)
+	go func() {
+		defer s.workers.Done()
+		f()
+	}()
+}
+
 // finished removes a connection that has ended.
 func (s *Server) finished(c *conn, reason string) {
 	s.mu.Lock()
@@ -439,6 +449,7 @@ func (s *Server) Close() error {
 		}
 		s.conns.Wait()
 		s.cancel()
+		s.workers.Wait()
 		s.heartbeat.Wait()
 	})
 	return nil

@@ -31,7 +31,7 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, ":\r\n\r\n")
 	flusher.Flush()
 
-	go s.serve(c)
+	s.spawn(func() { s.serve(c) })
 	defer c.finish()
 	for {
 		select {

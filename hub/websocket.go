@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -63,20 +64,98 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	ws.SetReadLimit(-1)
 	c.mu.Lock()
 	c.ws = ws
+	c.wsTimer = time.AfterFunc(time.Hour, func() { _ = ws.CloseNow() })
+	c.wsTimer.Stop()
 	c.mu.Unlock()
-	c.br = bufio.NewReaderSize(&wsStream{ws: ws, ctx: c.ctx}, 2048)
+	c.br = bufio.NewReaderSize(&wsStream{ws: ws, ctx: c.ctx}, readBufferSize)
 
-	s.serve(c)
+	// Return from the handler: the hijacked connection needs none of it, and
+	// the request and the handler's grown stack would otherwise stay for the
+	// connection's life.
+	s.spawn(func() {
+		s.serve(c)
+		// Let the queue, ending with the Close message, drain; then close.
+		t := time.NewTimer(s.cfg.writeTimeout)
+		select {
+		case <-c.drained:
+		case <-t.C:
+		}
+		t.Stop()
+		_ = ws.Close(websocket.StatusNormalClosure, "")
+		c.finish()
+	})
+}
 
-	// Let the queue, ending with the Close message, drain; then close.
-	t := time.NewTimer(s.cfg.writeTimeout)
-	select {
-	case <-c.drained:
-	case <-t.C:
+// readBufferSize is the inbound buffer of a WebSocket connection, on top of
+// the WebSocket library's own; hub messages bigger than it are assembled
+// piecewise.
+const readBufferSize = 512
+
+// flushWS writes the queue to the WebSocket. It runs only while something is
+// queued, so an idle connection has no writer goroutine.
+func (c *conn) flushWS() {
+	for {
+		c.mu.Lock()
+		if len(c.queue) == 0 {
+			c.flushing = false
+			if c.closing {
+				c.markDrained()
+			}
+			c.mu.Unlock()
+			return
+		}
+		batch := c.take()
+		c.mu.Unlock()
+		err := c.writeWS(batch)
+		c.mu.Lock()
+		c.recycle(batch)
+		c.mu.Unlock()
+		if err != nil {
+			c.srv.logf(c, "write failed", err)
+			c.mu.Lock()
+			c.flushing = false
+			c.mu.Unlock()
+			c.abort(reasonError)
+			return
+		}
 	}
-	t.Stop()
-	_ = ws.Close(websocket.StatusNormalClosure, "")
-	c.finish()
+}
+
+// wsMessageSize is where a batch is split into another WebSocket message, so
+// that a client starts parsing before a long backlog is written.
+const wsMessageSize = 32 << 10
+
+var wsBuffers = sync.Pool{New: func() any { b := make([]byte, 0, wsMessageSize); return &b }}
+
+// writeWS writes a batch as few WebSocket messages, each one frame: every
+// frame costs the WebSocket library a lock, a deadline and a write.
+func (c *conn) writeWS(batch [][]byte) error {
+	typ := websocket.MessageText
+	if p := c.protocol(); p != nil && p.binary() {
+		typ = websocket.MessageBinary
+	}
+	bp := wsBuffers.Get().(*[]byte)
+	defer wsBuffers.Put(bp)
+	c.wsTimer.Reset(c.srv.cfg.writeTimeout)
+	defer c.wsTimer.Stop()
+	for len(batch) > 0 {
+		msg := batch[0]
+		batch = batch[1:]
+		if len(msg) < wsMessageSize {
+			buf := append((*bp)[:0], msg...)
+			for len(batch) > 0 && len(buf)+len(batch[0]) <= wsMessageSize {
+				buf = append(buf, batch[0]...)
+				batch = batch[1:]
+			}
+			*bp = buf
+			msg = buf
+		}
+		if err := c.ws.Write(context.Background(), typ, msg); err != nil {
+			return err
+		}
+	}
+	c.lastWrite.Store(time.Now().UnixNano())
+	return nil
 }
 
 // wsStream reads the WebSocket as one byte stream, message after message.
