@@ -1,0 +1,90 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestMain lets the test binary act as the tool's server and client child
+// processes, which runBench starts with os.Executable.
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		if err := dispatch(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+			os.Stderr.WriteString("hubbench child: " + err.Error() + "\n")
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestEndToEnd runs both implementations at a tiny scale, through the same
+// orchestration as a real run. It checks correctness and that the figures
+// are sane, never timing.
+func TestEndToEnd(t *testing.T) {
+	cfg, err := parseRun([]string{"-n", "20", "-m", "10", "-idle", "200ms", "-drain", "5s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, logs bytes.Buffer
+	results, err := runBench(cfg, &out, &logs)
+	t.Logf("output:\n%s\nlogs:\n%s", out.String(), logs.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 2 {
+		t.Fatalf("got %d results, want 2", len(results))
+	}
+	for _, r := range results {
+		if r.Connected != 20 || r.ConnectFailed != 0 || r.ServerConns != 20 {
+			t.Errorf("%s: connected %d, failed %d, server saw %d; want 20, 0, 20", r.Impl, r.Connected, r.ConnectFailed, r.ServerConns)
+		}
+		if r.Expected != 200 || r.Unique+r.Lost != r.Expected {
+			t.Errorf("%s: expected %d, unique %d, lost %d", r.Impl, r.Expected, r.Unique, r.Lost)
+		}
+		if r.Bad != 0 || r.Dup != 0 {
+			t.Errorf("%s: %d unreadable, %d duplicate messages", r.Impl, r.Bad, r.Dup)
+		}
+		if r.Unique > 0 && (r.DeliveriesPerSec <= 0 || r.P50Ms < 0 || r.P99Ms < r.P50Ms || r.MaxMs < r.P99Ms) {
+			t.Errorf("%s: insane rate or latency: %.0f/s, p50 %.2f, p99 %.2f, max %.2f", r.Impl, r.DeliveriesPerSec, r.P50Ms, r.P99Ms, r.MaxMs)
+		}
+		if r.HeapStackPerConn <= 0 || r.GoroutinesPerConn <= 0 || r.ServerCPUus < 0 || r.ClientCPUus < 0 {
+			t.Errorf("%s: insane per-connection figures: %.0f B, %.2f goroutines, %.2f/%.2f µs", r.Impl, r.HeapStackPerConn, r.GoroutinesPerConn, r.ServerCPUus, r.ClientCPUus)
+		}
+		if r.Impl == implOurs {
+			if r.Lost != 0 || r.OOO != 0 || r.ConnsEnded != 0 || r.ClosesReceived != 0 {
+				t.Errorf("%s: lost %d, out of order %d, %d connections ended, %d Close messages; want none",
+					r.Impl, r.Lost, r.OOO, r.ConnsEnded, r.ClosesReceived)
+			}
+		}
+	}
+	for _, want := range []string{implOurs, implDefault, "ratio", "deliveries/s", "Goals"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+}
+
+func TestRecordParsing(t *testing.T) {
+	c := &benchClient{}
+	cc := &clientConn{}
+	c.conns = []*clientConn{cc}
+	c.expect(3)
+	rec := func(seq int) string {
+		return `{"type":1,"target":"ReceiveLeadUpdate","arguments":[{"type":"STATUS_UPDATE","seq":` +
+			string(rune('0'+seq)) + `,"sentAt":1000,"lead":{"id":1}}]}` + "\x1e"
+	}
+	// Two records in one read, one split across reads, a ping and a dup.
+	cc.buf = append(cc.buf, rec(0)+`{"type":6}`+"\x1e"+rec(2)+rec(1)[:20]...)
+	cc.process(c, 5000)
+	cc.buf = append(cc.buf, rec(1)[20:]+rec(1)...)
+	cc.process(c, 6000)
+	if cc.got != 3 || cc.ooo != 1 || cc.dup != 1 || cc.bad != 0 || len(cc.buf) != 0 {
+		t.Fatalf("got %d, ooo %d, dup %d, bad %d, remainder %q", cc.got, cc.ooo, cc.dup, cc.bad, cc.buf)
+	}
+	if cc.sentAt0 != 1000 || cc.lastRecv != 6000 || cc.lat[0] != 4 {
+		t.Fatalf("sentAt0 %d, lastRecv %d, lat %v", cc.sentAt0, cc.lastRecv, cc.lat)
+	}
+}
