@@ -56,20 +56,24 @@ type conn struct {
 
 	proto       atomic.Pointer[protocol] // the client's, after its handshake
 	engineReady atomic.Bool              // the engine has answered the handshake
+	ready       atomic.Bool              // the client has its handshake answer queued
 	lastRecv    atomic.Int64             // unix nanoseconds
 	lastWrite   atomic.Int64
 	polling     atomic.Bool // a long poll is waiting
 
-	mu       sync.Mutex
-	call     *call // the invocation the engine is running
-	queue    [][]byte
-	spare    [][]byte
-	flushing bool
-	closing  bool
-	reason   string
-	drained  chan struct{} // closed once closing and everything is written
-	wake     chan struct{} // SSE and Long Polling: something is queued
-	poll     chan struct{} // closed to end the current long poll early
+	mu           sync.Mutex
+	reply        []byte // the engine's handshake answer, until accept
+	call         *call  // the invocation the engine is running
+	queue        [][]byte
+	spare        [][]byte
+	flushing     bool
+	closing      bool
+	closingSince time.Time
+	reason       string
+	closed       chan struct{} // closed when closing starts: stop taking input
+	drained      chan struct{} // closed once closing and everything is written
+	wake         chan struct{} // SSE and Long Polling: something is queued
+	poll         chan struct{} // closed to end the current long poll early
 
 	finishOnce sync.Once
 }
@@ -90,6 +94,7 @@ func newConn(s *Server, id, token string, p *Principal) *conn {
 	c := &conn{
 		srv: s, id: id, token: token, principal: p, created: time.Now(),
 		ctx: ctx, cancel: cancel, engineCtx: ectx, stopEngine: stop,
+		closed:  make(chan struct{}),
 		drained: make(chan struct{}),
 		wake:    make(chan struct{}, 1),
 	}
@@ -185,8 +190,8 @@ func (c *conn) record(p protocol) ([]byte, error) {
 		select {
 		case rec := <-c.inbox:
 			return rec, nil
-		case <-c.engineCtx.Done():
-			return nil, c.engineCtx.Err()
+		case <-c.closed:
+			return nil, errEnded
 		}
 	}
 	if p == nil {
@@ -197,6 +202,8 @@ func (c *conn) record(p protocol) ([]byte, error) {
 
 func (c *conn) readFailed(err error) error {
 	switch {
+	case errors.Is(err, errEnded):
+		// Closing already: let the Close message go out.
 	case errors.Is(err, errTooLarge):
 		c.srv.logf(c, "message too large", err)
 		c.closeWith(reasonProtocol, tooLargeText(c.srv.cfg.maxMessageSize), false)
@@ -215,8 +222,7 @@ func (c *conn) handshake() ([]byte, error) {
 		if errors.Is(err, errTooLarge) {
 			return nil, c.handshakeFailed("Handshake request exceeds the maximum message size.")
 		}
-		c.abort(reasonClient)
-		return nil, err
+		return nil, c.readFailed(err)
 	}
 	var hs struct {
 		Protocol string `json:"protocol"`
@@ -316,8 +322,13 @@ func (c *conn) reject(m clientMessage, text string) {
 // pings and a close. The engine writes from several goroutines.
 func (c *conn) Write(p []byte) (int, error) {
 	if !c.engineReady.Load() {
+		// "{}\x1e": the engine accepts only handshakes the filter forwarded.
+		// It goes out once the connection is registered (accept), so that
+		// when the client's start() resolves, sends reach it.
+		c.mu.Lock()
+		c.reply = bytes.Clone(p)
+		c.mu.Unlock()
 		c.engineReady.Store(true)
-		c.push(bytes.Clone(p), false) // "{}\x1e": the engine accepts only what the filter forwarded
 		return len(p), nil
 	}
 	m, err := decodeEngine(p)
@@ -421,6 +432,20 @@ func (c *conn) push(frame []byte, counted bool) bool {
 	return true
 }
 
+// accept queues the handshake answer, once the connection is registered
+// and before anything sent to it; s.mu is held.
+func (c *conn) accept() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing || c.reply == nil {
+		return
+	}
+	c.queue = append(c.queue, c.reply)
+	c.reply = nil
+	c.ready.Store(true)
+	c.kick()
+}
+
 // closeWith queues a Close message and ends the connection once everything
 // before it is written.
 func (c *conn) closeWith(reason, text string, allowReconnect bool) {
@@ -433,8 +458,8 @@ func (c *conn) startClosing(reason, text string, allowReconnect bool) {
 	if c.closing {
 		return
 	}
-	c.closing, c.reason = true, reason
-	if p := c.protocol(); p != nil && c.engineReady.Load() && reason != reasonClient {
+	c.setClosing(reason)
+	if p := c.protocol(); p != nil && c.ready.Load() && reason != reasonClient {
 		c.queue = append(c.queue, p.closeFrame(text, allowReconnect))
 	}
 	if len(c.queue) == 0 && !c.flushing {
@@ -442,6 +467,15 @@ func (c *conn) startClosing(reason, text string, allowReconnect bool) {
 		return
 	}
 	c.kick()
+}
+
+// setClosing marks the start of the end; c.mu is held.
+func (c *conn) setClosing(reason string) {
+	if c.closing {
+		return
+	}
+	c.closing, c.reason, c.closingSince = true, reason, time.Now()
+	close(c.closed)
 }
 
 // markDrained runs with c.mu held, once the Close is written.
@@ -458,9 +492,7 @@ func (c *conn) markDrained() {
 // gone.
 func (c *conn) abort(reason string) {
 	c.mu.Lock()
-	if !c.closing {
-		c.closing, c.reason = true, reason
-	}
+	c.setClosing(reason)
 	clear(c.queue)
 	c.queue = c.queue[:0]
 	if !c.flushing {
@@ -505,10 +537,8 @@ func (c *conn) recycle(b [][]byte) {
 func (c *conn) finish() {
 	c.finishOnce.Do(func() {
 		c.mu.Lock()
+		c.setClosing(reasonServer)
 		reason := c.reason
-		if !c.closing {
-			c.closing, reason = true, reasonServer
-		}
 		c.markDrained()
 		c.mu.Unlock()
 		c.cancel()

@@ -98,9 +98,10 @@ func decodeEngine(p []byte) (engineMessage, error) {
 }
 
 // decodeResult turns a result the engine encoded into a plain value that
-// either client protocol can encode again.
+// either client protocol can encode again: maps must have string keys.
 func decodeResult(raw msgpack.RawMessage) (any, error) {
-	d := msgpack.NewDecoder(bytes.NewReader(raw))
-	d.SetMapDecoder(func(d *msgpack.Decoder) (any, error) { return d.DecodeUntypedMap() })
-	return d.DecodeInterface()
+	if err := checkMsgpack(raw); err != nil {
+		return nil, err
+	}
+	return msgpack.NewDecoder(bytes.NewReader(raw)).DecodeInterface()
 }

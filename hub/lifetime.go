@@ -2,6 +2,7 @@ package hub
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/go-kit/log/level"
 	"github.com/philippseith/signalr"
@@ -26,6 +27,7 @@ func (l lifetime) OnConnected(hc signalr.HubConnection) {
 	s.live[c.id] = c
 	c.opened = true
 	s.join(c, DefaultGroup)
+	c.accept()
 	if uid := c.principal.ID; uid != "" {
 		set := s.users[uid]
 		if set == nil {
@@ -164,11 +166,12 @@ func (s *Server) leaveAll(c *conn) {
 	}
 }
 
-// leadGroups counts the Lead_ groups c is in; s.mu is held.
+// leadGroups counts the Lead_ groups c is in; s.mu is held. Groups the
+// application adds a connection to do not count against the cap.
 func (s *Server) leadGroups(c *conn) int {
 	n := 0
 	for g := range s.member[c] {
-		if g != DefaultGroup {
+		if strings.HasPrefix(g, "Lead_") {
 			n++
 		}
 	}

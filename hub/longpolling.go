@@ -24,7 +24,6 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 		if !s.attach(w, c, LongPolling) {
 			return
 		}
-		c.inbox = make(chan []byte, inboxSize)
 		s.spawn(func() { s.serve(c) })
 		w.WriteHeader(http.StatusOK)
 		return
@@ -71,6 +70,7 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 		c.mu.Unlock()
 		select {
 		case <-c.wake:
+		case <-c.closed:
 		case <-mine:
 			w.WriteHeader(http.StatusOK)
 			return

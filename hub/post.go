@@ -79,7 +79,7 @@ func (s *Server) servePost(w http.ResponseWriter, r *http.Request) {
 		}
 		select {
 		case c.inbox <- rec:
-		case <-c.engineCtx.Done():
+		case <-c.closed:
 			http.Error(w, "The connection is closed.", http.StatusNotFound)
 			return
 		}

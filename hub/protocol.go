@@ -10,6 +10,7 @@ import (
 	"io"
 
 	"github.com/vmihailenco/msgpack/v5"
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
 // Message types of the SignalR hub protocol (HubProtocol.md).
@@ -209,12 +210,18 @@ func (msgpackProtocol) readRecord(r *bufio.Reader, limit int) ([]byte, error) {
 	}
 	b := make([]byte, n)
 	if _, err := io.ReadFull(r, b); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, io.ErrUnexpectedEOF // a length with no body
+		}
 		return nil, err
 	}
 	return b, nil
 }
 
 func (msgpackProtocol) decode(record []byte) (clientMessage, error) {
+	if err := checkMsgpack(record); err != nil {
+		return clientMessage{}, fmt.Errorf("%w: %w", errMalformed, err)
+	}
 	d := msgpack.NewDecoder(bytes.NewReader(record))
 	n, err := d.DecodeArrayLen()
 	if err != nil || n < 1 {
@@ -235,14 +242,14 @@ func (msgpackProtocol) decode(record []byte) (clientMessage, error) {
 	if err := d.Skip(); err != nil { // headers
 		return cm, fmt.Errorf("%w: bad headers", errMalformed)
 	}
-	id, err := d.DecodeInterface()
-	if err != nil {
-		return cm, fmt.Errorf("%w: bad invocation id", errMalformed)
-	}
-	switch v := id.(type) {
-	case nil:
-	case string:
-		cm.InvocationID, cm.HasID = v, true
+	switch code, _ := d.PeekCode(); {
+	case code == msgpcode.Nil:
+		_ = d.DecodeNil()
+	case msgpcode.IsString(code):
+		if cm.InvocationID, err = d.DecodeString(); err != nil {
+			return cm, fmt.Errorf("%w: bad invocation id", errMalformed)
+		}
+		cm.HasID = true
 	default:
 		return cm, fmt.Errorf("%w: invocation id is not a string", errMalformed)
 	}
@@ -267,6 +274,7 @@ func (msgpackProtocol) decodeArg(a rawArg, dst any) error {
 	if len(a) == 1 && a[0] == 0xc0 {
 		return errors.New("nil")
 	}
+	// a is part of a record checkMsgpack accepted.
 	d := msgpack.NewDecoder(bytes.NewReader(a))
 	d.SetCustomStructTag("json")
 	return d.Decode(dst)

@@ -271,8 +271,12 @@ func (s *Server) attach(w http.ResponseWriter, c *conn, t Transport) bool {
 		return false
 	}
 	c.attached, c.transport = true, t
+	if t != WebSockets {
+		c.inbox = make(chan []byte, inboxSize)
+	}
 	s.ids[c.id] = c
 	s.conns.Add(1)
+	s.workers.Add(1) // for the goroutine spawn starts
 	return true
 }
 
@@ -291,9 +295,10 @@ func (s *Server) serve(c *conn) {
 	c.closeWith(reasonServer, "", true)
 }
 
-// spawn runs f in a goroutine that Close waits for.
+// spawn runs f, the one goroutine serving an attached connection, in a
+// goroutine that Close waits for. attach counted it already: a WaitGroup
+// must not grow while Close waits on it.
 func (s *Server) spawn(f func()) {
-	s.workers.Add(1)
 	go func() {
 		defer s.workers.Done()
 		f()
@@ -371,8 +376,19 @@ func (s *Server) check(c *conn, now time.Time) {
 	if c.ctx.Err() != nil {
 		return
 	}
+	c.mu.Lock()
+	closing, since := c.closing, c.closingSince
+	c.mu.Unlock()
+	if closing {
+		// A Close nobody takes (a long polling client that stopped
+		// polling, a stuck stream) must not keep the connection.
+		if now.Sub(since) > s.cfg.writeTimeout {
+			c.abort(reasonTimeout)
+		}
+		return
+	}
 	p := c.protocol()
-	if p == nil || !c.engineReady.Load() {
+	if p == nil || !c.ready.Load() {
 		if now.Sub(c.created) > s.cfg.handshakeTimeout+s.cfg.negotiateTTL {
 			c.closeWith(reasonHandshake, "", false)
 		}
@@ -389,6 +405,10 @@ func (s *Server) check(c *conn, now time.Time) {
 		c.push(p.ping(), false)
 	}
 	if now.Sub(time.Unix(0, c.lastRecv.Load())) > s.cfg.clientTimeout {
+		if c.transport == LongPolling {
+			c.abort(reasonTimeout) // it stopped polling: nobody would take a Close
+			return
+		}
 		c.closeWith(reasonTimeout, "Server timeout elapsed without receiving a message from the client.", true)
 	}
 }

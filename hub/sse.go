@@ -22,7 +22,6 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 	if !ok || !s.attach(w, c, ServerSentEvents) {
 		return
 	}
-	c.inbox = make(chan []byte, inboxSize)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -36,6 +35,7 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case <-c.wake:
+		case <-c.drained: // closed with nothing left to write
 		case <-r.Context().Done():
 			c.abort(reasonClient)
 			return

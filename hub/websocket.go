@@ -57,6 +57,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.logf(c, "websocket upgrade failed", err)
 		c.abort(reasonClient)
+		s.workers.Done() // nothing to spawn
 		return
 	}
 	// Hub messages are limited one by one as they are parsed, not per

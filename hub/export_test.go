@@ -1,0 +1,15 @@
+package hub
+
+// Test-only hooks for the black-box tests in package hub_test. Keep this
+// minimal: each one exposes a state that a test must await and that no
+// public API or wire behaviour reveals.
+
+// PollWaiting reports whether a long poll is waiting on the connection whose
+// transport requests carry ?id=token. A test that wants to end a connection
+// "while a poll waits" awaits this instead of sleeping.
+func (s *Server) PollWaiting(token string) bool {
+	s.mu.RLock()
+	c := s.tokens[token]
+	s.mu.RUnlock()
+	return c != nil && c.polling.Load()
+}
