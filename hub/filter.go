@@ -1,0 +1,305 @@
+package hub
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The filter between a client and the engine: what the client sends is
+// parsed, limited and validated here, and only well-formed invocations reach
+// the engine, one at a time; what the engine answers is translated back into
+// the client's protocol.
+
+// errEnded is what Read returns once the connection is over. Never io.EOF:
+// the engine's readers treat EOF as "no data yet" and would call Read again
+// forever.
+var errEnded = errors.New("hub: connection ended")
+
+// Read gives the engine its next frame: the handshake, then one validated
+// invocation at a time. It never returns more than one frame per call.
+func (c *conn) Read(p []byte) (int, error) {
+	for len(c.pending) == 0 {
+		f, err := c.next()
+		if err != nil {
+			return 0, fmt.Errorf("%w: %v", errEnded, err) // %v: keep io.EOF out of the chain
+		}
+		c.pending = f
+	}
+	n := copy(p, c.pending)
+	c.pending = c.pending[n:]
+	return n, nil
+}
+
+func (c *conn) next() ([]byte, error) {
+	// One invocation at a time, as ASP.NET Core does by default: completions
+	// arrive in call order, and what a hub method sends precedes its
+	// completion.
+	c.mu.Lock()
+	inflight, closing := c.call, c.closing
+	c.mu.Unlock()
+	if closing {
+		// Nothing more for the engine, which reads on after an error.
+		return nil, errEnded
+	}
+	if inflight != nil {
+		select {
+		case <-inflight.done:
+		case <-c.engineCtx.Done():
+			return nil, c.engineCtx.Err()
+		}
+	}
+	p := c.protocol()
+	if p == nil {
+		return c.handshake()
+	}
+	rec, err := c.record(p)
+	if err != nil {
+		return nil, c.readFailed(err)
+	}
+	c.lastRecv.Store(time.Now().UnixNano())
+	m, err := p.decode(rec)
+	if err != nil {
+		c.srv.logf(c, "invalid message", err)
+		c.closeWith(reasonProtocol, "Invalid message received: "+strings.TrimPrefix(err.Error(), errMalformed.Error()+": ")+".", false)
+		return nil, err
+	}
+	switch m.Type {
+	case typeInvocation:
+		return c.invoke(m)
+	case typeStreamInvocation:
+		c.reject(m, fmt.Sprintf("Failed to invoke '%s' due to an error on the server. HubException: Streaming is not supported.", m.Target))
+	case typeClose:
+		c.closeWith(reasonClient, "", false)
+		return nil, io.EOF
+	}
+	// Pings only prove the client is alive. Acks and sequences belong to
+	// stateful reconnect, which negotiate never offers; stream items,
+	// completions and cancels have nothing to match on this hub; unknown
+	// types are ignored, as the JavaScript client ignores them.
+	return nil, nil
+}
+
+// record returns the client's next message: the handshake when p is nil.
+func (c *conn) record(p protocol) ([]byte, error) {
+	if c.inbox != nil {
+		select {
+		case rec := <-c.inbox:
+			return rec, nil
+		case <-c.closed:
+			return nil, errEnded
+		}
+	}
+	if p == nil {
+		return readTextRecord(c.br, c.srv.cfg.maxMessageSize)
+	}
+	return p.readRecord(c.br, c.srv.cfg.maxMessageSize)
+}
+
+func (c *conn) readFailed(err error) error {
+	switch {
+	case errors.Is(err, errEnded):
+		// Closing already: let the Close message go out.
+	case errors.Is(err, errTooLarge):
+		c.srv.logf(c, "message too large", err)
+		c.closeWith(reasonProtocol, tooLargeText(c.srv.cfg.maxMessageSize), false)
+	case errors.Is(err, errMalformed):
+		c.srv.logf(c, "invalid message", err)
+		c.closeWith(reasonProtocol, "Invalid message received: bad framing.", false)
+	default:
+		c.abort(reasonClient)
+	}
+	return err
+}
+
+func (c *conn) handshake() ([]byte, error) {
+	rec, err := c.record(nil)
+	if err != nil {
+		if errors.Is(err, errTooLarge) {
+			return nil, c.handshakeFailed("Handshake request exceeds the maximum message size.")
+		}
+		return nil, c.readFailed(err)
+	}
+	var hs struct {
+		Protocol string `json:"protocol"`
+		Version  *int   `json:"version"`
+	}
+	if err := json.Unmarshal(rec, &hs); err != nil {
+		return nil, c.handshakeFailed("Handshake request is not valid JSON.")
+	}
+	p := protocolByName(hs.Protocol)
+	switch {
+	case p == nil:
+		return nil, c.handshakeFailed(fmt.Sprintf("The protocol '%s' is not supported.", hs.Protocol))
+	case hs.Version == nil:
+		return nil, c.handshakeFailed("Handshake request has no protocol version.")
+	case *hs.Version != 1:
+		return nil, c.handshakeFailed(fmt.Sprintf("The server does not support version %d of the '%s' protocol.", *hs.Version, hs.Protocol))
+	case c.transport == ServerSentEvents && p.binary():
+		return nil, c.handshakeFailed("Cannot use the 'messagepack' protocol over Server-Sent Events.")
+	}
+	c.lastRecv.Store(time.Now().UnixNano())
+	c.proto.Store(&p)
+	return engineHandshake, nil
+}
+
+func (c *conn) handshakeFailed(msg string) error {
+	b, _ := json.Marshal(struct {
+		Error string `json:"error"`
+	}{msg})
+	c.push(append(b, recordSeparator), false)
+	c.closeWith(reasonHandshake, "", false)
+	return errors.New(msg)
+}
+
+// invoke validates an invocation and returns the frame that hands it to the
+// engine, or nil after answering the client itself.
+func (c *conn) invoke(m clientMessage) ([]byte, error) {
+	meth, ok := c.srv.methods[strings.ToLower(m.Target)]
+	if !ok {
+		c.reject(m, fmt.Sprintf("Failed to invoke '%s' due to an error on the server. HubException: Method does not exist.", m.Target))
+		return nil, nil
+	}
+	if len(m.Args) != len(meth.params) {
+		c.reject(m, fmt.Sprintf("Failed to invoke '%s' due to an error on the server. InvalidDataException: Invocation provides %d argument(s) but target expects %d.", m.Target, len(m.Args), len(meth.params)))
+		return nil, nil
+	}
+	p := c.protocol()
+	args := make([]any, len(meth.params))
+	for i, t := range meth.params {
+		v := reflect.New(t)
+		if err := p.decodeArg(m.Args[i], v.Interface()); err != nil {
+			c.reject(m, fmt.Sprintf("Failed to invoke '%s' due to an error on the server. InvalidDataException: Error binding arguments. Argument %d must be %s.", m.Target, i+1, kindName(t)))
+			return nil, nil
+		}
+		args[i] = v.Elem().Interface()
+	}
+	c.nextID++
+	id := strconv.FormatUint(c.nextID, 10)
+	frame, err := engineInvocation(id, meth.name, args)
+	if err != nil {
+		c.reject(m, fmt.Sprintf("Failed to invoke '%s' due to an error on the server. InvalidDataException: Arguments are too large.", m.Target))
+		return nil, nil
+	}
+	c.mu.Lock()
+	c.call = &call{engineID: id, clientID: m.InvocationID, hasID: m.HasID, target: meth.name, errorOnly: meth.errorOnly, done: make(chan struct{})}
+	c.mu.Unlock()
+	return frame, nil
+}
+
+func kindName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	}
+	return "a " + t.String()
+}
+
+// reject answers an invocation with an error completion; a send() without an
+// invocation id gets nothing back, and the connection stays open either way.
+func (c *conn) reject(m clientMessage, text string) {
+	c.srv.logf(c, "invocation rejected", errors.New(text))
+	if !m.HasID {
+		return
+	}
+	if f, err := c.protocol().completion(m.InvocationID, nil, false, text); err == nil {
+		c.push(f, false)
+	}
+}
+
+// Write receives what the engine writes: its handshake answer, completions,
+// pings and a close. The engine writes from several goroutines.
+func (c *conn) Write(p []byte) (int, error) {
+	if !c.engineReady.Load() {
+		// "{}\x1e": the engine accepts only handshakes the filter forwarded.
+		// It goes out once the connection is registered (accept), so that
+		// when the client's start() resolves, sends reach it.
+		c.mu.Lock()
+		c.reply = bytes.Clone(p)
+		c.mu.Unlock()
+		c.engineReady.Store(true)
+		return len(p), nil
+	}
+	m, err := decodeEngine(p)
+	if err != nil {
+		c.srv.logf(c, "engine frame", err)
+		return len(p), nil
+	}
+	switch m.Type {
+	case typeCompletion:
+		c.complete(m)
+	case typeClose:
+		text := ""
+		if m.Error != "" {
+			c.srv.logf(c, "engine closed connection", errors.New(m.Error))
+			text = "Connection closed with an error."
+		}
+		c.closeWith(reasonServer, text, m.AllowReconnect)
+	}
+	// The engine's pings are dropped: the heartbeat pings only connections
+	// that have been quiet, counting every frame the hub writes.
+	return len(p), nil
+}
+
+func (c *conn) complete(m engineMessage) {
+	c.mu.Lock()
+	cl := c.call
+	if cl == nil || cl.engineID != m.InvocationID {
+		c.mu.Unlock()
+		return // e.g. the engine's second, empty completion after a panic
+	}
+	c.call = nil
+	c.mu.Unlock()
+	defer close(cl.done)
+
+	var (
+		result    any
+		hasResult bool
+		errText   string
+	)
+	switch m.ResultKind {
+	case 1:
+		// Binding errors, panics: the engine's text may hold internals.
+		c.srv.logf(c, "hub method failed", fmt.Errorf("%s: %s", cl.target, m.Error))
+		errText = fmt.Sprintf("An unexpected error occurred invoking '%s' on the server.", cl.target)
+	case 3:
+		if cl.errorOnly {
+			// The method returned a non-nil error; a hubError encodes as its
+			// message, anything else stays private.
+			errText = fmt.Sprintf("An unexpected error occurred invoking '%s' on the server.", cl.target)
+			if v, err := decodeResult(m.Result); err == nil {
+				if s, ok := v.(string); ok {
+					errText += " HubException: " + s
+				}
+			}
+			break
+		}
+		v, err := decodeResult(m.Result)
+		if err != nil {
+			errText = fmt.Sprintf("An unexpected error occurred invoking '%s' on the server.", cl.target)
+			break
+		}
+		result, hasResult = v, true
+	}
+	if !cl.hasID {
+		return
+	}
+	f, err := c.protocol().completion(cl.clientID, result, hasResult, errText)
+	if err != nil {
+		f, _ = c.protocol().completion(cl.clientID, nil, false, fmt.Sprintf("An unexpected error occurred invoking '%s' on the server.", cl.target))
+	}
+	c.push(f, false)
+}

@@ -1,0 +1,81 @@
+package hub
+
+import "github.com/go-kit/log/level"
+
+// Each connection's outbound queue: every byte to the client goes through it,
+// in order, and the transport's writer drains it.
+
+// push queues a frame for the client, in order. It never blocks: when the
+// queue is full the client is too slow, and it is closed with
+// allowReconnect so that it comes back and reloads. counted marks
+// application messages, as opposed to protocol frames.
+func (c *conn) push(frame []byte, counted bool) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		if counted {
+			c.srv.tel.dropped.WithLabelValues("closing").Inc()
+		}
+		return false
+	}
+	if len(c.queue) >= c.srv.cfg.sendQueue {
+		c.srv.tel.dropped.WithLabelValues("overflow").Add(float64(len(c.queue) + 1))
+		c.srv.tel.slowClosed.Inc()
+		level.Warn(c.srv.cfg.logger).Log("msg", "slow consumer closed", "connection_id", c.id, "queued", len(c.queue))
+		clear(c.queue)
+		c.queue = c.queue[:0]
+		c.startClosing(reasonSlow, "The client did not keep up with its messages.", true)
+		return false
+	}
+	c.queue = append(c.queue, frame)
+	if counted {
+		c.srv.tel.sent.Inc()
+	}
+	c.kick()
+	return true
+}
+
+// accept queues the handshake answer, once the connection is registered
+// and before anything sent to it; s.mu is held.
+func (c *conn) accept() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing || c.reply == nil {
+		return
+	}
+	c.queue = append(c.queue, c.reply)
+	c.reply = nil
+	c.ready.Store(true)
+	c.kick()
+}
+
+// kick starts delivery of what is queued; c.mu is held.
+func (c *conn) kick() {
+	if c.ws != nil {
+		if !c.flushing {
+			c.flushing = true
+			go c.flushWS()
+		}
+		return
+	}
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take removes and returns everything queued; c.mu is held.
+func (c *conn) take() [][]byte {
+	b := c.queue
+	c.queue = c.spare[:0]
+	c.spare = nil
+	return b
+}
+
+// recycle returns a written batch's storage; c.mu is held.
+func (c *conn) recycle(b [][]byte) {
+	clear(b)
+	if c.spare == nil && cap(b) <= 4*c.srv.cfg.sendQueue {
+		c.spare = b[:0]
+	}
+}
