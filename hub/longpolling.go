@@ -17,9 +17,7 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.mu.RLock()
-	attached, transport := c.attached, c.transport
-	s.mu.RUnlock()
+	attached, transport := s.binding(c)
 	if !attached {
 		if !s.attach(w, c, LongPolling) {
 			return
@@ -118,9 +116,7 @@ func (s *Server) serveDelete(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.mu.RLock()
-	transport := c.transport
-	s.mu.RUnlock()
+	_, transport := s.binding(c)
 	if transport != LongPolling {
 		http.Error(w, "Cannot terminate this connection using the DELETE endpoint.", http.StatusBadRequest)
 		return

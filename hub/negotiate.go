@@ -18,6 +18,20 @@ type negotiateResponse struct {
 	AvailableTransports []negotiateTransport `json:"availableTransports"`
 }
 
+// register creates a connection that a transport request can attach to by
+// its token; during shutdown it answers 503 and returns nil.
+func (s *Server) register(w http.ResponseWriter, id, token string, p *Principal) *conn {
+	c := newConn(s, id, token, p)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shutdown {
+		http.Error(w, "Server is shutting down.", http.StatusServiceUnavailable)
+		return nil
+	}
+	s.tokens[token] = c
+	return c
+}
+
 // negotiate answers POST {path}/negotiate: it authenticates the caller and
 // creates a connection with a public connectionId and, from version 1 on, a
 // separate secret connectionToken that only transport requests carry.
@@ -45,15 +59,9 @@ func (s *Server) negotiate(w http.ResponseWriter, r *http.Request) {
 	if version > 0 {
 		token = newID()
 	}
-	c := newConn(s, id, token, p)
-	s.mu.Lock()
-	if s.shutdown {
-		s.mu.Unlock()
-		http.Error(w, "Server is shutting down.", http.StatusServiceUnavailable)
+	if s.register(w, id, token, p) == nil {
 		return
 	}
-	s.tokens[token] = c
-	s.mu.Unlock()
 
 	resp := negotiateResponse{ConnectionID: id, NegotiateVersion: version}
 	if version > 0 {

@@ -23,9 +23,7 @@ func (s *Server) servePost(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.mu.RLock()
-	attached, transport := c.attached, c.transport
-	s.mu.RUnlock()
+	attached, transport := s.binding(c)
 	switch {
 	case !attached:
 		http.Error(w, "The connection has no transport yet.", http.StatusBadRequest)

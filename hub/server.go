@@ -254,6 +254,13 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (*conn, bool) {
 	return c, true
 }
 
+// binding reports whether a transport is attached to c, and which.
+func (s *Server) binding(c *conn) (bool, Transport) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return c.attached, c.transport
+}
+
 // attach binds a transport to a negotiated connection; a second transport
 // request for it gets 409.
 func (s *Server) attach(w http.ResponseWriter, c *conn, t Transport) bool {

@@ -33,15 +33,9 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		id := newID()
-		c = newConn(s, id, id, p)
-		s.mu.Lock()
-		if s.shutdown {
-			s.mu.Unlock()
-			http.Error(w, "Server is shutting down.", http.StatusServiceUnavailable)
+		if c = s.register(w, id, id, p); c == nil {
 			return
 		}
-		s.tokens[id] = c
-		s.mu.Unlock()
 	}
 	if !s.attach(w, c, WebSockets) {
 		return
