@@ -23,6 +23,15 @@ func (s *Server) Groups(names ...string) signalr.ClientProxy {
 	return audience{s: s, kind: toGroups, names: names}
 }
 
+// GroupsWhere returns the audience of several groups narrowed, connection by
+// connection, to those whose user keep accepts; keep nil accepts everyone.
+// This is per-user filtering (a salesperson sees only their own leads): keep
+// is asked at delivery, once per connection. It runs under the Server's read
+// lock, so it must be fast and must not call the Server.
+func (s *Server) GroupsWhere(keep func(userID string, roles []string) bool, names ...string) signalr.ClientProxy {
+	return audience{s: s, kind: toGroups, names: names, keep: keep}
+}
+
 // Client returns the audience of one connection.
 func (s *Server) Client(connectionID string) signalr.ClientProxy {
 	return audience{s: s, kind: toClient, names: []string{connectionID}}
@@ -44,6 +53,7 @@ type audience struct {
 	s     *Server
 	kind  int
 	names []string
+	keep  func(userID string, roles []string) bool
 }
 
 // Send queues an invocation of target for every connection of the audience,
@@ -51,7 +61,7 @@ type audience struct {
 // The message is encoded once per protocol, not once per connection.
 func (a audience) Send(target string, args ...any) {
 	s := a.s
-	m := outMessage{target: target, args: args}
+	m := outMessage{target: target, args: args, keep: a.keep}
 	s.mu.RLock()
 	switch a.kind {
 	case toAll:
@@ -94,12 +104,16 @@ func (a audience) Send(target string, args ...any) {
 type outMessage struct {
 	target  string
 	args    []any
+	keep    func(userID string, roles []string) bool
 	json    []byte
 	msgpack []byte
 	failed  error
 }
 
 func (m *outMessage) deliver(s *Server, c *conn) {
+	if m.keep != nil && !m.keep(c.principal.ID, c.principal.Roles) {
+		return
+	}
 	p := c.protocol()
 	var f *[]byte
 	if p.binary() {
