@@ -1,0 +1,241 @@
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-kit/log/level"
+	"github.com/philippseith/signalr"
+)
+
+// Clients is the part of a SignalR server a Notifier uses; *hub.Server
+// satisfies it. GroupsWhere sends to the connections of the named groups,
+// each once, narrowed to those whose user keep accepts (keep nil: everyone).
+type Clients interface {
+	GroupsWhere(keep func(userID string, roles []string) bool, names ...string) signalr.ClientProxy
+}
+
+var (
+	// ErrClosed is returned by every call after Close.
+	ErrClosed = errors.New("notify: notifier closed")
+	// ErrInvalid marks input that cannot be a valid event; nothing was sent.
+	ErrInvalid = errors.New("notify: invalid event")
+)
+
+// A Notifier tells dashboards what happened to leads: the port of the seed's
+// ILeadNotificationService. Lead events go to the LeadUpdates group and to
+// the lead's own Lead_{id} group (a connection in both receives one copy);
+// metrics go to LeadUpdates.
+//
+// A Notifier is safe for concurrent use, and its calls never block and never
+// fail a caller's workflow: they validate, queue and return. One goroutine
+// delivers the queue in order, so each caller's events reach every client in
+// call order, numbered by an increasing sequence. When the queue is full the
+// event is dropped, counted (leadupdates_notify_events_dropped_total) and
+// logged, and the call still returns nil: the caller's work matters more
+// than one dashboard update, and clients resynchronise on reconnect.
+type Notifier struct {
+	clients Clients
+	cfg     config
+	tel     *telemetry
+
+	mu     sync.RWMutex // guards closed and sends on queue
+	closed bool
+	queue  chan event
+	done   chan struct{}
+
+	seq         uint64 // owned by the delivery goroutine
+	lastDropLog atomic.Int64
+}
+
+// event is one queued message and the audience it goes to.
+type event struct {
+	lead    *LeadUpdateMessage
+	metrics *MetricsUpdateMessage
+}
+
+// New returns a Notifier delivering through c and starts its delivery
+// goroutine; Close stops it.
+func New(c Clients, opts ...Option) (*Notifier, error) {
+	if c == nil {
+		return nil, errors.New("notify: nil Clients")
+	}
+	cfg := defaults()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.queue < 1 {
+		return nil, fmt.Errorf("notify: queue size %d must be at least 1", cfg.queue)
+	}
+	n := &Notifier{
+		clients: c,
+		cfg:     cfg,
+		queue:   make(chan event, cfg.queue),
+		done:    make(chan struct{}),
+	}
+	tel, err := newTelemetry(cfg.registerer, func() float64 { return float64(len(n.queue)) })
+	if err != nil {
+		return nil, fmt.Errorf("notify: register collectors: %w", err)
+	}
+	n.tel = tel
+	go n.deliver()
+	return n, nil
+}
+
+// Close stops taking events, delivers those already queued and returns once
+// they are handed to the hub. Later calls return ErrClosed.
+func (n *Notifier) Close() error {
+	n.mu.Lock()
+	if !n.closed {
+		n.closed = true
+		close(n.queue)
+	}
+	n.mu.Unlock()
+	<-n.done
+	return nil
+}
+
+// NotifyNewLead announces a lead that was just created; lead is the
+// application's own lead value, sent as JSON.
+func (n *Notifier) NotifyNewLead(ctx context.Context, leadID int64, lead any, source string) error {
+	return n.lead(ctx, &LeadUpdateMessage{Type: TypeNewLead, LeadID: leadID, Lead: lead, Source: source})
+}
+
+// NotifyLeadStatusUpdate announces a status change; previous and next must
+// differ.
+func (n *Notifier) NotifyLeadStatusUpdate(ctx context.Context, leadID int64, previous, next string) error {
+	if previous == next {
+		return fmt.Errorf("%w: status of lead %d did not change (%q)", ErrInvalid, leadID, next)
+	}
+	if next == "" {
+		return fmt.Errorf("%w: empty new status for lead %d", ErrInvalid, leadID)
+	}
+	return n.lead(ctx, &LeadUpdateMessage{Type: TypeStatusUpdate, LeadID: leadID, PreviousStatus: previous, NewStatus: next})
+}
+
+// NotifyLeadScoreUpdate announces a new score.
+func (n *Notifier) NotifyLeadScoreUpdate(ctx context.Context, leadID int64, previous, next float64) error {
+	return n.lead(ctx, &LeadUpdateMessage{Type: TypeScoreUpdate, LeadID: leadID, PreviousScore: &previous, NewScore: &next})
+}
+
+// NotifyLeadEnrichment announces that enrichment completed, with the
+// enriched lead.
+func (n *Notifier) NotifyLeadEnrichment(ctx context.Context, leadID int64, lead any) error {
+	return n.lead(ctx, &LeadUpdateMessage{Type: TypeEnrichmentUpdate, LeadID: leadID, Lead: lead})
+}
+
+// NotifyWorkflowStarted announces that a workflow started on a lead.
+func (n *Notifier) NotifyWorkflowStarted(ctx context.Context, leadID int64, workflow string) error {
+	return n.workflow(ctx, TypeWorkflowStarted, leadID, workflow, "started")
+}
+
+// NotifyWorkflowCompleted announces that a workflow finished.
+func (n *Notifier) NotifyWorkflowCompleted(ctx context.Context, leadID int64, workflow string) error {
+	return n.workflow(ctx, TypeWorkflowCompleted, leadID, workflow, "completed")
+}
+
+// NotifyWorkflowFailed announces that a workflow failed, and why. The reason
+// reaches every dashboard: pass what a user may read, not internals.
+func (n *Notifier) NotifyWorkflowFailed(ctx context.Context, leadID int64, workflow, reason string) error {
+	text := "failed"
+	if reason != "" {
+		text = "failed: " + reason
+	}
+	return n.workflow(ctx, TypeWorkflowFailed, leadID, workflow, text)
+}
+
+// NotifyLeadDeleted announces that a lead was deleted.
+func (n *Notifier) NotifyLeadDeleted(ctx context.Context, leadID int64) error {
+	return n.lead(ctx, &LeadUpdateMessage{Type: TypeLeadDeleted, LeadID: leadID})
+}
+
+// NotifyMetricsUpdate sends dashboard metrics to LeadUpdates.
+func (n *Notifier) NotifyMetricsUpdate(ctx context.Context, m Metrics) error {
+	return n.enqueue(ctx, event{metrics: &MetricsUpdateMessage{Type: TypeMetricsUpdate, Metrics: m, Timestamp: now()}})
+}
+
+func (n *Notifier) workflow(ctx context.Context, typ string, leadID int64, workflow, what string) error {
+	if workflow == "" {
+		return fmt.Errorf("%w: empty workflow name for lead %d", ErrInvalid, leadID)
+	}
+	return n.lead(ctx, &LeadUpdateMessage{Type: typ, LeadID: leadID, Message: workflow + " " + what})
+}
+
+func (n *Notifier) lead(ctx context.Context, m *LeadUpdateMessage) error {
+	if m.LeadID <= 0 {
+		return fmt.Errorf("%w: %s needs a positive lead id, got %d", ErrInvalid, m.Type, m.LeadID)
+	}
+	m.Timestamp = now()
+	return n.enqueue(ctx, event{lead: m})
+}
+
+// enqueue never blocks: a full queue drops the event. ctx is not waited on;
+// it is there for the seed's asynchronous signatures and for tracing.
+func (n *Notifier) enqueue(_ context.Context, ev event) error {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if n.closed {
+		return ErrClosed
+	}
+	select {
+	case n.queue <- ev:
+		return nil
+	default:
+		n.tel.dropped.WithLabelValues("queue_full").Inc()
+		n.logDrop(ev)
+		return nil
+	}
+}
+
+// logDrop logs dropped events at most once a second.
+func (n *Notifier) logDrop(ev event) {
+	now := time.Now().UnixNano()
+	last := n.lastDropLog.Load()
+	if now-last < int64(time.Second) || !n.lastDropLog.CompareAndSwap(last, now) {
+		return
+	}
+	level.Warn(n.cfg.logger).Log("msg", "notification queue full; event dropped", "type", ev.typ(), "queue", cap(n.queue))
+}
+
+func (ev event) typ() string {
+	if ev.lead != nil {
+		return ev.lead.Type
+	}
+	return TypeMetricsUpdate
+}
+
+// deliver hands queued events to the hub in order until Close.
+func (n *Notifier) deliver() {
+	defer close(n.done)
+	for ev := range n.queue {
+		n.send(ev)
+	}
+}
+
+func (n *Notifier) send(ev event) {
+	defer func() {
+		if v := recover(); v != nil {
+			n.tel.dropped.WithLabelValues("panic").Inc()
+			level.Error(n.cfg.logger).Log("msg", "delivery panicked", "type", ev.typ(), "err", fmt.Sprint(v))
+		}
+	}()
+	n.seq++
+	if m := ev.lead; m != nil {
+		m.Sequence = n.seq
+		var keep func(string, []string) bool
+		if f := n.cfg.filter; f != nil {
+			keep = func(user string, roles []string) bool { return f(m, Viewer{ID: user, Roles: roles}) }
+		}
+		n.clients.GroupsWhere(keep, GroupAll, LeadGroup(m.LeadID)).Send(MethodLeadUpdate, m)
+	} else {
+		ev.metrics.Sequence = n.seq
+		n.clients.GroupsWhere(nil, GroupAll).Send(MethodMetricsUpdate, ev.metrics)
+	}
+	n.tel.sent.WithLabelValues(ev.typ()).Inc()
+}
+
+func now() Timestamp { return Timestamp{Time: time.Now()} }

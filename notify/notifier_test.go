@@ -1,0 +1,328 @@
+package notify_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/leadupdates/leadupdates/notify"
+	"github.com/philippseith/signalr"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// sent is one Send the fake hub saw.
+type sent struct {
+	groups []string
+	keep   func(string, []string) bool
+	target string
+	arg    any
+}
+
+// recordingClients is a fake hub that records what it is asked to send.
+type recordingClients struct {
+	mu    sync.Mutex
+	sends []sent
+	hook  func(sent) // runs inside Send, e.g. to block or panic
+}
+
+func (r *recordingClients) GroupsWhere(keep func(string, []string) bool, names ...string) signalr.ClientProxy {
+	return proxy{r: r, keep: keep, groups: names}
+}
+
+func (r *recordingClients) all() []sent {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.sends)
+}
+
+type proxy struct {
+	r      *recordingClients
+	keep   func(string, []string) bool
+	groups []string
+}
+
+func (p proxy) Send(target string, args ...any) {
+	s := sent{groups: p.groups, keep: p.keep, target: target, arg: args[0]}
+	if p.r.hook != nil {
+		p.r.hook(s)
+	}
+	p.r.mu.Lock()
+	p.r.sends = append(p.r.sends, s)
+	p.r.mu.Unlock()
+}
+
+func newNotifier(t *testing.T, c notify.Clients, opts ...notify.Option) *notify.Notifier {
+	t.Helper()
+	n, err := notify.New(c, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
+}
+
+type lead struct {
+	ID    int64  `json:"id"`
+	Name  string `json:"name"`
+	Owner string `json:"owner"`
+}
+
+func TestEveryOperationSendsItsMessage(t *testing.T) {
+	ctx := t.Context()
+	l := lead{ID: 42, Name: "Ada", Owner: "bob"}
+	tests := []struct {
+		name  string
+		call  func(*notify.Notifier) error
+		check func(t *testing.T, m *notify.LeadUpdateMessage)
+		typ   string
+	}{
+		{"new lead", func(n *notify.Notifier) error { return n.NotifyNewLead(ctx, 42, l, "Google") }, func(t *testing.T, m *notify.LeadUpdateMessage) {
+			if m.Lead != l || m.Source != "Google" {
+				t.Errorf("lead %v source %q", m.Lead, m.Source)
+			}
+		}, notify.TypeNewLead},
+		{"status update", func(n *notify.Notifier) error { return n.NotifyLeadStatusUpdate(ctx, 42, "New", "Enriching") }, func(t *testing.T, m *notify.LeadUpdateMessage) {
+			if m.PreviousStatus != "New" || m.NewStatus != "Enriching" {
+				t.Errorf("statuses %q → %q", m.PreviousStatus, m.NewStatus)
+			}
+		}, notify.TypeStatusUpdate},
+		{"score update", func(n *notify.Notifier) error { return n.NotifyLeadScoreUpdate(ctx, 42, 40, 87.5) }, func(t *testing.T, m *notify.LeadUpdateMessage) {
+			if m.PreviousScore == nil || *m.PreviousScore != 40 || m.NewScore == nil || *m.NewScore != 87.5 {
+				t.Errorf("scores %v → %v", m.PreviousScore, m.NewScore)
+			}
+		}, notify.TypeScoreUpdate},
+		{"enrichment", func(n *notify.Notifier) error { return n.NotifyLeadEnrichment(ctx, 42, l) }, func(t *testing.T, m *notify.LeadUpdateMessage) {
+			if m.Lead != l {
+				t.Errorf("lead %v", m.Lead)
+			}
+		}, notify.TypeEnrichmentUpdate},
+		{"workflow started", func(n *notify.Notifier) error { return n.NotifyWorkflowStarted(ctx, 42, "LeadProcessing") }, func(t *testing.T, m *notify.LeadUpdateMessage) {
+			if m.Message != "LeadProcessing started" {
+				t.Errorf("message %q", m.Message)
+			}
+		}, notify.TypeWorkflowStarted},
+		{"workflow completed", func(n *notify.Notifier) error { return n.NotifyWorkflowCompleted(ctx, 42, "LeadProcessing") }, func(t *testing.T, m *notify.LeadUpdateMessage) {
+			if m.Message != "LeadProcessing completed" {
+				t.Errorf("message %q", m.Message)
+			}
+		}, notify.TypeWorkflowCompleted},
+		{"workflow failed", func(n *notify.Notifier) error {
+			return n.NotifyWorkflowFailed(ctx, 42, "LeadProcessing", "CRM unreachable")
+		}, func(t *testing.T, m *notify.LeadUpdateMessage) {
+			if m.Message != "LeadProcessing failed: CRM unreachable" {
+				t.Errorf("message %q", m.Message)
+			}
+		}, notify.TypeWorkflowFailed},
+		{"lead deleted", func(n *notify.Notifier) error { return n.NotifyLeadDeleted(ctx, 42) }, func(t *testing.T, m *notify.LeadUpdateMessage) {}, notify.TypeLeadDeleted},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := &recordingClients{}
+			n := newNotifier(t, fake)
+			if err := tt.call(n); err != nil {
+				t.Fatal(err)
+			}
+			n.Close()
+			got := fake.all()
+			if len(got) != 1 {
+				t.Fatalf("%d sends, want 1", len(got))
+			}
+			s := got[0]
+			if s.target != notify.MethodLeadUpdate || !slices.Equal(s.groups, []string{notify.GroupAll, notify.LeadGroup(42)}) {
+				t.Errorf("sent %s to %v, want %s to [LeadUpdates Lead_42]", s.target, s.groups, notify.MethodLeadUpdate)
+			}
+			m, ok := s.arg.(*notify.LeadUpdateMessage)
+			if !ok {
+				t.Fatalf("argument is %T", s.arg)
+			}
+			if string(m.Type) != string(tt.typ) || m.LeadID != 42 || m.Sequence != 1 || m.Timestamp.IsZero() {
+				t.Errorf("message %+v", m)
+			}
+			tt.check(t, m)
+		})
+	}
+}
+
+func TestMetricsGoToLeadUpdates(t *testing.T) {
+	fake := &recordingClients{}
+	n := newNotifier(t, fake, notify.WithFilter(func(*notify.LeadUpdateMessage, notify.Viewer) bool { return false }))
+	if err := n.NotifyMetricsUpdate(t.Context(), notify.Metrics{TotalLeads: 10, QualifiedLeads: 3}); err != nil {
+		t.Fatal(err)
+	}
+	n.Close()
+	got := fake.all()
+	if len(got) != 1 || got[0].target != notify.MethodMetricsUpdate || !slices.Equal(got[0].groups, []string{notify.GroupAll}) || got[0].keep != nil {
+		t.Fatalf("sends %+v", got)
+	}
+	m := got[0].arg.(*notify.MetricsUpdateMessage)
+	if m.Type != notify.TypeMetricsUpdate || m.Metrics.TotalLeads != 10 || m.Sequence != 1 {
+		t.Errorf("message %+v", m)
+	}
+}
+
+func TestInvalidInputSendsNothing(t *testing.T) {
+	ctx := t.Context()
+	tests := []struct {
+		name string
+		call func(*notify.Notifier) error
+	}{
+		{"new lead without id", func(n *notify.Notifier) error { return n.NotifyNewLead(ctx, 0, nil, "Google") }},
+		{"negative lead id", func(n *notify.Notifier) error { return n.NotifyLeadDeleted(ctx, -1) }},
+		{"status unchanged", func(n *notify.Notifier) error { return n.NotifyLeadStatusUpdate(ctx, 1, "New", "New") }},
+		{"empty new status", func(n *notify.Notifier) error { return n.NotifyLeadStatusUpdate(ctx, 1, "New", "") }},
+		{"empty workflow", func(n *notify.Notifier) error { return n.NotifyWorkflowStarted(ctx, 1, "") }},
+		{"empty failed workflow", func(n *notify.Notifier) error { return n.NotifyWorkflowFailed(ctx, 1, "", "boom") }},
+		{"score without lead", func(n *notify.Notifier) error { return n.NotifyLeadScoreUpdate(ctx, 0, 1, 2) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := &recordingClients{}
+			n := newNotifier(t, fake)
+			err := tt.call(n)
+			if !errors.Is(err, notify.ErrInvalid) {
+				t.Fatalf("err %v, want ErrInvalid", err)
+			}
+			n.Close()
+			if got := fake.all(); len(got) != 0 {
+				t.Errorf("sent %d messages for invalid input", len(got))
+			}
+		})
+	}
+}
+
+func TestEventsArriveInCallOrderWithSequence(t *testing.T) {
+	fake := &recordingClients{}
+	n := newNotifier(t, fake)
+	for i := range 1000 {
+		if err := n.NotifyLeadScoreUpdate(t.Context(), 7, float64(i), float64(i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n.Close()
+	got := fake.all()
+	if len(got) != 1000 {
+		t.Fatalf("%d sends, want 1000", len(got))
+	}
+	for i, s := range got {
+		m := s.arg.(*notify.LeadUpdateMessage)
+		if *m.PreviousScore != float64(i) || m.Sequence != uint64(i+1) {
+			t.Fatalf("send %d: score %v sequence %d", i, *m.PreviousScore, m.Sequence)
+		}
+	}
+}
+
+func TestStalledHubNeverBlocksTheCaller(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{}, 1)
+	fake := &recordingClients{hook: func(sent) {
+		select {
+		case entered <- struct{}{}:
+		default:
+		}
+		<-release
+	}}
+	reg := prometheus.NewPedanticRegistry()
+	n := newNotifier(t, fake, notify.WithQueue(10), notify.WithRegisterer(reg))
+	if err := n.NotifyLeadDeleted(t.Context(), 1); err != nil {
+		t.Fatal(err)
+	}
+	<-entered // the delivery goroutine is stuck in the hub
+	for i := range 100 {
+		if err := n.NotifyLeadDeleted(t.Context(), int64(i+2)); err != nil {
+			t.Fatalf("call %d while the hub is stalled: %v", i, err)
+		}
+	}
+	close(release)
+	n.Close()
+	if got := len(fake.all()); got != 11 {
+		t.Errorf("delivered %d, want 11 (1 in flight + a queue of 10)", got)
+	}
+	if got := counterSum(t, reg, "leadupdates_notify_events_dropped_total"); got != 90 {
+		t.Errorf("dropped %v, want 90", got)
+	}
+}
+
+// counterSum adds up every series of a counter in reg.
+func counterSum(t *testing.T, reg prometheus.Gatherer, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				total += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return total
+}
+
+func TestCallsAfterCloseReturnErrClosed(t *testing.T) {
+	n := newNotifier(t, &recordingClients{})
+	n.Close()
+	n.Close() // twice is fine
+	if err := n.NotifyNewLead(context.Background(), 1, nil, ""); !errors.Is(err, notify.ErrClosed) {
+		t.Errorf("err %v, want ErrClosed", err)
+	}
+	if err := n.NotifyMetricsUpdate(context.Background(), notify.Metrics{}); !errors.Is(err, notify.ErrClosed) {
+		t.Errorf("err %v, want ErrClosed", err)
+	}
+}
+
+func TestFilterDecidesPerEventAndViewer(t *testing.T) {
+	fake := &recordingClients{}
+	owner := map[int64]string{1: "alice", 2: "bob"}
+	n := newNotifier(t, fake, notify.WithFilter(func(ev *notify.LeadUpdateMessage, v notify.Viewer) bool {
+		return slices.Contains(v.Roles, "admin") || owner[ev.LeadID] == v.ID
+	}))
+	_ = n.NotifyLeadDeleted(t.Context(), 1)
+	_ = n.NotifyLeadDeleted(t.Context(), 2)
+	n.Close()
+	got := fake.all()
+	tests := []struct {
+		name  string
+		event int
+		user  string
+		roles []string
+		want  bool
+	}{
+		{"owner sees own lead", 0, "alice", []string{"sales"}, true},
+		{"other salesperson does not", 0, "bob", []string{"sales"}, false},
+		{"admin sees all", 0, "carol", []string{"admin"}, true},
+		{"bob sees his lead", 1, "bob", nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := got[tt.event].keep(tt.user, tt.roles); got != tt.want {
+				t.Errorf("keep = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestPanickingHubDoesNotStopDelivery(t *testing.T) {
+	first := true
+	fake := &recordingClients{}
+	fake.hook = func(sent) {
+		if first {
+			first = false
+			panic("hub exploded")
+		}
+	}
+	reg := prometheus.NewPedanticRegistry()
+	n := newNotifier(t, fake, notify.WithRegisterer(reg))
+	_ = n.NotifyLeadDeleted(t.Context(), 1)
+	_ = n.NotifyLeadDeleted(t.Context(), 2)
+	n.Close()
+	if got := fake.all(); len(got) != 1 || got[0].arg.(*notify.LeadUpdateMessage).LeadID != 2 {
+		t.Errorf("after a panic: %+v", got)
+	}
+	if got := counterSum(t, reg, "leadupdates_notify_events_dropped_total"); got != 1 {
+		t.Errorf("dropped %v, want 1", got)
+	}
+}
