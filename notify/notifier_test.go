@@ -63,7 +63,7 @@ func newNotifier(t *testing.T, c notify.Clients, opts ...notify.Option) *notify.
 	return n
 }
 
-type lead struct {
+type crmLead struct {
 	ID    int64  `json:"id"`
 	Name  string `json:"name"`
 	Owner string `json:"owner"`
@@ -71,7 +71,7 @@ type lead struct {
 
 func TestEveryOperationSendsItsMessage(t *testing.T) {
 	ctx := t.Context()
-	l := lead{ID: 42, Name: "Ada", Owner: "bob"}
+	l := crmLead{ID: 42, Name: "Ada", Owner: "bob"}
 	tests := []struct {
 		name  string
 		call  func(*notify.Notifier) error
