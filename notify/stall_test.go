@@ -1,0 +1,115 @@
+package notify_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/leadupdates/leadupdates/hub"
+)
+
+// TestStalledClientSlowsNobody: one client stops reading while 2,000 large
+// events go out. Every Notify call returns at once, the reading client gets
+// every event in order, and the hub closes the stalled one.
+func TestStalledClientSlowsNobody(t *testing.T) {
+	srv, err := hub.New(hub.WithWriteTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	srv.Mount(mux)
+	ts := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		srv.Close()
+		ts.Close()
+	})
+	n := newNotifier(t, srv)
+
+	stalled := dialHub(t, ts.URL)
+	reader := dialHub(t, ts.URL)
+	awaitConnections(t, srv, 2)
+
+	const events = 2000
+	got := make(chan []int64, 1)
+	go func() { got <- readLeadIDs(t, reader, events) }()
+
+	payload := strings.Repeat("x", 8<<10)
+	for i := range events {
+		if err := n.NotifyLeadEnrichment(t.Context(), int64(i+1), map[string]string{"notes": payload}); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	ids := <-got
+	if len(ids) != events {
+		t.Fatalf("the reading client got %d events, want %d", len(ids), events)
+	}
+	for i, id := range ids {
+		if id != int64(i+1) {
+			t.Fatalf("event %d is lead %d: out of order", i, id)
+		}
+	}
+	awaitConnections(t, srv, 1) // the stalled client was closed (its write timed out)
+	_ = stalled.CloseNow()
+}
+
+func dialHub(t *testing.T, base string) *websocket.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/leadupdates", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws.SetReadLimit(-1)
+	t.Cleanup(func() { _ = ws.CloseNow() })
+	if err := ws.Write(ctx, websocket.MessageText, []byte("{\"protocol\":\"json\",\"version\":1}\x1e")); err != nil {
+		t.Fatal(err)
+	}
+	if _, b, err := ws.Read(ctx); err != nil || string(b) != "{}\x1e" {
+		t.Fatalf("handshake: %q %v", b, err)
+	}
+	return ws
+}
+
+func awaitConnections(t *testing.T, srv *hub.Server, want int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for srv.ConnectionCount() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections, want %d", srv.ConnectionCount(), want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// readLeadIDs reads ReceiveLeadUpdate invocations until it has n of them.
+func readLeadIDs(t *testing.T, ws *websocket.Conn, n int) []int64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var ids []int64
+	for len(ids) < n {
+		_, b, err := ws.Read(ctx)
+		if err != nil {
+			t.Errorf("reader: %v after %d events", err, len(ids))
+			return ids
+		}
+		for _, rec := range bytes.Split(bytes.TrimSuffix(b, []byte{0x1e}), []byte{0x1e}) {
+			var m struct {
+				Type      int `json:"type"`
+				Arguments []struct {
+					LeadID int64 `json:"leadId"`
+				} `json:"arguments"`
+			}
+			if json.Unmarshal(rec, &m) == nil && m.Type == 1 && len(m.Arguments) == 1 {
+				ids = append(ids, m.Arguments[0].LeadID)
+			}
+		}
+	}
+	return ids
+}
