@@ -1,20 +1,26 @@
-# make test   — vet, race-enabled tests and the @microsoft/signalr conformance suite
+# make test   — vet, race-enabled tests, the @microsoft/signalr conformance suite and tsc on notify/ts
 # make deps   — install the npm packages the tests drive (from the lockfile)
 # make bench  — the hub fan-out benchmark against philippseith/signalr's default
 
-CLIENT := hub/testdata/client
-STAMP  := $(CLIENT)/node_modules/.installed
+CLIENT  := hub/testdata/client
+STAMP   := $(CLIENT)/node_modules/.installed
+TS      := notify/ts
+TSSTAMP := $(TS)/node_modules/.installed
 
 .PHONY: test deps vet bench
 
-test: $(STAMP)
+test: $(STAMP) $(TSSTAMP)
 	go vet ./...
 	go test -race -count=1 -timeout 15m ./...
 
-deps: $(STAMP)
+deps: $(STAMP) $(TSSTAMP)
 
 $(STAMP): $(CLIENT)/package-lock.json
 	npm ci --prefix $(CLIENT) --no-audit --no-fund
+	touch $@
+
+$(TSSTAMP): $(TS)/package-lock.json
+	npm ci --prefix $(TS) --no-audit --no-fund
 	touch $@
 
 vet:

@@ -1,0 +1,82 @@
+// The lead-updates wire contract: what the hub sends to @microsoft/signalr
+// clients. It is the TypeScript side of package notify's message.go (the seed's
+// LeadUpdateMessage and MetricsUpdateMessage, plus additive optional fields),
+// and `go test ./notify` type-checks it against the golden JSON of every
+// message, so the two cannot drift. No imports: copy or import it as is.
+//
+//   connection.on(ClientMethods.leadUpdate, (msg: LeadUpdateMessage<Lead>) => { ... });
+//   await connection.invoke('JoinLeadGroup', leadId); // then receives leadGroup(leadId)'s events
+
+/** The `type` of a LeadUpdateMessage. LEAD_DELETED is an addition to the seed. */
+export type LeadUpdateType =
+  | 'NEW_LEAD'
+  | 'STATUS_UPDATE'
+  | 'SCORE_UPDATE'
+  | 'ENRICHMENT_UPDATE'
+  | 'WORKFLOW_STARTED'
+  | 'WORKFLOW_COMPLETED'
+  | 'WORKFLOW_FAILED'
+  | 'LEAD_DELETED';
+
+/**
+ * The argument of ReceiveLeadUpdate. Optional fields are absent, never null or
+ * empty, when they do not apply. TLead is the application's lead model, which
+ * the server sends as is.
+ */
+export interface LeadUpdateMessage<TLead = unknown> {
+  type: LeadUpdateType;
+  leadId?: number;
+  lead?: TLead;
+  source?: string;
+  previousStatus?: string;
+  newStatus?: string;
+  /** Set on SCORE_UPDATE (addition to the seed). */
+  previousScore?: number;
+  /** Set on SCORE_UPDATE (addition to the seed). */
+  newScore?: number;
+  /** RFC 3339 UTC with milliseconds, e.g. "2026-11-26T18:11:29.123Z": `new Date(timestamp)`. */
+  timestamp: string;
+  message?: string;
+  /** Increases with every message of one producer; gaps are normal (addition to the seed). */
+  sequence?: number;
+}
+
+/** The dashboard figures of a MetricsUpdateMessage; every field is always present. */
+export interface Metrics {
+  totalLeads: number;
+  qualifiedLeads: number;
+  conversionRate: number;
+  activeHarvesters: number;
+  processingTime: number;
+  scoreAverage: number;
+  dailyGrowth: number;
+  weeklyGrowth: number;
+  newLeadsToday: number;
+  processedToday: number;
+  leadsBySource: Record<string, number>;
+  leadsByStatus: Record<string, number>;
+}
+
+/** The argument of ReceiveMetricsUpdate. */
+export interface MetricsUpdateMessage {
+  type: 'METRICS_UPDATE';
+  metrics: Metrics;
+  /** RFC 3339 UTC with milliseconds, as on LeadUpdateMessage. */
+  timestamp: string;
+  /** As on LeadUpdateMessage (addition to the seed). */
+  sequence?: number;
+}
+
+/** The client methods the hub invokes, for connection.on(...). */
+export const ClientMethods = {
+  leadUpdate: 'ReceiveLeadUpdate',
+  metricsUpdate: 'ReceiveMetricsUpdate',
+} as const;
+
+/** The group every connection is in from the start. */
+export const LEAD_UPDATES_GROUP = 'LeadUpdates';
+
+/** The group of one lead, joined with connection.invoke('JoinLeadGroup', id). */
+export function leadGroup(id: number): `Lead_${number}` {
+  return `Lead_${id}`;
+}
