@@ -1,0 +1,58 @@
+package notify_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/leadupdates/leadupdates/notify"
+	"github.com/philippseith/signalr"
+)
+
+// printingHub stands in for *hub.Server: it prints what it is asked to send.
+type printingHub struct{}
+
+func (printingHub) GroupsWhere(keep func(string, []string) bool, groups ...string) signalr.ClientProxy {
+	return printingProxy{keep, groups}
+}
+
+type printingProxy struct {
+	keep   func(string, []string) bool
+	groups []string
+}
+
+func (p printingProxy) Send(method string, args ...any) {
+	m := args[0].(*notify.LeadUpdateMessage)
+	b, _ := json.Marshal(struct {
+		Type      string `json:"type"`
+		LeadID    int64  `json:"leadId"`
+		NewStatus string `json:"newStatus"`
+		Sequence  uint64 `json:"sequence"`
+	}{m.Type, m.LeadID, m.NewStatus, m.Sequence})
+	fmt.Printf("%s to %v: %s; bob sees it: %v\n", method, p.groups, b, p.keep("bob", []string{"sales"}))
+}
+
+// The application wires a Notifier to the hub (here a stand-in that
+// prints), with a filter so that salespeople only see their own leads.
+func Example() {
+	owners := map[int64]string{7: "bob", 8: "alice"}
+	n, err := notify.New(printingHub{}, notify.WithFilter(func(ev *notify.LeadUpdateMessage, v notify.Viewer) bool {
+		return slices.Contains(v.Roles, "admin") || owners[ev.LeadID] == v.ID
+	}))
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	_ = n.NotifyLeadStatusUpdate(ctx, 7, "Scored", "Qualified")
+	_ = n.NotifyLeadStatusUpdate(ctx, 8, "New", "Enriching")
+	invalid := n.NotifyLeadStatusUpdate(ctx, 8, "New", "New")
+	n.Close() // delivers what is queued, then stops
+	fmt.Println(invalid)
+	fmt.Println(n.NotifyLeadDeleted(ctx, 7))
+	// Output:
+	// ReceiveLeadUpdate to [LeadUpdates Lead_7]: {"type":"STATUS_UPDATE","leadId":7,"newStatus":"Qualified","sequence":1}; bob sees it: true
+	// ReceiveLeadUpdate to [LeadUpdates Lead_8]: {"type":"STATUS_UPDATE","leadId":8,"newStatus":"Enriching","sequence":2}; bob sees it: false
+	// notify: invalid event: status of lead 8 did not change ("New")
+	// notify: notifier closed
+}
