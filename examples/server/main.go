@@ -28,6 +28,7 @@ import (
 	"github.com/go-kit/log/level"
 	"github.com/leadupdates/leadupdates/hub"
 	"github.com/leadupdates/leadupdates/hub/jwtauth"
+	"github.com/leadupdates/leadupdates/notify"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -110,8 +111,13 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 		ready <- ln.Addr().String()
 	}
 
+	notifier, err := notify.New(srv, notify.WithLogger(logger), notify.WithRegisterer(reg))
+	if err != nil {
+		return err
+	}
+	defer notifier.Close()
 	if *demo > 0 {
-		go feed(ctx, srv, *demo)
+		go feed(ctx, notifier, *demo)
 	}
 	select {
 	case err := <-served:
@@ -129,8 +135,8 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready chan<- stri
 	return nil
 }
 
-// feed sends a made-up status change every interval, until ctx is done.
-func feed(ctx context.Context, srv *hub.Server, every time.Duration) {
+// feed announces a made-up status change every interval, until ctx is done.
+func feed(ctx context.Context, n *notify.Notifier, every time.Duration) {
 	statuses := []string{"New", "Enriching", "Enriched", "Scored", "Vetted", "Qualified", "SyncedToCrm"}
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -138,17 +144,9 @@ func feed(ctx context.Context, srv *hub.Server, every time.Duration) {
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-t.C:
+		case <-t.C:
 			id := int64(i%5 + 1)
-			msg := map[string]any{
-				"type":           "STATUS_UPDATE",
-				"leadId":         id,
-				"previousStatus": statuses[i%len(statuses)],
-				"newStatus":      statuses[(i+1)%len(statuses)],
-				"timestamp":      now.UTC().Format("2006-01-02T15:04:05.000Z07:00"),
-				"message":        "demo update",
-			}
-			srv.Groups(hub.DefaultGroup, hub.LeadGroup(id)).Send("ReceiveLeadUpdate", msg)
+			_ = n.NotifyLeadStatusUpdate(ctx, id, statuses[i%len(statuses)], statuses[(i+1)%len(statuses)])
 		}
 	}
 }
