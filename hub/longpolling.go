@@ -93,6 +93,7 @@ func (s *Server) answerPoll(w http.ResponseWriter, c *conn, batch [][]byte, done
 			ct = "application/octet-stream"
 		}
 		w.Header().Set("Content-Type", ct)
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.cfg.writeTimeout))
 		w.WriteHeader(http.StatusOK)
 		for _, f := range batch {
 			_, _ = w.Write(f)

@@ -29,6 +29,8 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	_, _ = io.WriteString(w, ":\r\n\r\n")
 	flusher.Flush()
+	// A client that stops reading must not hold a write forever.
+	rc := http.NewResponseController(w)
 
 	s.spawn(func() { s.serve(c) })
 	defer c.finish()
@@ -48,6 +50,7 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 		if len(batch) > 0 {
 			// Several records in one event: the client splits them at the
 			// record separator. JSON never holds a raw newline.
+			_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.writeTimeout))
 			_, err := io.WriteString(w, "data: ")
 			for _, f := range batch {
 				if err == nil {
@@ -61,7 +64,10 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 				c.abort(reasonError)
 				return
 			}
-			flusher.Flush()
+			if err := rc.Flush(); err != nil {
+				c.abort(reasonError)
+				return
+			}
 			c.lastWrite.Store(time.Now().UnixNano())
 		}
 		c.mu.Lock()
