@@ -72,10 +72,14 @@ func (c *conn) take() [][]byte {
 	return b
 }
 
-// recycle returns a written batch's storage; c.mu is held.
+// recycle keeps a written batch's storage for the next one, unless a burst
+// made it large: an idle connection should not hold a burst's queue. c.mu
+// is held.
 func (c *conn) recycle(b [][]byte) {
 	clear(b)
-	if c.spare == nil && cap(b) <= 4*c.srv.cfg.sendQueue {
+	if c.spare == nil && cap(b) <= maxSpare {
 		c.spare = b[:0]
 	}
 }
+
+const maxSpare = 64
