@@ -100,7 +100,9 @@ func (n *Notifier) Close() error {
 }
 
 // NotifyNewLead announces a lead that was just created; lead is the
-// application's own lead value, sent as JSON.
+// application's own lead value, sent as JSON. It is encoded when the event is
+// delivered, after NotifyNewLead returns: pass a value the caller will not
+// modify (a struct value rather than a pointer to a model it keeps using).
 func (n *Notifier) NotifyNewLead(ctx context.Context, leadID int64, lead any, source string) error {
 	return n.lead(ctx, &LeadUpdateMessage{Type: TypeNewLead, LeadID: leadID, Lead: lead, Source: source})
 }
@@ -123,7 +125,7 @@ func (n *Notifier) NotifyLeadScoreUpdate(ctx context.Context, leadID int64, prev
 }
 
 // NotifyLeadEnrichment announces that enrichment completed, with the
-// enriched lead.
+// enriched lead; as with NotifyNewLead, lead must not change after the call.
 func (n *Notifier) NotifyLeadEnrichment(ctx context.Context, leadID int64, lead any) error {
 	return n.lead(ctx, &LeadUpdateMessage{Type: TypeEnrichmentUpdate, LeadID: leadID, Lead: lead})
 }
