@@ -38,23 +38,13 @@ func TestNotifierThroughTheHub(t *testing.T) {
 		t.Fatalf("the SignalR client is not installed: run `make deps`: %v", err)
 	}
 	roles := map[string][]string{"alice": {"admin"}, "bob": {"sales"}}
-	srv, err := hub.New(hub.WithAuthenticator(hub.AuthenticatorFunc(func(r *http.Request) (*hub.Principal, error) {
+	srv, ts := startHub(t, hub.WithAuthenticator(hub.AuthenticatorFunc(func(r *http.Request) (*hub.Principal, error) {
 		tok := hub.BearerToken(r)
 		if rs, ok := roles[tok]; ok {
 			return &hub.Principal{ID: tok, Roles: rs}, nil
 		}
 		return nil, errors.New("unknown token")
 	})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	srv.Mount(mux)
-	ts := httptest.NewServer(mux)
-	t.Cleanup(func() {
-		srv.Close()
-		ts.Close()
-	})
 	owner := map[int64]string{1: "alice", 2: "bob"}
 	n := newNotifier(t, srv, notify.WithFilter(func(ev *notify.LeadUpdateMessage, v notify.Viewer) bool {
 		return slices.Contains(v.Roles, "admin") || owner[ev.LeadID] == v.ID
@@ -151,6 +141,23 @@ func TestNotifierThroughTheHub(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startHub serves a hub on a test server until the test ends.
+func startHub(t *testing.T, opts ...hub.Option) (*hub.Server, *httptest.Server) {
+	t.Helper()
+	srv, err := hub.New(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	srv.Mount(mux)
+	ts := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		srv.Close()
+		ts.Close()
+	})
+	return srv, ts
 }
 
 func must(t *testing.T, err error) {

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -18,17 +16,7 @@ import (
 // events go out. Every Notify call returns at once, the reading client gets
 // every event in order, and the hub closes the stalled one.
 func TestStalledClientSlowsNobody(t *testing.T) {
-	srv, err := hub.New(hub.WithWriteTimeout(time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	srv.Mount(mux)
-	ts := httptest.NewServer(mux)
-	t.Cleanup(func() {
-		srv.Close()
-		ts.Close()
-	})
+	srv, ts := startHub(t, hub.WithWriteTimeout(time.Second))
 	n := newNotifier(t, srv)
 
 	stalled := dialHub(t, ts.URL)
