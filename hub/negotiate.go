@@ -19,16 +19,23 @@ type negotiateResponse struct {
 }
 
 // register creates a connection that a transport request can attach to by
-// its token; during shutdown it answers 503 and returns nil.
+// its token. During shutdown it answers 503, and with too many connections
+// negotiated but not yet attached, 429; then it returns nil.
 func (s *Server) register(w http.ResponseWriter, id, token string, p *Principal) *conn {
-	c := newConn(s, id, token, p)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.shutdown {
+	switch {
+	case s.shutdown:
 		http.Error(w, "Server is shutting down.", http.StatusServiceUnavailable)
 		return nil
+	case s.cfg.maxPending > 0 && s.pending >= s.cfg.maxPending:
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "Too many connections are being negotiated; try again.", http.StatusTooManyRequests)
+		return nil
 	}
+	c := newConn(s, id, token, p)
 	s.tokens[token] = c
+	s.pending++
 	return c
 }
 

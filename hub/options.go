@@ -50,6 +50,7 @@ type config struct {
 	writeTimeout     time.Duration
 	compression      bool
 	maxLeadGroups    int
+	maxPending       int
 	onConnected      func(context.Context, ConnInfo)
 	onDisconnected   func(context.Context, ConnInfo)
 }
@@ -68,6 +69,7 @@ func defaults() config {
 		pollTimeout:      90 * time.Second,
 		writeTimeout:     10 * time.Second,
 		maxLeadGroups:    100,
+		maxPending:       10000,
 	}
 }
 
@@ -87,6 +89,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("hub: timeouts must be positive")
 	case c.maxLeadGroups < 0:
 		return fmt.Errorf("hub: lead group cap %d is negative", c.maxLeadGroups)
+	case c.maxPending < 0:
+		return fmt.Errorf("hub: pending connection cap %d is negative", c.maxPending)
 	}
 	for _, t := range c.transports {
 		if t != WebSockets && t != ServerSentEvents && t != LongPolling {
@@ -173,6 +177,13 @@ func WithCompression(on bool) Option { return func(c *config) { c.compression = 
 // WithMaxLeadGroups caps how many Lead_{id} groups one connection may be in.
 // Defaults to 100; 0 means no cap.
 func WithMaxLeadGroups(n int) Option { return func(c *config) { c.maxLeadGroups = n } }
+
+// WithMaxPendingConnections caps the connections negotiated but not yet
+// attached to a transport; beyond it negotiate answers 429 with Retry-After,
+// which the client's reconnect policy retries. Attached connections do not
+// count, so a reconnect storm is not throttled by connections that already
+// made it. Defaults to 10,000; 0 means no cap.
+func WithMaxPendingConnections(n int) Option { return func(c *config) { c.maxPending = n } }
 
 // WithOnConnected calls f when a connection has completed its handshake and
 // joined the LeadUpdates group. A panic in f is logged and ends only that

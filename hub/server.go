@@ -55,6 +55,7 @@ type Server struct {
 	groups   map[string]map[*conn]struct{}
 	users    map[string]map[*conn]struct{}
 	member   map[*conn]map[string]struct{}
+	pending  int // negotiated, not yet attached
 	shutdown bool
 
 	conns     sync.WaitGroup // attached connections
@@ -278,6 +279,7 @@ func (s *Server) attach(w http.ResponseWriter, c *conn, t Transport) bool {
 		return false
 	}
 	c.attached, c.transport = true, t
+	s.pending--
 	if t != WebSockets {
 		c.inbox = make(chan []byte, inboxSize)
 	}
@@ -320,6 +322,8 @@ func (s *Server) finished(c *conn, reason string) {
 	opened := c.attached
 	if opened {
 		delete(s.ids, c.id)
+	} else {
+		s.pending-- // negotiated, never attached
 	}
 	s.mu.Unlock()
 	if f := s.cfg.onDisconnected; f != nil && wasLive {

@@ -2,6 +2,7 @@ package hub_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -157,5 +158,45 @@ func TestNoAllowedOriginsMeansSameOriginOnly(t *testing.T) {
 	resp.Body.Close()
 	if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "" {
 		t.Errorf("Access-Control-Allow-Origin: got %q, want none", got)
+	}
+}
+
+func TestPendingConnectionsAreCapped(t *testing.T) {
+	s, err := hub.New(hub.WithMaxPendingConnections(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	s.Mount(mux)
+	ts := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		ts.Close()
+		s.Close()
+	})
+	negotiate := func() (int, string) {
+		resp, err := http.Post(ts.URL+"/leadupdates/negotiate?negotiateVersion=1", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body struct{ ConnectionToken string }
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		return resp.StatusCode, body.ConnectionToken
+	}
+	_, first := negotiate()
+	negotiate()
+	if code, _ := negotiate(); code != http.StatusTooManyRequests {
+		t.Fatalf("third pending negotiate: %d, want 429", code)
+	}
+	// Attaching the first frees its place.
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(ts.URL, "http")+"/leadupdates?id="+first, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	if code, _ := negotiate(); code != http.StatusOK {
+		t.Errorf("negotiate after one attached: %d, want 200", code)
 	}
 }
