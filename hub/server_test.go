@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/leadupdates/leadupdates/hub"
+	"github.com/philippseith/signalr"
 )
 
 func TestNewRejectsBadOptions(t *testing.T) {
@@ -198,5 +201,26 @@ func TestPendingConnectionsAreCapped(t *testing.T) {
 	defer ws.CloseNow()
 	if code, _ := negotiate(); code != http.StatusOK {
 		t.Errorf("negotiate after one attached: %d, want 200", code)
+	}
+}
+
+// TestWireMethodSet: every exported method of LeadUpdatesHub that is not
+// promoted from signalr.Hub is callable by clients; an exported helper would
+// be too. This list is the wire API.
+func TestWireMethodSet(t *testing.T) {
+	base := map[string]bool{}
+	bt := reflect.TypeOf(&signalr.Hub{})
+	for i := range bt.NumMethod() {
+		base[bt.Method(i).Name] = true
+	}
+	var got []string
+	ht := reflect.TypeOf(&hub.LeadUpdatesHub{})
+	for i := range ht.NumMethod() {
+		if name := ht.Method(i).Name; !base[name] {
+			got = append(got, name)
+		}
+	}
+	if want := []string{"JoinLeadGroup", "LeaveLeadGroup"}; !slices.Equal(got, want) {
+		t.Errorf("client-callable methods %v, want %v", got, want)
 	}
 }
