@@ -1,0 +1,104 @@
+package interceptor_test
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// interleave runs op on plain GORM and on GORM with the plugin, alternating
+// in blocks on the same table, and reports both costs and the throughput
+// ratio plugin/plain (1.0 = free). ns/op is the sum of both.
+//
+//	go test -run '^$' -bench Interceptor -benchtime 2000x ./interceptor/
+func interleave(b *testing.B, op func(db *gorm.DB, i int) error) {
+	e := newEnv(b, nil)
+	plain := e.plainOn(b)
+	const block = 50
+	var tPlain, tPlugin time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i += block {
+		n := min(block, b.N-i)
+		for k, db := range []*gorm.DB{plain, e.db} {
+			if (i/block)%2 == 1 { // alternate which goes first
+				db = []*gorm.DB{e.db, plain}[k]
+			}
+			start := time.Now()
+			for j := range n {
+				if err := op(db, i+j); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if db == plain {
+				tPlain += time.Since(start)
+			} else {
+				tPlugin += time.Since(start)
+			}
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(tPlain.Nanoseconds())/float64(b.N), "plain-ns/op")
+	b.ReportMetric(float64(tPlugin.Nanoseconds())/float64(b.N), "plugin-ns/op")
+	b.ReportMetric(float64(tPlain)/float64(tPlugin), "ratio")
+}
+
+func BenchmarkInterceptorCreate(b *testing.B) {
+	interleave(b, func(db *gorm.DB, _ int) error {
+		return db.Create(&Lead{Name: "a", Status: "new"}).Error
+	})
+}
+
+func BenchmarkInterceptorCreateInBatches100(b *testing.B) {
+	interleave(b, func(db *gorm.DB, _ int) error {
+		rows := make([]Lead, 100)
+		for i := range rows {
+			rows[i] = Lead{Name: "a", Status: "new"}
+		}
+		return db.CreateInBatches(rows, 100).Error
+	})
+}
+
+func BenchmarkInterceptorUpdate(b *testing.B) {
+	statuses := []string{"new", "contacted"}
+	seeded := false
+	interleave(b, func(db *gorm.DB, i int) error {
+		if !seeded {
+			seeded = true
+			rows := make([]Lead, 100)
+			if err := db.CreateInBatches(rows, 100).Error; err != nil {
+				return err
+			}
+		}
+		return db.Model(&Lead{ID: uint(i%100 + 1)}).Updates(map[string]any{"status": statuses[i%2], "score": i}).Error
+	})
+}
+
+// BenchmarkInterceptorUpdateParallel4 runs 4 writers per operation block,
+// each updating its own rows.
+func BenchmarkInterceptorUpdateParallel4(b *testing.B) {
+	seeded := false
+	interleave(b, func(db *gorm.DB, i int) error {
+		if !seeded {
+			seeded = true
+			if err := db.CreateInBatches(make([]Lead, 100), 100).Error; err != nil {
+				return err
+			}
+		}
+		var wg sync.WaitGroup
+		errs := make([]error, 4)
+		for w := range 4 {
+			wg.Go(func() {
+				errs[w] = db.Model(&Lead{ID: uint(w*25 + i%25 + 1)}).Updates(map[string]any{"status": "s", "score": i}).Error
+			})
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

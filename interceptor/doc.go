@@ -1,0 +1,73 @@
+// Package interceptor is a GORM plugin that turns committed writes of a lead
+// model into [Change]s: new leads, status, score and enrichment updates with
+// the exact previous and new values, and deletions — only after the
+// surrounding transaction commits, never for a rolled-back one.
+//
+// A first program, with a *notify.Notifier n behind a small adapter:
+//
+//	sink := interceptor.SinkFunc(func(ctx context.Context, cs []interceptor.Change) error {
+//		for _, c := range cs {
+//			switch c.Op {
+//			case interceptor.OpNewLead:
+//				n.NotifyNewLead(ctx, c.LeadID, c.Lead, "db")
+//			case interceptor.OpStatusUpdate:
+//				n.NotifyLeadStatusUpdate(ctx, c.LeadID, c.PreviousStatus, c.NewStatus)
+//			case interceptor.OpLeadDeleted:
+//				n.NotifyLeadDeleted(ctx, c.LeadID)
+//			}
+//		}
+//		return nil
+//	})
+//	p, err := interceptor.New(&Lead{}, sink, interceptor.WithLogger(logger))
+//	if err != nil { ... }
+//	defer p.Close()
+//	if err := db.Use(p); err != nil { ... }
+//
+// # Transactions
+//
+// GORM runs after-callbacks before COMMIT inside db.Transaction and Begin
+// (go-gorm/gorm#7367), so Initialize wraps db's connection pool: every
+// transaction GORM begins through it buffers its changes, hands them on only
+// after Commit succeeds, drops them on Rollback or a failed Commit (a
+// transaction aborted by a failed statement), and truncates them on ROLLBACK
+// TO SAVEPOINT (nested db.Transaction, SavePoint/RollbackTo). A statement
+// outside a transaction (SkipDefaultTransaction) is committed when it
+// returns, and its changes are handed on at once. A transaction's changes
+// reach the Sink as one batch in statement order; batches arrive in commit
+// order. PrepareStmt sessions are supported; captured updates and deletes
+// bypass the prepared-statement cache.
+//
+// # Previous values
+//
+// Updates (Save, Update, Updates, UpdateColumn(s), by model or by Where, with
+// a struct or a map) read the previous values in the same statement, with
+// the rows locked:
+//
+//	UPDATE leads SET ... FROM (SELECT ... FROM leads WHERE <where> FOR UPDATE) AS __ic_old
+//	WHERE (<where>) AND leads.id = __ic_old.__ic_0 RETURNING ...
+//
+// so the previous status is the one actually overwritten, even under
+// concurrent writers. An update that changes nothing emits nothing.
+// ErrMissingWhereClause and Or precedence are as without the plugin, and the
+// caller's model is not written by the capture.
+//
+// # Delivery
+//
+// A Plugin is safe for concurrent use. The Sink runs on the plugin's own
+// goroutine: a failing, slow or panicking Sink never fails or blocks a write;
+// failures are logged (WithLogger) and counted (WithRegisterer), and when
+// WithQueue batches are waiting, new ones are dropped and counted. With
+// WithStrict the Sink runs synchronously after commit and its error is
+// returned to the caller, although the data is committed.
+//
+// # Not seen
+//
+// Only GORM's create, update and delete paths on the watched model are seen.
+// Writes through db.Exec or db.Raw, other processes and transactions begun
+// outside the wrapped pool (db.Connection, a *sql.Tx of your own; the latter
+// emit before commit and are counted as "unsafe") are not. Upserts (a create
+// with OnConflict, Save of a slice, Save's insert fallback) cannot be told
+// apart from inserts and are not reported. A statement can opt out with
+// db.Clauses(interceptor.Skip). A crash between COMMIT and the Sink loses
+// the changes: they are in memory only.
+package interceptor

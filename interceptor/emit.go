@@ -1,0 +1,102 @@
+package interceptor
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/go-kit/log/level"
+)
+
+// order hands committed batches to the sink in ticket order. A ticket is
+// taken just before COMMIT (or, in autocommit, after the statement); the
+// batch waits until every earlier ticket finished, so a slow COMMIT that
+// returns later never lets a later transaction overtake it.
+type order struct {
+	p *Plugin
+
+	mu      sync.Mutex
+	next    uint64
+	head    uint64
+	pending map[uint64][]Change
+	done    map[uint64]bool
+}
+
+func (o *order) ticket() uint64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	t := o.next
+	o.next++
+	return t
+}
+
+// finish records the batch of ticket t (nil: nothing to emit) and delivers
+// every batch that is now at the head. In strict mode delivery is
+// synchronous and the sink's error for t's own batch is returned.
+func (o *order) finish(t uint64, cs []Change) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.pending[t] = cs
+	o.done[t] = true
+	var own error
+	for o.done[o.head] {
+		batch := o.pending[o.head]
+		delete(o.pending, o.head)
+		delete(o.done, o.head)
+		h := o.head
+		o.head++
+		if len(batch) == 0 {
+			continue
+		}
+		if err := o.p.deliver(batch); err != nil && h == t {
+			own = err
+		}
+	}
+	return own
+}
+
+// deliver runs under order.mu. Without WithStrict it only queues.
+func (p *Plugin) deliver(batch []Change) error {
+	if p.closed {
+		p.tel.changes.WithLabelValues("dropped").Add(float64(len(batch)))
+		return nil
+	}
+	if p.cfg.strict {
+		return p.publish(batch)
+	}
+	select {
+	case p.queue <- batch:
+	default:
+		p.tel.changes.WithLabelValues("dropped").Add(float64(len(batch)))
+		level.Warn(p.cfg.logger).Log("msg", "change queue full; changes dropped", "changes", len(batch), "queue", cap(p.queue))
+	}
+	return nil
+}
+
+// run is the delivery goroutine; Close stops it.
+func (p *Plugin) run() {
+	defer close(p.stopped)
+	for batch := range p.queue {
+		_ = p.publish(batch)
+	}
+}
+
+// publish calls the sink, counting and logging failures and panics.
+func (p *Plugin) publish(batch []Change) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("interceptor: sink panicked: %v", v)
+			p.tel.changes.WithLabelValues("panicked").Add(float64(len(batch)))
+			level.Error(p.cfg.logger).Log("msg", "sink panicked", "changes", len(batch), "err", err)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.timeout)
+	defer cancel()
+	if err = p.sink.Publish(ctx, batch); err != nil {
+		p.tel.changes.WithLabelValues("failed").Add(float64(len(batch)))
+		level.Error(p.cfg.logger).Log("msg", "sink failed", "changes", len(batch), "err", err)
+		return fmt.Errorf("interceptor: publish: %w", err)
+	}
+	p.tel.changes.WithLabelValues("published").Add(float64(len(batch)))
+	return nil
+}
