@@ -35,9 +35,28 @@
 // status) from which totals, qualified leads, the score average and both maps
 // are derived. The second grows with the table: see BenchmarkSnapshot.
 //
+// # Publishing
+//
+// A [Publisher] pushes Dashboards to the clients: once when its Run starts,
+// after changes reported with [Publisher.Trigger] (from the interceptor's
+// sink, say) and every refresh period (30 s by default, so that "today"
+// rolls over). Triggers coalesce: computations start at least one interval
+// (1 s by default) apart, the first after a quiet interval at once and the
+// triggers that arrive within the interval after it folded into one more
+// when it ends. The application adapts the notifier and sends the latest
+// figures to each client that connects:
+//
+//	pub, err := metrics.NewPublisher(calc, metrics.SinkFunc(
+//		func(ctx context.Context, d metrics.Dashboard) error {
+//			return notifier.NotifyMetricsUpdate(ctx, notify.Metrics(d))
+//		}), metrics.WithLogger(logger), metrics.WithRegisterer(reg))
+//	g.Go(func() error { return pub.Run(ctx) })
+//	// in hub.WithOnConnected: if d, _, ok := pub.Latest(); ok { send d to that connection }
+//
 // # Concurrency
 //
-// A Calculator is safe for concurrent use.
+// A Calculator is safe for concurrent use. A Publisher is safe for
+// concurrent use and its Trigger never blocks.
 //
 // Only PostgreSQL is supported.
 package metrics

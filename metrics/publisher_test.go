@@ -1,0 +1,354 @@
+package metrics_test
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/leadupdates/leadupdates/metrics"
+)
+
+// fakeSource records when each Snapshot starts; fail, if set, decides
+// whether call n (from 0) fails; block, if set, is waited on (or ctx).
+type fakeSource struct {
+	mu     sync.Mutex
+	starts []time.Time
+	fail   func(n int) bool
+	block  chan struct{}
+}
+
+func (f *fakeSource) Snapshot(ctx context.Context) (metrics.Dashboard, error) {
+	f.mu.Lock()
+	n := len(f.starts)
+	f.starts = append(f.starts, time.Now())
+	f.mu.Unlock()
+	if f.block != nil {
+		select {
+		case <-f.block:
+		case <-ctx.Done():
+			return metrics.Dashboard{}, ctx.Err()
+		}
+	}
+	if f.fail != nil && f.fail(n) {
+		return metrics.Dashboard{}, errors.New("database is down")
+	}
+	return metrics.Dashboard{
+		TotalLeads:    int64(n),
+		LeadsBySource: map[string]int64{"Web": int64(n)},
+		LeadsByStatus: map[string]int64{},
+	}, nil
+}
+
+// offsets returns the start times relative to t0.
+func (f *fakeSource) offsets(t0 time.Time) []time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []time.Duration
+	for _, s := range f.starts {
+		out = append(out, s.Sub(t0))
+	}
+	return out
+}
+
+type fakeSink struct {
+	mu   sync.Mutex
+	got  []metrics.Dashboard
+	fail func(n int) bool
+}
+
+func (f *fakeSink) PublishMetrics(_ context.Context, d metrics.Dashboard) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := len(f.got)
+	f.got = append(f.got, d)
+	if f.fail != nil && f.fail(n) {
+		return errors.New("hub unavailable")
+	}
+	return nil
+}
+
+func (f *fakeSink) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.got)
+}
+
+// start runs p in the bubble and returns a stop function that cancels it
+// and checks that Run returned ctx.Err().
+func start(t *testing.T, p *metrics.Publisher) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	errc := make(chan error, 1)
+	go func() { errc <- p.Run(ctx) }()
+	return func() {
+		t.Helper()
+		cancel()
+		if err := <-errc; !errors.Is(err, context.Canceled) {
+			t.Errorf("Run returned %v, want context.Canceled", err)
+		}
+	}
+}
+
+func newPublisher(t *testing.T, src metrics.Source, sink metrics.Sink, opts ...metrics.PublisherOption) *metrics.Publisher {
+	t.Helper()
+	p, err := metrics.NewPublisher(src, sink, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func want(t *testing.T, got []time.Duration, want ...time.Duration) {
+	t.Helper()
+	if !slices.Equal(got, want) {
+		t.Fatalf("computations started at %v, want %v", got, want)
+	}
+}
+
+const s = time.Second
+
+// The rule: the first trigger after an idle interval computes at once; the
+// triggers within the interval after it compute once when it ends.
+func TestPublisherBurstWithinOneInterval(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		t0 := time.Now()
+		src, sink := &fakeSource{}, &fakeSink{}
+		p := newPublisher(t, src, sink, metrics.WithRefresh(time.Hour))
+		stop := start(t, p)
+		defer stop()
+
+		synctest.Wait()
+		want(t, src.offsets(t0), 0) // Run computes at once
+
+		time.Sleep(10 * s)
+		for range 1000 { // 1,000 triggers over 10 s .. 10.999 s
+			p.Trigger()
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(10 * s)
+		synctest.Wait()
+		want(t, src.offsets(t0), 0, 10*s, 11*s) // leading + trailing
+		if n := sink.count(); n != 3 {
+			t.Errorf("sink got %d dashboards, want 3", n)
+		}
+	})
+}
+
+func TestPublisherBurstAtOneInstant(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		t0 := time.Now()
+		src := &fakeSource{}
+		p := newPublisher(t, src, &fakeSink{}, metrics.WithRefresh(time.Hour), metrics.WithInterval(2*s))
+		stop := start(t, p)
+		defer stop()
+		synctest.Wait()
+		time.Sleep(5 * s)
+		for range 10_000 {
+			p.Trigger()
+		}
+		time.Sleep(10 * s)
+		synctest.Wait()
+		want(t, src.offsets(t0), 0, 5*s, 7*s)
+	})
+}
+
+// A steady stream of triggers computes exactly once per interval.
+func TestPublisherSteadyStream(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		t0 := time.Now()
+		src := &fakeSource{}
+		p := newPublisher(t, src, &fakeSink{}, metrics.WithRefresh(time.Hour))
+		stop := start(t, p)
+		defer stop()
+		synctest.Wait()
+		time.Sleep(10 * s)
+		for range 3000 { // 10 s .. 12.999 s
+			p.Trigger()
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(10 * s)
+		synctest.Wait()
+		want(t, src.offsets(t0), 0, 10*s, 11*s, 12*s, 13*s)
+	})
+}
+
+func TestPublisherRefreshWithoutTriggers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		t0 := time.Now()
+		src := &fakeSource{}
+		p := newPublisher(t, src, &fakeSink{}) // default refresh 30 s
+		stop := start(t, p)
+		defer stop()
+		time.Sleep(95 * s)
+		synctest.Wait()
+		want(t, src.offsets(t0), 0, 30*s, 60*s, 90*s)
+	})
+}
+
+func TestPublisherRetriesFailedSnapshot(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		t0 := time.Now()
+		reg := prometheus.NewRegistry()
+		var logged atomic.Int64
+		logger := log.LoggerFunc(func(...any) error { logged.Add(1); return nil })
+		src := &fakeSource{fail: func(n int) bool { return n == 0 }}
+		sink := &fakeSink{}
+		p := newPublisher(t, src, sink, metrics.WithRegisterer(reg), metrics.WithLogger(logger))
+		stop := start(t, p)
+		defer stop()
+
+		synctest.Wait()
+		counter := func(outcome string) float64 {
+			c, err := reg.Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, mf := range c {
+				if mf.GetName() != "leadupdates_metrics_computations_total" {
+					continue
+				}
+				for _, m := range mf.GetMetric() {
+					if m.GetLabel()[0].GetValue() == outcome {
+						return m.GetCounter().GetValue()
+					}
+				}
+			}
+			t.Fatalf("no counter for outcome %q", outcome)
+			return 0
+		}
+		if got := counter("snapshot_error"); got != 1 {
+			t.Errorf("snapshot_error = %v, want 1", got)
+		}
+		if logged.Load() != 1 {
+			t.Errorf("logged %d lines, want 1", logged.Load())
+		}
+		if _, _, ok := p.Latest(); ok {
+			t.Error("Latest ok before any success")
+		}
+		if sink.count() != 0 {
+			t.Error("sink called after a failed snapshot")
+		}
+
+		time.Sleep(30 * s) // the next tick retries
+		synctest.Wait()
+		want(t, src.offsets(t0), 0, 30*s)
+		if got := counter("ok"); got != 1 {
+			t.Errorf("ok = %v, want 1", got)
+		}
+		d, at, ok := p.Latest()
+		if !ok || d.TotalLeads != 1 || !at.Equal(t0.Add(30*s)) {
+			t.Errorf("Latest = %+v, %v, %v; want the second snapshot at +30s", d, at.Sub(t0), ok)
+		}
+		d.LeadsBySource["Web"] = 99 // a copy
+		if d, _, _ := p.Latest(); d.LeadsBySource["Web"] != 1 {
+			t.Error("Latest shares its maps")
+		}
+	})
+}
+
+func TestPublisherSinkFailure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		reg := prometheus.NewRegistry()
+		sink := &fakeSink{fail: func(n int) bool { return n == 0 }}
+		p := newPublisher(t, &fakeSource{}, sink, metrics.WithRegisterer(reg))
+		stop := start(t, p)
+		defer stop()
+		synctest.Wait()
+		if _, _, ok := p.Latest(); !ok {
+			t.Error("Latest not ok after a successful snapshot whose delivery failed")
+		}
+		p.Trigger() // retried after the interval
+		time.Sleep(2 * s)
+		synctest.Wait()
+		if n := sink.count(); n != 2 {
+			t.Errorf("sink called %d times, want 2", n)
+		}
+		got := map[string]float64{}
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "leadupdates_metrics_computations_total" {
+				for _, m := range mf.GetMetric() {
+					got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+				}
+			}
+		}
+		if w := map[string]float64{"ok": 1, "sink_error": 1, "snapshot_error": 0}; !maps.Equal(got, w) {
+			t.Errorf("computations_total = %v, want %v", got, w)
+		}
+	})
+}
+
+func TestPublisherTriggerNeverBlocks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		t0 := time.Now()
+		src := &fakeSource{block: make(chan struct{})}
+		p := newPublisher(t, src, &fakeSink{})
+		stop := start(t, p)
+		defer stop()
+		synctest.Wait() // Run is stuck in Snapshot
+		for range 100_000 {
+			p.Trigger() // a blocking Trigger would deadlock the bubble
+		}
+		if d := time.Since(t0); d != 0 {
+			t.Fatalf("Trigger took %v of bubble time", d)
+		}
+		time.Sleep(5 * s)
+		close(src.block)
+		time.Sleep(5 * s)
+		synctest.Wait()
+		// The stuck computation outlasted the interval: the pending
+		// trailing one starts as soon as it returns.
+		want(t, src.offsets(t0), 0, 5*s)
+	})
+}
+
+func TestPublisherRunReturnsWhileSnapshotStuck(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := &fakeSource{block: make(chan struct{})}
+		p := newPublisher(t, src, &fakeSink{})
+		ctx, cancel := context.WithCancel(t.Context())
+		errc := make(chan error, 1)
+		go func() { errc <- p.Run(ctx) }()
+		synctest.Wait()
+		cancel()
+		if err := <-errc; !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run = %v", err)
+		}
+		// synctest.Test fails if any goroutine of the bubble is left.
+	})
+}
+
+func TestNewPublisherErrors(t *testing.T) {
+	if _, err := metrics.NewPublisher(nil, &fakeSink{}); err == nil {
+		t.Error("nil source accepted")
+	}
+	if _, err := metrics.NewPublisher(&fakeSource{}, nil); err == nil {
+		t.Error("nil sink accepted")
+	}
+	if _, err := metrics.NewPublisher(&fakeSource{}, &fakeSink{}, metrics.WithInterval(0)); err == nil {
+		t.Error("zero interval accepted")
+	}
+	if _, err := metrics.NewPublisher(&fakeSource{}, &fakeSink{}, metrics.WithRefresh(-s)); err == nil {
+		t.Error("negative refresh accepted")
+	}
+	reg := prometheus.NewRegistry()
+	if _, err := metrics.NewPublisher(&fakeSource{}, &fakeSink{}, metrics.WithRegisterer(reg)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := metrics.NewPublisher(&fakeSource{}, &fakeSink{}, metrics.WithRegisterer(reg)); err == nil {
+		t.Error("duplicate registration accepted")
+	}
+	var _ metrics.Source = (*metrics.Calculator)(nil)
+}
