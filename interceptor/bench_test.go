@@ -14,7 +14,7 @@ import (
 //
 //	go test -run '^$' -bench Interceptor -benchtime 2000x ./interceptor/
 func interleave(b *testing.B, op func(db *gorm.DB, i int) error) {
-	e := newEnv(b, nil)
+	e := newEnv(b, postgresDB, nil)
 	plain := e.plainOn(b)
 	const block = 50
 	var tPlain, tPlugin time.Duration

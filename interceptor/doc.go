@@ -48,6 +48,21 @@
 //
 // so the previous status is the one actually overwritten, even under
 // concurrent writers. An update that changes nothing emits nothing.
+//
+// # SQLite
+//
+// SQLite (3.35+, e.g. the pure-Go github.com/glebarez/sqlite) is supported
+// and tested with the same behaviours. Its RETURNING cannot name the tables
+// of an UPDATE ... FROM and it has no FOR UPDATE, so there an update is
+// captured in three statements in one transaction (the caller's, or one the
+// plugin begins for an autocommitted statement): a no-op write that takes
+// the database's single write lock, a SELECT of the previous values with the
+// same WHERE, and GORM's UPDATE with RETURNING of the new values. SQLite has
+// one writer at a time, so the previous values are the ones overwritten.
+// Use a busy timeout (e.g. _pragma=busy_timeout(5000)) so that concurrent
+// writers wait for the lock. Other differences are SQLite's own: a failed
+// statement does not abort the transaction (the rest commits and is
+// emitted), and ids of rolled-back inserts are reused.
 // ErrMissingWhereClause and Or precedence are as without the plugin, and the
 // caller's model is not written by the capture.
 //

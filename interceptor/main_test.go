@@ -5,12 +5,14 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/glebarez/sqlite"
 	"go.uber.org/goleak"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
@@ -129,22 +131,58 @@ func summary(c interceptor.Change) string {
 
 var tableSeq atomic.Int64
 
+// A dialect is a database every behavioural test runs on, as a subtest:
+// PostgreSQL (primary) and SQLite in a temporary file through the pure-Go
+// github.com/glebarez/sqlite driver.
+type dialect struct {
+	name string
+	open func(t testing.TB) gorm.Dialector // a fresh database (or schema)
+	on   func(conn *sql.DB) gorm.Dialector // a second *gorm.DB on the same pool
+}
+
+var (
+	postgresDB = dialect{
+		name: "postgres",
+		open: func(testing.TB) gorm.Dialector { return postgres.Open(schemaDSN) },
+		on:   func(conn *sql.DB) gorm.Dialector { return postgres.New(postgres.Config{Conn: conn}) },
+	}
+	sqliteDB = dialect{
+		name: "sqlite",
+		open: func(t testing.TB) gorm.Dialector {
+			// WAL and a busy timeout: concurrent writers wait for the write
+			// lock instead of failing with SQLITE_BUSY.
+			return sqlite.Open(filepath.Join(t.TempDir(), "test.db") +
+				"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
+		},
+		on: func(conn *sql.DB) gorm.Dialector { return &sqlite.Dialector{Conn: conn} },
+	}
+	dialects = []dialect{postgresDB, sqliteDB}
+)
+
+// eachDB runs f as one subtest per dialect.
+func eachDB(t *testing.T, f func(t *testing.T, d dialect)) {
+	for _, d := range dialects {
+		t.Run(d.name, func(t *testing.T) { f(t, d) })
+	}
+}
+
 type env struct {
+	d   dialect
 	db  *gorm.DB
 	p   *interceptor.Plugin
 	rec *recorder
 }
 
-// newEnv opens a *gorm.DB with the plugin on a fresh table (prefix per
+// newEnv opens a *gorm.DB with the plugin on a fresh table of d (prefix per
 // test) and registers cleanup. The plugin is closed by flush or cleanup.
-func newEnv(t testing.TB, cfg *gorm.Config, opts ...interceptor.Option) *env {
+func newEnv(t testing.TB, d dialect, cfg *gorm.Config, opts ...interceptor.Option) *env {
 	t.Helper()
 	if cfg == nil {
 		cfg = &gorm.Config{}
 	}
 	cfg.Logger = logger.Discard
 	cfg.NamingStrategy = schema.NamingStrategy{TablePrefix: fmt.Sprintf("t%d_", tableSeq.Add(1))}
-	db, err := gorm.Open(postgres.Open(schemaDSN), cfg)
+	db, err := gorm.Open(d.open(t), cfg)
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
@@ -169,7 +207,7 @@ func newEnv(t testing.TB, cfg *gorm.Config, opts ...interceptor.Option) *env {
 		_ = db.Migrator().DropTable(&Lead{})
 		sqlDB.Close()
 	})
-	return &env{db: db, p: p, rec: rec}
+	return &env{d: d, db: db, p: p, rec: rec}
 }
 
 // flush closes the plugin, so every committed change has reached the sink,
@@ -190,7 +228,7 @@ func (e *env) plainOn(t testing.TB) *gorm.DB {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := gorm.Open(postgres.New(postgres.Config{Conn: sqlDB}), &gorm.Config{Logger: e.db.Logger, NamingStrategy: e.db.NamingStrategy})
+	db, err := gorm.Open(e.d.on(sqlDB), &gorm.Config{Logger: e.db.Logger, NamingStrategy: e.db.NamingStrategy})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -397,6 +397,12 @@ func (p *Plugin) buildFrom(stmt *gorm.Statement, c *columns, st *updateState) {
 	}
 	fields := c.captured()
 	tbl := stmt.Quote(stmt.Table)
+	if stmt.Dialector.Name() == "sqlite" {
+		buildSQLite(stmt, c, st, fields, w)
+		st.where, st.hadWhere = where, hasWhere
+		st.armed = true
+		return
+	}
 	stmt.WriteString("FROM (SELECT ")
 	for i, f := range fields {
 		if i > 0 {
@@ -433,6 +439,41 @@ func (p *Plugin) buildFrom(stmt *gorm.Statement, c *columns, st *updateState) {
 	}
 	st.c.returning = ret.String()
 	st.armed = true
+}
+
+// buildSQLite arranges the capture on SQLite, whose RETURNING cannot name
+// the tables of an UPDATE ... FROM and which has no FOR UPDATE: the UPDATE
+// itself is left as GORM built it (this builder writes no FROM) and returns
+// the new values; the pool runs it after taking the database's write lock
+// with a no-op write and then selecting the previous values with the same
+// WHERE, all in one transaction. SQLite has one writer at a time, so no
+// other transaction can change the rows between the SELECT and the UPDATE.
+func buildSQLite(stmt *gorm.Statement, c *columns, st *updateState, fields []*schema.Field, w clause.Where) {
+	tbl := stmt.Quote(stmt.Table)
+	sub := &gorm.Statement{
+		DB: stmt.DB, ConnPool: stmt.ConnPool, Context: stmt.Context,
+		Table: stmt.Table, Schema: stmt.Schema, Clauses: map[string]clause.Clause{},
+	}
+	var ret strings.Builder
+	ret.WriteString(" RETURNING ")
+	sub.WriteString("SELECT ")
+	for i, f := range fields {
+		if i > 0 {
+			sub.WriteString(", ")
+			ret.WriteString(", ")
+		}
+		sub.WriteString(tbl + "." + stmt.Quote(f.DBName))
+		ret.WriteString(tbl + "." + stmt.Quote(f.DBName))
+	}
+	sub.WriteString(" FROM " + tbl)
+	if len(w.Exprs) > 0 {
+		sub.WriteString(" WHERE ")
+		clause.Where{Exprs: append([]clause.Expression(nil), w.Exprs...)}.Build(sub)
+	}
+	id := stmt.Quote(c.id.DBName)
+	st.c.lock = "UPDATE " + tbl + " SET " + id + " = " + id + " WHERE 0"
+	st.c.pre, st.c.preVars = sub.SQL.String(), sub.Vars
+	st.c.returning = ret.String()
 }
 
 // captured lists id, status, score and enrichment, those present, in the

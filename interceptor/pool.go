@@ -16,8 +16,12 @@ import (
 // caller's model.
 type capture struct {
 	returning string // " RETURNING ...", set when the statement may be captured
-	used      bool   // the pool consumed it; later statements on ctx are not captured
-	ran       bool   // the statement ran through the pool with the suffix
+	// SQLite only (see buildSQLite): lock is a no-op write that takes the
+	// write lock, pre selects the previous values with preVars.
+	lock, pre string
+	preVars   []any
+	used      bool // the pool consumed it; later statements on ctx are not captured
+	ran       bool // the statement ran through the pool with the suffix
 	rows      [][]any
 }
 
@@ -79,7 +83,7 @@ func (c *pool) Ping() error {
 }
 
 func (c *pool) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return execCapture(ctx, c.ConnPool, query, args)
+	return execCapture(ctx, c.ConnPool, query, args, false)
 }
 
 type txConn interface {
@@ -115,7 +119,7 @@ func (t *tx) add(cs []Change) {
 // rolls back with plain Exec: ROLLBACK TO drops what came after the mark
 // (the savepoint stays, as in PostgreSQL), RELEASE forgets the mark.
 func (t *tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	res, err := execCapture(ctx, t.txConn, query, args)
+	res, err := execCapture(ctx, t.txConn, query, args, true)
 	if err != nil || len(args) != 0 {
 		return res, err
 	}
@@ -200,14 +204,91 @@ func savepointName(s string) string {
 }
 
 // execCapture runs query on conn; when ctx carries an armed capture it runs
-// the query with the RETURNING suffix instead and keeps the rows.
-func execCapture(ctx context.Context, conn gorm.ConnPool, query string, args []any) (sql.Result, error) {
+// the query with the RETURNING suffix instead and keeps the rows. inTx says
+// whether conn is a transaction.
+func execCapture(ctx context.Context, conn gorm.ConnPool, query string, args []any, inTx bool) (sql.Result, error) {
 	c, _ := ctx.Value(captureKey{}).(*capture)
 	if c == nil || c.used || c.returning == "" {
 		return conn.ExecContext(ctx, query, args...)
 	}
 	c.used = true
-	rows, err := conn.QueryContext(ctx, query+c.returning, args...)
+	if c.pre != "" {
+		return execLocked(ctx, conn, query, args, inTx, c)
+	}
+	rows, err := queryRows(ctx, conn, query+c.returning, args)
+	if err != nil {
+		return nil, err
+	}
+	c.rows, c.ran = rows, true
+	return rowsAffected(len(rows)), nil
+}
+
+// execLocked runs a SQLite capture (see buildSQLite) in a transaction:
+// conn's own, or one begun here for an autocommitted statement.
+func execLocked(ctx context.Context, conn gorm.ConnPool, query string, args []any, inTx bool, c *capture) (sql.Result, error) {
+	if !inTx {
+		var t gorm.ConnPool
+		var err error
+		switch b := conn.(type) {
+		case gorm.TxBeginner:
+			t, err = b.BeginTx(ctx, nil)
+		case gorm.ConnPoolBeginner:
+			t, err = b.BeginTx(ctx, nil)
+		}
+		if err != nil {
+			return nil, err
+		}
+		// A pool that cannot begin a transaction (none known) runs the
+		// three statements unlocked below: the write still happens.
+		if tc, ok := t.(gorm.TxCommitter); ok {
+			res, err := runLocked(ctx, t, query, args, c)
+			if err != nil {
+				_ = tc.Rollback()
+				c.ran = false
+				return nil, err
+			}
+			if err := tc.Commit(); err != nil {
+				c.ran = false
+				return nil, err
+			}
+			return res, nil
+		}
+	}
+	return runLocked(ctx, conn, query, args, c)
+}
+
+func runLocked(ctx context.Context, conn gorm.ConnPool, query string, args []any, c *capture) (sql.Result, error) {
+	if _, err := conn.ExecContext(ctx, c.lock); err != nil {
+		return nil, err
+	}
+	old, err := queryRows(ctx, conn, c.pre, c.preVars)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := queryRows(ctx, conn, query+c.returning, args)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[int64][]any, len(old))
+	for _, r := range old {
+		if id, ok := toInt64(r[0]); ok {
+			byID[id] = r
+		}
+	}
+	c.rows = c.rows[:0]
+	for _, r := range cur {
+		id, ok := toInt64(r[0])
+		if o, found := byID[id]; ok && found {
+			c.rows = append(c.rows, append(r, o...))
+		}
+	}
+	c.ran = true
+	return rowsAffected(len(cur)), nil
+}
+
+// queryRows runs query on conn and returns every row.
+func queryRows(ctx context.Context, conn gorm.ConnPool, query string, args []any) ([][]any, error) {
+	rows, err := conn.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -216,6 +297,7 @@ func execCapture(ctx context.Context, conn gorm.ConnPool, query string, args []a
 	if err != nil {
 		return nil, err
 	}
+	var out [][]any
 	for rows.Next() {
 		vals := make([]any, len(cols))
 		ptrs := make([]any, len(cols))
@@ -225,13 +307,12 @@ func execCapture(ctx context.Context, conn gorm.ConnPool, query string, args []a
 		if err := rows.Scan(ptrs...); err != nil {
 			return nil, err
 		}
-		c.rows = append(c.rows, vals)
+		out = append(out, vals)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	c.ran = true
-	return rowsAffected(len(c.rows)), nil
+	return out, nil
 }
 
 type rowsAffected int64

@@ -19,8 +19,15 @@ import (
 // TestConcurrentWritersChain races writers on one row, each holding the row
 // lock for a moment inside a transaction: the emitted previous->new statuses
 // must form one unbroken chain, in emission order.
-func TestConcurrentWritersChain(t *testing.T) {
-	e := newEnv(t, nil)
+//
+// On SQLite there are no row locks: the writers serialize on the database's
+// single write lock, which the capture takes before it reads the previous
+// values (without it the writers fail with SQLITE_BUSY). The same chain must
+// come out, so the test runs unchanged there.
+func TestConcurrentWritersChain(t *testing.T) { eachDB(t, testConcurrentWritersChain) }
+
+func testConcurrentWritersChain(t *testing.T, dia dialect) {
+	e := newEnv(t, dia, nil)
 	must(t, e.db.Create(&Lead{Name: "a", Status: "s0"}).Error)
 	const writers, rounds = 4, 25
 	var wg sync.WaitGroup
@@ -79,7 +86,9 @@ func TestConcurrentWritersChain(t *testing.T) {
 	}
 }
 
-func TestSinkFailuresNeverFailTheWrite(t *testing.T) {
+func TestSinkFailuresNeverFailTheWrite(t *testing.T) { eachDB(t, testSinkFailuresNeverFailTheWrite) }
+
+func testSinkFailuresNeverFailTheWrite(t *testing.T, dia dialect) {
 	for _, tc := range []struct {
 		name    string
 		publish func() error
@@ -98,7 +107,7 @@ func TestSinkFailuresNeverFailTheWrite(t *testing.T) {
 				fmt.Fprintln(&logs, kv...)
 				return nil
 			})
-			e := newEnv(t, nil)
+			e := newEnv(t, dia, nil)
 			p, err := interceptor.New(&Lead{}, interceptor.SinkFunc(func(context.Context, []interceptor.Change) error {
 				return tc.publish()
 			}), interceptor.WithRegisterer(reg), interceptor.WithLogger(logger))
@@ -144,7 +153,9 @@ func counter(t *testing.T, reg *prometheus.Registry, outcome string) float64 {
 	return 0
 }
 
-func TestSlowSinkDoesNotBlock(t *testing.T) {
+func TestSlowSinkDoesNotBlock(t *testing.T) { eachDB(t, testSlowSinkDoesNotBlock) }
+
+func testSlowSinkDoesNotBlock(t *testing.T, dia dialect) {
 	release := make(chan struct{})
 	reg := prometheus.NewPedanticRegistry()
 	p, err := interceptor.New(&Lead{}, interceptor.SinkFunc(func(ctx context.Context, _ []interceptor.Change) error {
@@ -152,7 +163,7 @@ func TestSlowSinkDoesNotBlock(t *testing.T) {
 		return nil
 	}), interceptor.WithQueue(1), interceptor.WithRegisterer(reg))
 	must(t, err)
-	e := newEnv(t, nil)
+	e := newEnv(t, dia, nil)
 	db := e.plainOn(t)
 	must(t, db.Use(p))
 	done := make(chan struct{})
@@ -175,13 +186,15 @@ func TestSlowSinkDoesNotBlock(t *testing.T) {
 	}
 }
 
-func TestStrictReturnsSinkError(t *testing.T) {
+func TestStrictReturnsSinkError(t *testing.T) { eachDB(t, testStrictReturnsSinkError) }
+
+func testStrictReturnsSinkError(t *testing.T, dia dialect) {
 	errSink := errors.New("sink down")
 	p, err := interceptor.New(&Lead{}, interceptor.SinkFunc(func(context.Context, []interceptor.Change) error {
 		return errSink
 	}), interceptor.WithStrict())
 	must(t, err)
-	e := newEnv(t, nil)
+	e := newEnv(t, dia, nil)
 	db := e.plainOn(t)
 	must(t, db.Use(p))
 	defer p.Close()
@@ -200,8 +213,10 @@ func TestStrictReturnsSinkError(t *testing.T) {
 	}
 }
 
-func TestPrepareStmt(t *testing.T) {
-	e := newEnv(t, &gorm.Config{PrepareStmt: true})
+func TestPrepareStmt(t *testing.T) { eachDB(t, testPrepareStmt) }
+
+func testPrepareStmt(t *testing.T, dia dialect) {
+	e := newEnv(t, dia, &gorm.Config{PrepareStmt: true})
 	l := Lead{Name: "a", Status: "new"}
 	must(t, e.db.Create(&l).Error)
 	must(t, e.db.Transaction(func(tx *gorm.DB) error {
@@ -214,7 +229,9 @@ func TestPrepareStmt(t *testing.T) {
 	check(t, e.flush(t), [][]string{{"NEW_LEAD#1"}, {"STATUS_UPDATE#1 new->won"}, {"STATUS_UPDATE#1 won->lost"}, {"LEAD_DELETED#1 soft"}, {"NEW_LEAD#2"}})
 }
 
-func TestNewRejectsBadConfig(t *testing.T) {
+func TestNewRejectsBadConfig(t *testing.T) { eachDB(t, testNewRejectsBadConfig) }
+
+func testNewRejectsBadConfig(t *testing.T, dia dialect) {
 	if _, err := interceptor.New(Lead{}, nil); err == nil {
 		t.Error("nil sink accepted")
 	}
@@ -224,15 +241,17 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	p, err := interceptor.New(&Lead{}, &recorder{}, interceptor.WithFields(interceptor.Fields{Status: "Stage"}))
 	must(t, err)
 	defer p.Close()
-	e := newEnv(t, nil)
+	e := newEnv(t, dia, nil)
 	db := e.plainOn(t)
 	if err := db.Use(p); err == nil || !strings.Contains(err.Error(), "Stage") {
 		t.Errorf("Use with a missing field: err = %v", err)
 	}
 }
 
-func TestAfterCloseNothingPanics(t *testing.T) {
-	e := newEnv(t, nil)
+func TestAfterCloseNothingPanics(t *testing.T) { eachDB(t, testAfterCloseNothingPanics) }
+
+func testAfterCloseNothingPanics(t *testing.T, dia dialect) {
+	e := newEnv(t, dia, nil)
 	must(t, e.p.Close())
 	must(t, e.db.Create(&Lead{Name: "a"}).Error)
 	must(t, e.p.Close()) // idempotent
