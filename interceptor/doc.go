@@ -66,6 +66,28 @@
 // ErrMissingWhereClause and Or precedence are as without the plugin, and the
 // caller's model is not written by the capture.
 //
+// # Upserts
+//
+// An upsert is a create with clause.OnConflict, Save of a slice, or Save of
+// a struct whose non-zero id matched no row (GORM then inserts with ON
+// CONFLICT). On PostgreSQL the plugin adds (xmax = 0) to the statement's
+// RETURNING, which is true for a row the statement inserted and false for
+// one that ON CONFLICT DO UPDATE updated (a widely used property of
+// PostgreSQL's row versions, not a documented guarantee), and:
+//
+//   - a row the upsert inserted emits NEW_LEAD with the row, like a create;
+//   - a row it updated emits nothing: its new values are known, but the
+//     previous ones are not without a read before the statement, and a
+//     Change with a guessed or empty previous status would look like a real
+//     transition; update such rows with Update/Updates/Save to be notified;
+//   - a row DO NOTHING skipped emits nothing (it is not returned).
+//
+// An upsert with the caller's own Returning clause is not captured and emits
+// nothing. On SQLite nothing reliable tells the two apart (RETURNING
+// returns inserted and updated rows alike, changes() counts both, and
+// last_insert_rowid is one value per statement), so upserts there emit
+// nothing at all.
+//
 // # Delivery
 //
 // A Plugin is safe for concurrent use. The Sink runs on the plugin's own
@@ -80,9 +102,8 @@
 // Only GORM's create, update and delete paths on the watched model are seen.
 // Writes through db.Exec or db.Raw, other processes and transactions begun
 // outside the wrapped pool (db.Connection, a *sql.Tx of your own; the latter
-// emit before commit and are counted as "unsafe") are not. Upserts (a create
-// with OnConflict, Save of a slice, Save's insert fallback) cannot be told
-// apart from inserts and are not reported. A statement can opt out with
+// emit before commit and are counted as "unsafe") are not. Upserts are
+// reported only in part (see Upserts). A statement can opt out with
 // db.Clauses(interceptor.Skip). A crash between COMMIT and the Sink loses
 // the changes: they are in memory only.
 package interceptor

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/go-kit/log/level"
+	"gorm.io/gorm"
 )
 
 // order hands committed batches to the sink in ticket order. A ticket is
@@ -99,4 +100,28 @@ func (p *Plugin) publish(batch []Change) (err error) {
 	}
 	p.tel.changes.WithLabelValues("published").Add(float64(len(batch)))
 	return nil
+}
+
+// emit buffers cs in the statement's transaction, or, when the statement
+// ran outside one (autocommit), hands them on at once: they are committed.
+func (p *Plugin) emit(db *gorm.DB, cs []Change) {
+	if len(cs) == 0 {
+		return
+	}
+	cp := db.Statement.ConnPool
+	if ps, ok := cp.(*gorm.PreparedStmtTX); ok {
+		cp = ps.Tx
+	}
+	if t, ok := cp.(*tx); ok {
+		t.add(cs)
+		return
+	}
+	if _, foreign := cp.(gorm.TxCommitter); foreign {
+		// A transaction this plugin did not begin: its commit is invisible.
+		p.tel.changes.WithLabelValues("unsafe").Add(float64(len(cs)))
+		level.Warn(p.cfg.logger).Log("msg", "changes emitted before commit: transaction not begun through the plugin's pool", "changes", len(cs))
+	}
+	if err := p.order.finish(p.order.ticket(), cs); err != nil {
+		db.AddError(err)
+	}
 }

@@ -20,9 +20,13 @@ type capture struct {
 	// write lock, pre selects the previous values with preVars.
 	lock, pre string
 	preVars   []any
-	used      bool // the pool consumed it; later statements on ctx are not captured
-	ran       bool // the statement ran through the pool with the suffix
-	rows      [][]any
+	// upsert: the statement is an INSERT ... ON CONFLICT run as a query
+	// (see beforeCreate); replay serves its rows back to GORM.
+	upsert bool
+	replay *sql.DB
+	used   bool // the pool consumed it; later statements on ctx are not captured
+	ran    bool // the statement ran through the pool with the suffix
+	rows   [][]any
 }
 
 type captureKey struct{}
@@ -84,6 +88,10 @@ func (c *pool) Ping() error {
 
 func (c *pool) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	return execCapture(ctx, c.ConnPool, query, args, false)
+}
+
+func (c *pool) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return queryCapture(ctx, c.ConnPool, query, args)
 }
 
 type txConn interface {
@@ -152,6 +160,10 @@ func (t *tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Re
 		t.mu.Unlock()
 	}
 	return res, nil
+}
+
+func (t *tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return queryCapture(ctx, t.txConn, query, args)
 }
 
 func (t *tx) findMark(name string) int {
@@ -223,84 +235,27 @@ func execCapture(ctx context.Context, conn gorm.ConnPool, query string, args []a
 	return rowsAffected(len(rows)), nil
 }
 
-// execLocked runs a SQLite capture (see buildSQLite) in a transaction:
-// conn's own, or one begun here for an autocommitted statement.
-func execLocked(ctx context.Context, conn gorm.ConnPool, query string, args []any, inTx bool, c *capture) (sql.Result, error) {
-	if !inTx {
-		var t gorm.ConnPool
-		var err error
-		switch b := conn.(type) {
-		case gorm.TxBeginner:
-			t, err = b.BeginTx(ctx, nil)
-		case gorm.ConnPoolBeginner:
-			t, err = b.BeginTx(ctx, nil)
-		}
-		if err != nil {
-			return nil, err
-		}
-		// A pool that cannot begin a transaction (none known) runs the
-		// three statements unlocked below: the write still happens.
-		if tc, ok := t.(gorm.TxCommitter); ok {
-			res, err := runLocked(ctx, t, query, args, c)
-			if err != nil {
-				_ = tc.Rollback()
-				c.ran = false
-				return nil, err
-			}
-			if err := tc.Commit(); err != nil {
-				c.ran = false
-				return nil, err
-			}
-			return res, nil
-		}
-	}
-	return runLocked(ctx, conn, query, args, c)
-}
-
-func runLocked(ctx context.Context, conn gorm.ConnPool, query string, args []any, c *capture) (sql.Result, error) {
-	if _, err := conn.ExecContext(ctx, c.lock); err != nil {
-		return nil, err
-	}
-	old, err := queryRows(ctx, conn, c.pre, c.preVars)
-	if err != nil {
-		return nil, err
-	}
-	cur, err := queryRows(ctx, conn, query+c.returning, args)
-	if err != nil {
-		return nil, err
-	}
-	byID := make(map[int64][]any, len(old))
-	for _, r := range old {
-		if id, ok := toInt64(r[0]); ok {
-			byID[id] = r
-		}
-	}
-	c.rows = c.rows[:0]
-	for _, r := range cur {
-		id, ok := toInt64(r[0])
-		if o, found := byID[id]; ok && found {
-			c.rows = append(c.rows, append(r, o...))
-		}
-	}
-	c.ran = true
-	return rowsAffected(len(cur)), nil
-}
-
 // queryRows runs query on conn and returns every row.
 func queryRows(ctx context.Context, conn gorm.ConnPool, query string, args []any) ([][]any, error) {
 	rows, err := conn.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	cols, err := rows.Columns()
 	if err != nil {
+		rows.Close()
 		return nil, err
 	}
+	return scanAll(rows, len(cols))
+}
+
+// scanAll reads and closes rows of n columns.
+func scanAll(rows *sql.Rows, n int) ([][]any, error) {
+	defer rows.Close()
 	var out [][]any
 	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
+		vals := make([]any, n)
+		ptrs := make([]any, n)
 		for i := range vals {
 			ptrs[i] = &vals[i]
 		}
@@ -320,4 +275,5 @@ type rowsAffected int64
 func (rowsAffected) LastInsertId() (int64, error) {
 	return 0, errors.New("interceptor: LastInsertId is not supported")
 }
+
 func (r rowsAffected) RowsAffected() (int64, error) { return int64(r), nil }

@@ -1,0 +1,44 @@
+package interceptor
+
+import (
+	"context"
+
+	"gorm.io/gorm"
+)
+
+func (p *Plugin) beforeDelete(db *gorm.DB) {
+	c, ok := p.watched(db)
+	stmt := db.Statement
+	if !ok || stmt.SQL.Len() != 0 {
+		return
+	}
+	if _, ok := stmt.Clauses["RETURNING"]; ok {
+		return
+	}
+	st := &updateState{c: &capture{returning: " RETURNING " + stmt.Quote(stmt.Table) + "." + stmt.Quote(c.id.DBName)}, ctx: stmt.Context}
+	stmt.Context = context.WithValue(stmt.Context, captureKey{}, st.c)
+	bypassStmtCache(stmt, st)
+	stmt.Settings.Store(stateKey, st)
+}
+
+func (p *Plugin) afterDelete(db *gorm.DB) {
+	stmt := db.Statement
+	v, ok := stmt.Settings.LoadAndDelete(stateKey)
+	if !ok {
+		return
+	}
+	st := v.(*updateState)
+	st.restore(stmt)
+	if db.Error != nil || !st.c.ran {
+		return
+	}
+	_, soft := stmt.Clauses["soft_delete_enabled"]
+	soft = soft && !stmt.Unscoped
+	cs := make([]Change, 0, len(st.c.rows))
+	for _, row := range st.c.rows {
+		if id, ok := toInt64(row[0]); ok {
+			cs = append(cs, Change{Op: OpLeadDeleted, Table: stmt.Table, LeadID: id, Soft: soft})
+		}
+	}
+	p.emit(db, cs)
+}
