@@ -97,29 +97,7 @@ func (p *Plugin) afterUpsert(db *gorm.DB) bool {
 	}
 	// The rows GORM scanned the ids into, by id.
 	byID := map[int64]reflect.Value{}
-	add := func(v reflect.Value) {
-		for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
-			if v.IsNil() {
-				return
-			}
-			v = v.Elem()
-		}
-		if v.Type() != p.modelType {
-			return
-		}
-		if id, ok := toInt64(mustValue(c.id.ValueOf(stmt.Context, v))); ok {
-			byID[id] = v
-		}
-	}
-	rv := stmt.ReflectValue
-	switch rv.Kind() {
-	case reflect.Slice, reflect.Array:
-		for i := 0; i < rv.Len(); i++ {
-			add(rv.Index(i))
-		}
-	default:
-		add(rv)
-	}
+	p.eachRow(stmt, c, func(v reflect.Value, id int64) { byID[id] = v })
 	var cs []Change
 	for _, row := range st.c.rows {
 		if len(row) <= st.idCol+1 {
@@ -134,17 +112,13 @@ func (p *Plugin) afterUpsert(db *gorm.DB) bool {
 		}
 		ch := Change{Op: OpNewLead, Table: stmt.Table, LeadID: id}
 		if v, ok := byID[id]; ok {
-			cp := reflect.New(p.modelType)
-			cp.Elem().Set(v)
-			ch.Lead = cp.Interface()
+			ch.Lead = p.copyRow(v)
 		}
 		cs = append(cs, ch)
 	}
 	p.emit(db, cs)
 	return true
 }
-
-func mustValue(v any, _ bool) any { return v }
 
 // queryCapture runs query on conn; when ctx carries an armed upsert capture
 // it keeps the rows, whose last column is the inserted flag, and returns
