@@ -165,17 +165,8 @@ func TestNoAllowedOriginsMeansSameOriginOnly(t *testing.T) {
 }
 
 func TestPendingConnectionsAreCapped(t *testing.T) {
-	s, err := hub.New(hub.WithMaxPendingConnections(2))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	s.Mount(mux)
-	ts := httptest.NewServer(mux)
-	t.Cleanup(func() {
-		ts.Close()
-		s.Close()
-	})
+	e := newEnv(t, hub.WithMaxPendingConnections(2))
+	ts := e.ts
 	negotiate := func() (int, string) {
 		resp, err := http.Post(ts.URL+"/leadupdates/negotiate?negotiateVersion=1", "", nil)
 		if err != nil {
