@@ -121,7 +121,13 @@ func (n *Notifier) NotifyLeadStatusUpdate(ctx context.Context, leadID int64, pre
 
 // NotifyLeadScoreUpdate announces a new score.
 func (n *Notifier) NotifyLeadScoreUpdate(ctx context.Context, leadID int64, previous, next float64) error {
-	return n.lead(ctx, &LeadUpdateMessage{Type: TypeScoreUpdate, LeadID: leadID, PreviousScore: &previous, NewScore: &next})
+	// One allocation for the message and both scores it points to.
+	s := &struct {
+		m          LeadUpdateMessage
+		prev, next float64
+	}{prev: previous, next: next}
+	s.m = LeadUpdateMessage{Type: TypeScoreUpdate, LeadID: leadID, PreviousScore: &s.prev, NewScore: &s.next}
+	return n.lead(ctx, &s.m)
 }
 
 // NotifyLeadEnrichment announces that enrichment completed, with the
