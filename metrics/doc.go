@@ -25,7 +25,10 @@
 // [WithLocation] (UTC by default), read from the clock given with [WithClock]
 // (time.Now by default), so a test or a dashboard in another zone gets its
 // own midnight. The week windows are rolling: the 7 days up to now and the 7
-// before. Timestamp columns are expected to be timestamptz.
+// before. Timestamp columns are expected to be timestamptz on PostgreSQL; on
+// SQLite, the text GORM's SQLite driver writes for a time.Time (for example
+// "2026-03-09 01:02:03.5-04:00", in the value's own zone), compared through
+// julianday() so that mixed zones compare as instants, to the millisecond.
 //
 // # Cost
 //
@@ -58,5 +61,9 @@
 // A Calculator is safe for concurrent use. A Publisher is safe for
 // concurrent use and its Trigger never blocks.
 //
-// Only PostgreSQL is supported.
+// PostgreSQL is the primary database. SQLite, through
+// github.com/glebarez/sqlite (version 3.30 or later, for FILTER), is
+// supported for an embedded default: the same figures, computed by the same
+// two queries written for it; [Calculator.EnsureIndexes] there creates plain
+// partial indexes. Other dialects are refused by [New].
 package metrics

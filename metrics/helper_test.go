@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/glebarez/sqlite"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -46,6 +48,64 @@ func openDB(tb testing.TB) *gorm.DB {
 	return db
 }
 
+// openSQLite opens a SQLite database in a temporary file, through the
+// github.com/glebarez/sqlite driver, with WAL and a busy timeout so that
+// concurrent writers wait for the write lock rather than fail.
+func openSQLite(tb testing.TB) *gorm.DB {
+	tb.Helper()
+	dsn := filepath.Join(tb.TempDir(), "test.db") + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)"
+	db, err := gorm.Open(sqlite.Open(dsn), &gorm.Config{Logger: logger.Discard})
+	if err != nil {
+		tb.Fatalf("open SQLite: %v", err)
+	}
+	tb.Cleanup(func() {
+		if s, err := db.DB(); err == nil {
+			s.Close()
+		}
+	})
+	return db
+}
+
+// databases are the databases every test runs on, each as a subtest named
+// after it.
+var databases = []struct {
+	name string
+	open func(testing.TB) *gorm.DB
+}{
+	{"postgres", openDB},
+	{"sqlite", openSQLite},
+}
+
+// eachDB runs f once per database, as a subtest.
+func eachDB(t *testing.T, f func(t *testing.T, db *gorm.DB)) {
+	t.Helper()
+	for _, d := range databases {
+		t.Run(d.name, func(t *testing.T) { f(t, d.open(t)) })
+	}
+}
+
+// schemaOf is the schema newTable's tables are in.
+func schemaOf(db *gorm.DB) string {
+	if db.Dialector.Name() == "sqlite" {
+		return "main"
+	}
+	return "public"
+}
+
+// indexNames lists the indexes of table other than its primary key's.
+func indexNames(tb testing.TB, db *gorm.DB, table string) []string {
+	tb.Helper()
+	sql := `SELECT indexname FROM pg_indexes WHERE tablename = ? AND indexname NOT LIKE '%_pkey' ORDER BY indexname`
+	if db.Dialector.Name() == "sqlite" {
+		sql = `SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND name NOT LIKE 'sqlite_autoindex%' ORDER BY name`
+	}
+	var got []string
+	if err := db.Raw(sql, table).Scan(&got).Error; err != nil {
+		tb.Fatal(err)
+	}
+	return got
+}
+
 var tableSeq atomic.Int64
 
 // newTable creates an empty leads table unique to this run and drops it when
@@ -53,14 +113,20 @@ var tableSeq atomic.Int64
 func newTable(tb testing.TB, db *gorm.DB) string {
 	tb.Helper()
 	name := fmt.Sprintf("metrics_test_%d_%d_%d", os.Getpid(), time.Now().UnixMilli()%1e8, tableSeq.Add(1))
+	id, ts := "id bigserial PRIMARY KEY", "timestamptz"
+	if db.Dialector.Name() == "sqlite" {
+		// As GORM's SQLite driver creates them: times are datetime
+		// columns holding text.
+		id, ts = "id integer PRIMARY KEY AUTOINCREMENT", "datetime"
+	}
 	err := db.Exec(`CREATE TABLE ` + name + ` (
-		id bigserial PRIMARY KEY,
+		` + id + `,
 		source text,
 		status text,
 		score numeric,
-		created_at timestamptz NOT NULL,
-		processed_at timestamptz,
-		deleted_at timestamptz)`).Error
+		created_at ` + ts + ` NOT NULL,
+		processed_at ` + ts + `,
+		deleted_at ` + ts + `)`).Error
 	if err != nil {
 		tb.Fatalf("create table: %v", err)
 	}

@@ -23,6 +23,12 @@ import (
 // migration step, once; it is cheap when the indexes exist. Their names
 // start with the table's name and end in _metrics_created, _metrics_processed
 // and _metrics_source_status.
+//
+// On SQLite the same three partial indexes are created without INCLUDE
+// (the included columns are dropped) and without CONCURRENTLY; a
+// schema-qualified table's schema goes on the index names. Snapshot there
+// compares julianday() of the timestamps, so the time indexes serve little
+// beyond the (source, status) grouping.
 func (c *Calculator) EnsureIndexes(ctx context.Context) error {
 	q := func(name string) string {
 		var b strings.Builder
@@ -30,19 +36,26 @@ func (c *Calculator) EnsureIndexes(ctx context.Context) error {
 		return b.String()
 	}
 	cfg := c.cfg
-	base := cfg.table
+	base, schema := cfg.table, ""
 	if i := strings.LastIndexByte(base, '.'); i >= 0 {
-		base = base[i+1:]
+		base, schema = base[i+1:], base[:i+1]
+	}
+	table, prefix := q(cfg.table), ""
+	if c.dialect.schemaOnIndex && schema != "" {
+		// SQLite: CREATE INDEX schema.name ON table.
+		table, prefix = q(base), schema
 	}
 	where := " WHERE " + q(cfg.deletedAt) + " IS NULL"
-	stmts := []struct{ name, cols string }{
-		{"_metrics_created", q(cfg.createdAt) + ") INCLUDE (" + q(cfg.source)},
-		{"_metrics_processed", q(cfg.processedAt) + ") INCLUDE (" + q(cfg.createdAt)},
-		{"_metrics_source_status", q(cfg.source) + ", " + q(cfg.status) + ") INCLUDE (" + q(cfg.score)},
+	stmts := []struct {
+		name          string
+		cols, include []string
+	}{
+		{"_metrics_created", []string{q(cfg.createdAt)}, []string{q(cfg.source)}},
+		{"_metrics_processed", []string{q(cfg.processedAt)}, []string{q(cfg.createdAt)}},
+		{"_metrics_source_status", []string{q(cfg.source), q(cfg.status)}, []string{q(cfg.score)}},
 	}
 	for _, s := range stmts {
-		sql := "CREATE INDEX CONCURRENTLY IF NOT EXISTS " + q(base+s.name) +
-			" ON " + q(cfg.table) + " (" + s.cols + ")" + where
+		sql := c.dialect.index(q(prefix+base+s.name), table, s.cols, s.include, where)
 		if err := c.db.WithContext(ctx).Exec(sql).Error; err != nil {
 			return fmt.Errorf("metrics: create index %s: %w", base+s.name, err)
 		}

@@ -37,10 +37,12 @@ type Calculator struct {
 	qualified map[string]bool
 	windowSQL string
 	groupSQL  string
+	dialect   dialect
 }
 
 // New returns a Calculator reading the leads table through db. It fails if
-// an option is invalid or db's dialect is not PostgreSQL.
+// an option is invalid or db's dialect is neither PostgreSQL ("postgres")
+// nor SQLite ("sqlite", as github.com/glebarez/sqlite names it).
 func New(db *gorm.DB, opts ...Option) (*Calculator, error) {
 	if db == nil {
 		return nil, errors.New("metrics: nil *gorm.DB")
@@ -52,10 +54,11 @@ func New(db *gorm.DB, opts ...Option) (*Calculator, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if name := db.Dialector.Name(); name != "postgres" {
-		return nil, fmt.Errorf("metrics: dialect %q is not supported", name)
+	dia, ok := dialects[db.Dialector.Name()]
+	if !ok {
+		return nil, fmt.Errorf("metrics: dialect %q is not supported", db.Dialector.Name())
 	}
-	c := &Calculator{db: db, cfg: cfg, qualified: make(map[string]bool, len(cfg.qualified))}
+	c := &Calculator{db: db, cfg: cfg, qualified: make(map[string]bool, len(cfg.qualified)), dialect: dia}
 	for _, s := range cfg.qualified {
 		c.qualified[s] = true
 	}
@@ -64,7 +67,7 @@ func New(db *gorm.DB, opts ...Option) (*Calculator, error) {
 		db.Dialector.QuoteTo(&b, name)
 		return b.String()
 	}
-	c.windowSQL, c.groupSQL = buildSQL(names{
+	c.windowSQL, c.groupSQL = dia.buildSQL(names{
 		table:     q(cfg.table),
 		source:    q(cfg.source),
 		status:    q(cfg.status),

@@ -8,86 +8,88 @@ import (
 	"time"
 
 	"github.com/leadupdates/leadupdates/metrics"
+	"gorm.io/gorm"
 )
 
 // TestPublisherCalculator feeds 10,000 triggers, with inserts between them,
 // to a Publisher over the real Calculator and checks that they cost few
 // computations and that the last dashboard published is right.
 func TestPublisherCalculator(t *testing.T) {
-	db := openDB(t)
-	table := newTable(t, db)
-	now := time.Now().Truncate(time.Second)
-	calc, err := metrics.New(db, metrics.WithTable(table), metrics.WithClock(func() time.Time { return now }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu   sync.Mutex
-		last metrics.Dashboard
-		n    int
-	)
-	sink := metrics.SinkFunc(func(_ context.Context, d metrics.Dashboard) error {
-		mu.Lock()
-		last, n = d, n+1
-		mu.Unlock()
-		return nil
-	})
-	const interval = 100 * time.Millisecond
-	p, err := metrics.NewPublisher(calc, sink, metrics.WithInterval(interval))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	errc := make(chan error, 1)
-	go func() { errc <- p.Run(ctx) }()
+	eachDB(t, func(t *testing.T, db *gorm.DB) {
+		table := newTable(t, db)
+		now := time.Now().Truncate(time.Second)
+		calc, err := metrics.New(db, metrics.WithTable(table), metrics.WithClock(func() time.Time { return now }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var (
+			mu   sync.Mutex
+			last metrics.Dashboard
+			n    int
+		)
+		sink := metrics.SinkFunc(func(_ context.Context, d metrics.Dashboard) error {
+			mu.Lock()
+			last, n = d, n+1
+			mu.Unlock()
+			return nil
+		})
+		const interval = 100 * time.Millisecond
+		p, err := metrics.NewPublisher(calc, sink, metrics.WithInterval(interval))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		errc := make(chan error, 1)
+		go func() { errc <- p.Run(ctx) }()
 
-	for { // the computation at Run's start, over the empty table
-		if d, _, ok := p.Latest(); ok {
-			if d.TotalLeads != 0 {
-				t.Fatalf("first dashboard %+v", d)
+		for { // the computation at Run's start, over the empty table
+			if d, _, ok := p.Latest(); ok {
+				if d.TotalLeads != 0 {
+					t.Fatalf("first dashboard %+v", d)
+				}
+				break
 			}
-			break
+			time.Sleep(5 * time.Millisecond)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	began := time.Now()
-	const rounds = 10
-	for i := range rounds {
-		insert(t, db, table, lead{source: "Web", status: "New", created: now.Add(-time.Minute)})
-		if i%2 == 0 {
-			insert(t, db, table, lead{source: "Ads", status: "Qualified", created: now.Add(-time.Hour)})
-		}
-		for range 1000 {
-			p.Trigger()
-		}
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		mu.Lock()
-		d, count := last, n
-		mu.Unlock()
-		if d.TotalLeads == rounds+rounds/2 {
-			if d.QualifiedLeads != rounds/2 || d.NewLeadsToday < rounds || d.LeadsBySource["Web"] != rounds {
-				t.Errorf("final dashboard %+v", d)
+		began := time.Now()
+		const rounds = 10
+		for i := range rounds {
+			insert(t, db, table, lead{source: "Web", status: "New", created: now.Add(-time.Minute)})
+			if i%2 == 0 {
+				insert(t, db, table, lead{source: "Ads", status: "Qualified", created: now.Add(-time.Hour)})
 			}
-			// one at Run's start, then one per interval at most, plus
-			// the trailing one.
-			if limit := int(time.Since(began)/interval) + 3; count > limit {
-				t.Errorf("%d computations for 10,000 triggers in %v, want at most %d", count, time.Since(began), limit)
+			for range 1000 {
+				p.Trigger()
 			}
-			t.Logf("%d computations (the first over the empty table included) for 10,000 triggers in %v", count, time.Since(began))
-			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("last dashboard %+v after %d computations", d, count)
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			mu.Lock()
+			d, count := last, n
+			mu.Unlock()
+			if d.TotalLeads == rounds+rounds/2 {
+				if d.QualifiedLeads != rounds/2 || d.NewLeadsToday < rounds || d.LeadsBySource["Web"] != rounds {
+					t.Errorf("final dashboard %+v", d)
+				}
+				// one at Run's start, then one per interval at most, plus
+				// the trailing one.
+				if limit := int(time.Since(began)/interval) + 3; count > limit {
+					t.Errorf("%d computations for 10,000 triggers in %v, want at most %d", count, time.Since(began), limit)
+				}
+				t.Logf("%d computations (the first over the empty table included) for 10,000 triggers in %v", count, time.Since(began))
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("last dashboard %+v after %d computations", d, count)
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if _, _, ok := p.Latest(); !ok {
-		t.Error("Latest not ok")
-	}
-	cancel()
-	if err := <-errc; !errors.Is(err, context.Canceled) {
-		t.Fatalf("Run = %v", err)
-	}
+		if _, _, ok := p.Latest(); !ok {
+			t.Error("Latest not ok")
+		}
+		cancel()
+		if err := <-errc; !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run = %v", err)
+		}
+	})
 }

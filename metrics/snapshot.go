@@ -84,11 +84,12 @@ func (c *Calculator) Snapshot(ctx context.Context) (Dashboard, error) {
 		newToday, newYesterday, lastWeek, prevWeek, recentSources int64
 		processing                                                sql.NullFloat64
 	)
+	a := c.dialect.arg
 	err := c.db.WithContext(ctx).Raw(c.windowSQL, map[string]any{
-		"now": b.now, "today": b.today, "yesterday": b.yesterday, "week": b.week,
-		"fortnight": b.fortnight, "recent": b.recent, "day": b.day,
-		"created_from":   earliest(b.yesterday, b.fortnight),
-		"processed_from": earliest(b.today, b.day),
+		"now": a(b.now), "today": a(b.today), "yesterday": a(b.yesterday), "week": a(b.week),
+		"fortnight": a(b.fortnight), "recent": a(b.recent), "day": a(b.day),
+		"created_from":   a(earliest(b.yesterday, b.fortnight)),
+		"processed_from": a(earliest(b.today, b.day)),
 	}).Row().Scan(&newToday, &newYesterday, &lastWeek, &prevWeek, &recentSources,
 		&d.ProcessedToday, &processing)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/leadupdates/leadupdates/metrics"
+	"gorm.io/gorm"
 )
 
 func mustLoad(t *testing.T, name string) *time.Location {
@@ -53,181 +54,187 @@ func fixture(ny *time.Location) (now time.Time, leads []lead) {
 }
 
 func TestSnapshot(t *testing.T) {
-	db := openDB(t)
-	table := newTable(t, db)
-	ny := mustLoad(t, "America/New_York")
-	now, leads := fixture(ny)
-	insert(t, db, table, leads...)
+	eachDB(t, func(t *testing.T, db *gorm.DB) {
+		table := newTable(t, db)
+		ny := mustLoad(t, "America/New_York")
+		now, leads := fixture(ny)
+		insert(t, db, table, leads...)
 
-	bySource := map[string]int64{"Web": 4, "Ads": 4, "Referral": 2}
-	byStatus := map[string]int64{"Qualified": 3, "New": 4, "SyncedToCrm": 1, "Rejected": 1, "Scored": 1}
-	tests := []struct {
-		name string
-		opts []metrics.Option
-		want metrics.Dashboard
-	}{{
-		name: "New York",
-		opts: []metrics.Option{metrics.WithLocation(ny)},
-		want: metrics.Dashboard{
-			TotalLeads:       10,
-			QualifiedLeads:   4,
-			ConversionRate:   40,
-			ActiveHarvesters: 1,
-			ProcessingTime:   13400.33, // (600 + 3601 + 36000) / 3
-			ScoreAverage:     46.4,     // (80 + 60 + 10 + 31 + 51) / 5
-			DailyGrowth:      150,      // (5 − 2) / 2: C is yesterday here
-			WeeklyGrowth:     700,      // (8 − 1) / 1
-			NewLeadsToday:    5,
-			ProcessedToday:   2,
-			LeadsBySource:    bySource,
-			LeadsByStatus:    byStatus,
-		},
-	}, {
-		// Midnight UTC is 20:00 on the 8th in New York: C, and H's
-		// processing at exactly 20:00, fall on the 9th.
-		name: "UTC by default",
-		want: metrics.Dashboard{
-			TotalLeads:       10,
-			QualifiedLeads:   4,
-			ConversionRate:   40,
-			ActiveHarvesters: 1,
-			ProcessingTime:   13400.33,
-			ScoreAverage:     46.4,
-			DailyGrowth:      500, // (6 − 1) / 1
-			WeeklyGrowth:     700,
-			NewLeadsToday:    6,
-			ProcessedToday:   3,
-			LeadsBySource:    bySource,
-			LeadsByStatus:    byStatus,
-		},
-	}, {
-		name: "qualified statuses and harvester provider",
-		opts: []metrics.Option{
-			metrics.WithLocation(ny),
-			metrics.WithQualifiedStatuses("Scored"),
-			metrics.WithActiveHarvesters(func(context.Context) (int64, error) { return 7, nil }),
-		},
-		want: metrics.Dashboard{
-			TotalLeads:       10,
-			QualifiedLeads:   1,
-			ConversionRate:   10,
-			ActiveHarvesters: 7,
-			ProcessingTime:   13400.33,
-			ScoreAverage:     46.4,
-			DailyGrowth:      150,
-			WeeklyGrowth:     700,
-			NewLeadsToday:    5,
-			ProcessedToday:   2,
-			LeadsBySource:    bySource,
-			LeadsByStatus:    byStatus,
-		},
-	}}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			opts := append([]metrics.Option{metrics.WithTable(table), metrics.WithClock(func() time.Time { return now })}, tt.opts...)
-			c, err := metrics.New(db, opts...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := c.Snapshot(t.Context())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("Snapshot\n got %+v\nwant %+v", got, tt.want)
-			}
-		})
-	}
+		bySource := map[string]int64{"Web": 4, "Ads": 4, "Referral": 2}
+		byStatus := map[string]int64{"Qualified": 3, "New": 4, "SyncedToCrm": 1, "Rejected": 1, "Scored": 1}
+		tests := []struct {
+			name string
+			opts []metrics.Option
+			want metrics.Dashboard
+		}{{
+			name: "New York",
+			opts: []metrics.Option{metrics.WithLocation(ny)},
+			want: metrics.Dashboard{
+				TotalLeads:       10,
+				QualifiedLeads:   4,
+				ConversionRate:   40,
+				ActiveHarvesters: 1,
+				ProcessingTime:   13400.33, // (600 + 3601 + 36000) / 3
+				ScoreAverage:     46.4,     // (80 + 60 + 10 + 31 + 51) / 5
+				DailyGrowth:      150,      // (5 − 2) / 2: C is yesterday here
+				WeeklyGrowth:     700,      // (8 − 1) / 1
+				NewLeadsToday:    5,
+				ProcessedToday:   2,
+				LeadsBySource:    bySource,
+				LeadsByStatus:    byStatus,
+			},
+		}, {
+			// Midnight UTC is 20:00 on the 8th in New York: C, and H's
+			// processing at exactly 20:00, fall on the 9th.
+			name: "UTC by default",
+			want: metrics.Dashboard{
+				TotalLeads:       10,
+				QualifiedLeads:   4,
+				ConversionRate:   40,
+				ActiveHarvesters: 1,
+				ProcessingTime:   13400.33,
+				ScoreAverage:     46.4,
+				DailyGrowth:      500, // (6 − 1) / 1
+				WeeklyGrowth:     700,
+				NewLeadsToday:    6,
+				ProcessedToday:   3,
+				LeadsBySource:    bySource,
+				LeadsByStatus:    byStatus,
+			},
+		}, {
+			name: "qualified statuses and harvester provider",
+			opts: []metrics.Option{
+				metrics.WithLocation(ny),
+				metrics.WithQualifiedStatuses("Scored"),
+				metrics.WithActiveHarvesters(func(context.Context) (int64, error) { return 7, nil }),
+			},
+			want: metrics.Dashboard{
+				TotalLeads:       10,
+				QualifiedLeads:   1,
+				ConversionRate:   10,
+				ActiveHarvesters: 7,
+				ProcessingTime:   13400.33,
+				ScoreAverage:     46.4,
+				DailyGrowth:      150,
+				WeeklyGrowth:     700,
+				NewLeadsToday:    5,
+				ProcessedToday:   2,
+				LeadsBySource:    bySource,
+				LeadsByStatus:    byStatus,
+			},
+		}}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				opts := append([]metrics.Option{metrics.WithTable(table), metrics.WithClock(func() time.Time { return now })}, tt.opts...)
+				c, err := metrics.New(db, opts...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := c.Snapshot(t.Context())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(got, tt.want) {
+					t.Errorf("Snapshot\n got %+v\nwant %+v", got, tt.want)
+				}
+			})
+		}
+	})
 }
 
 func TestSnapshotEmpty(t *testing.T) {
-	db := openDB(t)
-	c, err := metrics.New(db, metrics.WithTable(newTable(t, db)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := c.Snapshot(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := metrics.Dashboard{LeadsBySource: map[string]int64{}, LeadsByStatus: map[string]int64{}}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("Snapshot\n got %+v\nwant %+v", got, want)
-	}
-	b, err := json.Marshal(got)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := `"LeadsBySource":{},"LeadsByStatus":{}`; !strings.Contains(string(b), want) {
-		t.Errorf("JSON %s, want it to contain %s", b, want)
-	}
+	eachDB(t, func(t *testing.T, db *gorm.DB) {
+		c, err := metrics.New(db, metrics.WithTable(newTable(t, db)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.Snapshot(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := metrics.Dashboard{LeadsBySource: map[string]int64{}, LeadsByStatus: map[string]int64{}}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("Snapshot\n got %+v\nwant %+v", got, want)
+		}
+		b, err := json.Marshal(got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := `"LeadsBySource":{},"LeadsByStatus":{}`; !strings.Contains(string(b), want) {
+			t.Errorf("JSON %s, want it to contain %s", b, want)
+		}
+	})
 }
 
 // TestSnapshotZeroDenominators: no lead yesterday, none in the week before,
 // none scored, none processed.
 func TestSnapshotZeroDenominators(t *testing.T) {
-	db := openDB(t)
-	table := newTable(t, db)
-	now := time.Date(2026, time.June, 1, 12, 0, 0, 0, time.UTC)
-	insert(t, db, table,
-		lead{source: "Web", status: "New", created: now.Add(-time.Hour)},
-		lead{source: "Web", status: "New", created: now.Add(-25 * time.Hour), deleted: true},
-	)
-	c, err := metrics.New(db, metrics.WithTable(table), metrics.WithClock(func() time.Time { return now }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := c.Snapshot(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := metrics.Dashboard{
-		TotalLeads:    1,
-		NewLeadsToday: 1,
-		LeadsBySource: map[string]int64{"Web": 1},
-		LeadsByStatus: map[string]int64{"New": 1},
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("Snapshot\n got %+v\nwant %+v", got, want)
-	}
+	eachDB(t, func(t *testing.T, db *gorm.DB) {
+		table := newTable(t, db)
+		now := time.Date(2026, time.June, 1, 12, 0, 0, 0, time.UTC)
+		insert(t, db, table,
+			lead{source: "Web", status: "New", created: now.Add(-time.Hour)},
+			lead{source: "Web", status: "New", created: now.Add(-25 * time.Hour), deleted: true},
+		)
+		c, err := metrics.New(db, metrics.WithTable(table), metrics.WithClock(func() time.Time { return now }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.Snapshot(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := metrics.Dashboard{
+			TotalLeads:    1,
+			NewLeadsToday: 1,
+			LeadsBySource: map[string]int64{"Web": 1},
+			LeadsByStatus: map[string]int64{"New": 1},
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("Snapshot\n got %+v\nwant %+v", got, want)
+		}
+	})
 }
 
 func TestSnapshotHarvesterError(t *testing.T) {
-	db := openDB(t)
-	boom := errors.New("boom")
-	c, err := metrics.New(db, metrics.WithTable(newTable(t, db)),
-		metrics.WithActiveHarvesters(func(context.Context) (int64, error) { return 0, boom }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Snapshot(t.Context()); !errors.Is(err, boom) {
-		t.Errorf("Snapshot error %v, want %v", err, boom)
-	}
+	eachDB(t, func(t *testing.T, db *gorm.DB) {
+		boom := errors.New("boom")
+		c, err := metrics.New(db, metrics.WithTable(newTable(t, db)),
+			metrics.WithActiveHarvesters(func(context.Context) (int64, error) { return 0, boom }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Snapshot(t.Context()); !errors.Is(err, boom) {
+			t.Errorf("Snapshot error %v, want %v", err, boom)
+		}
+	})
 }
 
 func TestSnapshotMissingTable(t *testing.T) {
-	db := openDB(t)
-	c, err := metrics.New(db, metrics.WithTable("metrics_test_no_such_table"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Snapshot(t.Context()); err == nil {
-		t.Error("Snapshot of a missing table: no error")
-	}
+	eachDB(t, func(t *testing.T, db *gorm.DB) {
+		c, err := metrics.New(db, metrics.WithTable("metrics_test_no_such_table"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Snapshot(t.Context()); err == nil {
+			t.Error("Snapshot of a missing table: no error")
+		}
+	})
 }
 
 func TestNewInvalid(t *testing.T) {
-	db := openDB(t)
-	for name, opt := range map[string]metrics.Option{
-		"nil clock":    metrics.WithClock(nil),
-		"nil location": metrics.WithLocation(nil),
-		"empty table":  metrics.WithTable(""),
-	} {
-		if _, err := metrics.New(db, opt); err == nil {
-			t.Errorf("%s: New succeeded", name)
+	eachDB(t, func(t *testing.T, db *gorm.DB) {
+		for name, opt := range map[string]metrics.Option{
+			"nil clock":    metrics.WithClock(nil),
+			"nil location": metrics.WithLocation(nil),
+			"empty table":  metrics.WithTable(""),
+		} {
+			if _, err := metrics.New(db, opt); err == nil {
+				t.Errorf("%s: New succeeded", name)
+			}
 		}
-	}
-	if _, err := metrics.New(nil); err == nil {
-		t.Error("New(nil) succeeded")
-	}
+		if _, err := metrics.New(nil); err == nil {
+			t.Error("New(nil) succeeded")
+		}
+	})
 }
