@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -75,49 +74,26 @@ func clientMain(args []string, stdin io.Reader, stdout io.Writer) error {
 	}
 	raiseFDLimit()
 	c := &benchClient{url: *u}
-	out := bufio.NewWriter(stdout)
-	reply := func(v any, err error) error {
-		if err != nil {
-			fmt.Fprintf(out, "ERR %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
-		} else {
-			b, _ := json.Marshal(v)
-			out.Write(b)
-			out.WriteByte('\n')
-		}
-		return out.Flush()
-	}
-	sc := bufio.NewScanner(stdin)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) == 0 {
-			continue
-		}
-		var v any
-		var err error
-		switch f[0] {
+	return serveCommands(stdin, stdout, nil, func(cmd string, args []string) (any, error) {
+		switch cmd {
 		case "CONNECT":
-			v = c.connect(*n)
+			return c.connect(*n), nil
 		case "EXPECT":
-			var m int
-			if m, err = strconv.Atoi(f[1]); err == nil {
-				c.expect(m)
-				v = struct{}{}
+			m, err := strconv.Atoi(args[0])
+			if err != nil {
+				return nil, err
 			}
+			c.expect(m)
+			return struct{}{}, nil
 		case "WAIT":
-			var ms int
-			if ms, err = strconv.Atoi(f[1]); err == nil {
-				v = c.wait(time.Duration(ms) * time.Millisecond)
+			ms, err := strconv.Atoi(args[0])
+			if err != nil {
+				return nil, err
 			}
-		case "QUIT":
-			return reply(struct{}{}, nil)
-		default:
-			err = fmt.Errorf("unknown command %q", f[0])
+			return c.wait(time.Duration(ms) * time.Millisecond), nil
 		}
-		if err := reply(v, err); err != nil {
-			return err
-		}
-	}
-	return sc.Err()
+		return nil, fmt.Errorf("unknown command %q", cmd)
+	})
 }
 
 type connectReport struct {

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -177,47 +175,19 @@ func serverMain(args []string, stdin io.Reader, stdout io.Writer) error {
 	go func() { _ = hs.Serve(ln) }()
 	defer hs.Close()
 
-	out := bufio.NewWriter(stdout)
-	reply := func(v any, err error) error {
-		if err != nil {
-			fmt.Fprintf(out, "ERR %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
-		} else {
-			b, _ := json.Marshal(v)
-			out.Write(b)
-			out.WriteByte('\n')
-		}
-		return out.Flush()
-	}
-	if err := reply(map[string]string{"url": s.url}, nil); err != nil {
-		return err
-	}
-	sc := bufio.NewScanner(stdin)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) == 0 {
-			continue
-		}
-		var v any
-		var err error
-		switch f[0] {
+	return serveCommands(stdin, stdout, map[string]string{"url": s.url}, func(cmd string, args []string) (any, error) {
+		switch cmd {
 		case "MEM":
-			v, err = s.mem(len(f) > 1 && f[1] == "idle")
+			return s.mem(len(args) > 0 && args[0] == "idle")
 		case "CONNS":
-			v = map[string]int64{"conns": int64(s.conns()), "cpuNs": cpuNanos()}
+			return map[string]int64{"conns": int64(s.conns()), "cpuNs": cpuNanos()}, nil
 		case "BCAST":
-			v, err = s.bcast(f[1:])
+			return s.bcast(args)
 		case "CPU":
-			v, err = s.burstDone()
-		case "QUIT":
-			return reply(struct{}{}, nil)
-		default:
-			err = fmt.Errorf("unknown command %q", f[0])
+			return s.burstDone()
 		}
-		if err := reply(v, err); err != nil {
-			return err
-		}
-	}
-	return sc.Err()
+		return nil, fmt.Errorf("unknown command %q", cmd)
+	})
 }
 
 type memReport struct {
