@@ -237,16 +237,23 @@ func execCapture(ctx context.Context, conn gorm.ConnPool, query string, args []a
 
 // queryRows runs query on conn and returns every row.
 func queryRows(ctx context.Context, conn gorm.ConnPool, query string, args []any) ([][]any, error) {
+	_, rows, err := queryColumns(ctx, conn, query, args)
+	return rows, err
+}
+
+// queryColumns runs query on conn and returns its column names and every row.
+func queryColumns(ctx context.Context, conn gorm.ConnPool, query string, args []any) ([]string, [][]any, error) {
 	rows, err := conn.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cols, err := rows.Columns()
 	if err != nil {
 		rows.Close()
-		return nil, err
+		return nil, nil, err
 	}
-	return scanAll(rows, len(cols))
+	vals, err := scanAll(rows, len(cols))
+	return cols, vals, err
 }
 
 // scanAll reads and closes rows of n columns.

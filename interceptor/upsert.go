@@ -129,16 +129,7 @@ func queryCapture(ctx context.Context, conn gorm.ConnPool, query string, args []
 		return conn.QueryContext(ctx, query, args...)
 	}
 	c.used = true
-	rows, err := conn.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	cols, err := rows.Columns()
-	if err != nil {
-		rows.Close()
-		return nil, err
-	}
-	vals, err := scanAll(rows, len(cols))
+	cols, vals, err := queryColumns(ctx, conn, query, args)
 	if err != nil {
 		return nil, err
 	}
