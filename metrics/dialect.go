@@ -53,9 +53,7 @@ func sqliteTime(t time.Time) any {
 // both sides (millisecond precision), and the processing time is the
 // difference of julian days times 86400.
 func buildSQLite(n names) (window, group string) {
-	r := strings.NewReplacer(
-		"$t", n.table, "$src", n.source, "$st", n.status, "$sc", n.score,
-		"$c", n.created, "$p", n.processed, "$d", n.deleted)
+	r := n.replacer()
 	window = r.Replace(`SELECT w.new_today, w.new_yesterday, w.last_week, w.prev_week, w.recent_sources,
 	p.processed_today, p.processing_seconds
 FROM (SELECT
@@ -71,7 +69,6 @@ CROSS JOIN (SELECT
 	CAST(AVG((p - c) * 86400) FILTER (WHERE p > julianday(@day)) AS DOUBLE PRECISION) AS processing_seconds
 	FROM (SELECT julianday($p) AS p, julianday($c) AS c FROM $t WHERE $d IS NULL) x
 	WHERE p >= julianday(@processed_from) AND p <= julianday(@now)) p`)
-	group = r.Replace(`SELECT CAST($src AS TEXT), CAST($st AS TEXT), COUNT(*), COUNT($sc), SUM(CAST($sc AS DOUBLE PRECISION))
-FROM $t WHERE $d IS NULL GROUP BY $src, $st`)
+	group = r.Replace(groupQuery)
 	return window, group
 }

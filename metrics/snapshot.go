@@ -14,6 +14,18 @@ type names struct {
 	table, source, status, score, created, processed, deleted string
 }
 
+// groupQuery is the same on every dialect: counts, score counts and sums by
+// (source, status) over the live leads.
+const groupQuery = `SELECT CAST($src AS TEXT), CAST($st AS TEXT), COUNT(*), COUNT($sc), SUM(CAST($sc AS DOUBLE PRECISION))
+FROM $t WHERE $d IS NULL GROUP BY $src, $st`
+
+// replacer fills the (quoted) table and column names into a query template.
+func (n names) replacer() *strings.Replacer {
+	return strings.NewReplacer(
+		"$t", n.table, "$src", n.source, "$st", n.status, "$sc", n.score,
+		"$c", n.created, "$p", n.processed, "$d", n.deleted)
+}
+
 // buildSQL returns the two queries of a snapshot.
 //
 // The window query reads only recent rows: one range over created_at (the
@@ -24,9 +36,7 @@ type names struct {
 // both maps all come from its few (source, status) groups, so that scan
 // happens once.
 func buildSQL(n names) (window, group string) {
-	r := strings.NewReplacer(
-		"$t", n.table, "$src", n.source, "$st", n.status, "$sc", n.score,
-		"$c", n.created, "$p", n.processed, "$d", n.deleted)
+	r := n.replacer()
 	window = r.Replace(`SELECT w.new_today, w.new_yesterday, w.last_week, w.prev_week, w.recent_sources,
 	p.processed_today, p.processing_seconds
 FROM (SELECT
@@ -40,8 +50,7 @@ CROSS JOIN (SELECT
 	COUNT(*) FILTER (WHERE $p >= @today) AS processed_today,
 	CAST(AVG(EXTRACT(EPOCH FROM $p - $c)) FILTER (WHERE $p > @day) AS DOUBLE PRECISION) AS processing_seconds
 	FROM $t WHERE $d IS NULL AND $p >= @processed_from AND $p <= @now) p`)
-	group = r.Replace(`SELECT CAST($src AS TEXT), CAST($st AS TEXT), COUNT(*), COUNT($sc), SUM(CAST($sc AS DOUBLE PRECISION))
-FROM $t WHERE $d IS NULL GROUP BY $src, $st`)
+	group = r.Replace(groupQuery)
 	return window, group
 }
 
