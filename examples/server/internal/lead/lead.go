@@ -46,7 +46,7 @@ type View struct {
 	Status         string          `json:"status"`
 	Score          *float64        `json:"score,omitempty"`
 	Owner          string          `json:"owner,omitempty"`
-	EnrichmentData json.RawMessage `json:"enrichmentData,omitempty"`
+	EnrichmentData map[string]any  `json:"enrichmentData,omitempty"`
 	CreatedAt      string          `json:"createdAt"`
 	UpdatedAt      string          `json:"updatedAt"`
 	ProcessedAt    string          `json:"processedAt,omitempty"`
@@ -63,6 +63,20 @@ func FormatTime(t time.Time) string {
 	return t.UTC().Format(timeFormat)
 }
 
+// DecodeEnrichment decodes stored enrichment data; nil when there is none
+// or it is not a JSON object. It is decoded rather than passed through as
+// raw JSON because a MessagePack client must see a map, not bytes.
+func DecodeEnrichment(s string) map[string]any {
+	if s == "" {
+		return nil
+	}
+	var m map[string]any
+	if json.Unmarshal([]byte(s), &m) != nil {
+		return nil
+	}
+	return m
+}
+
 // View returns the client view of l.
 func (l *Lead) View() View {
 	v := View{
@@ -70,9 +84,7 @@ func (l *Lead) View() View {
 		Website: l.Website, Source: l.Source, Status: l.Status, Score: l.Score, Owner: l.Owner,
 		CreatedAt: FormatTime(l.CreatedAt), UpdatedAt: FormatTime(l.UpdatedAt),
 	}
-	if l.EnrichmentData != "" && json.Valid([]byte(l.EnrichmentData)) {
-		v.EnrichmentData = json.RawMessage(l.EnrichmentData)
-	}
+	v.EnrichmentData = DecodeEnrichment(l.EnrichmentData)
 	if l.ProcessedAt != nil {
 		v.ProcessedAt = FormatTime(*l.ProcessedAt)
 	}
