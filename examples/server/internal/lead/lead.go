@@ -36,20 +36,20 @@ type Lead struct {
 // a NEW_LEAD or ENRICHMENT_UPDATE message. It holds only JSON types (times
 // are RFC 3339 strings), so JSON and MessagePack clients see the same value.
 type View struct {
-	ID             int64           `json:"id"`
-	Name           string          `json:"name"`
-	Company        string          `json:"company,omitempty"`
-	Email          string          `json:"email,omitempty"`
-	Phone          string          `json:"phone,omitempty"`
-	Website        string          `json:"website,omitempty"`
-	Source         string          `json:"source"`
-	Status         string          `json:"status"`
-	Score          *float64        `json:"score,omitempty"`
-	Owner          string          `json:"owner,omitempty"`
-	EnrichmentData map[string]any  `json:"enrichmentData,omitempty"`
-	CreatedAt      string          `json:"createdAt"`
-	UpdatedAt      string          `json:"updatedAt"`
-	ProcessedAt    string          `json:"processedAt,omitempty"`
+	ID             int64          `json:"id"`
+	Name           string         `json:"name"`
+	Company        string         `json:"company,omitempty"`
+	Email          string         `json:"email,omitempty"`
+	Phone          string         `json:"phone,omitempty"`
+	Website        string         `json:"website,omitempty"`
+	Source         string         `json:"source"`
+	Status         string         `json:"status"`
+	Score          *float64       `json:"score,omitempty"`
+	Owner          string         `json:"owner,omitempty"`
+	EnrichmentData map[string]any `json:"enrichmentData,omitempty"`
+	CreatedAt      string         `json:"createdAt"`
+	UpdatedAt      string         `json:"updatedAt"`
+	ProcessedAt    string         `json:"processedAt,omitempty"`
 }
 
 // timeFormat is the wire contract's: RFC 3339 UTC with milliseconds.

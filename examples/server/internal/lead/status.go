@@ -67,4 +67,6 @@ func CanMove(from, to string) bool {
 }
 
 // Processable reports whether the workflow may start on a lead in status s.
-func Processable(s string) bool { return s == StatusNew || s == StatusFailed || s == StatusDisqualified }
+func Processable(s string) bool {
+	return s == StatusNew || s == StatusFailed || s == StatusDisqualified
+}
