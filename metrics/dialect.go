@@ -18,12 +18,16 @@ type dialect struct {
 	// schemaOnIndex: a schema-qualified table's schema goes on the index
 	// name, not the table name.
 	schemaOnIndex bool
+	// aggregates: EnsureAggregates can install the incremental
+	// aggregates (triggers with transition tables).
+	aggregates bool
 }
 
 var dialects = map[string]dialect{
 	"postgres": {
-		buildSQL: buildSQL,
-		arg:      func(t time.Time) any { return t },
+		buildSQL:   buildSQL,
+		aggregates: true,
+		arg:        func(t time.Time) any { return t },
 		index: func(name, table string, cols, include []string, where string) string {
 			return "CREATE INDEX CONCURRENTLY IF NOT EXISTS " + name + " ON " + table +
 				" (" + strings.Join(cols, ", ") + ") INCLUDE (" + strings.Join(include, ", ") + ")" + where

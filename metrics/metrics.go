@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"gorm.io/gorm"
@@ -38,6 +40,13 @@ type Calculator struct {
 	windowSQL string
 	groupSQL  string
 	dialect   dialect
+
+	agg        atomic.Pointer[aggState] // nil until detected
+	compacting sync.Mutex               // held while this Calculator compacts
+
+	compactMu              sync.Mutex
+	deltaRows, deltaGroups int64 // found by the last read of the delta table
+	lastCompact            time.Time
 }
 
 // New returns a Calculator reading the leads table through db. It fails if

@@ -14,6 +14,10 @@ type config struct {
 	qualified  []string
 	harvesters func(context.Context) (int64, error)
 
+	direct       bool
+	compactEvery time.Duration
+	compactRows  int
+
 	table, source, status, score, createdAt, processedAt, deletedAt string
 }
 
@@ -29,6 +33,9 @@ func defaultConfig() config {
 		createdAt:   "created_at",
 		processedAt: "processed_at",
 		deletedAt:   "deleted_at",
+
+		compactEvery: time.Minute,
+		compactRows:  5000,
 	}
 }
 
@@ -38,6 +45,9 @@ func (c *config) validate() error {
 	}
 	if c.loc == nil {
 		return errors.New("metrics: nil location")
+	}
+	if c.compactEvery < 0 || c.compactRows < 1 {
+		return errors.New("metrics: negative compaction period or row threshold below 1")
 	}
 	for _, n := range []string{c.table, c.source, c.status, c.score, c.createdAt, c.processedAt, c.deletedAt} {
 		if n == "" {
@@ -101,3 +111,19 @@ func WithColumns(cols Columns) Option {
 		set(&c.deletedAt, cols.DeletedAt)
 	}
 }
+
+// WithCompaction sets when Snapshot compacts the delta table of the
+// incremental aggregates (see [Calculator.EnsureAggregates]): when the
+// previous snapshot read more than rows rows of it, or any row beyond one
+// per (source, status) and every has passed since this Calculator last
+// compacted. The compaction then takes the place of that snapshot's read.
+// Defaults to every minute and 5,000 rows. every must not be negative nor
+// rows below 1.
+func WithCompaction(every time.Duration, rows int) Option {
+	return func(c *config) { c.compactEvery, c.compactRows = every, rows }
+}
+
+// WithoutAggregates makes Snapshot read every live lead even when the
+// incremental aggregates are installed: to check them, or on a replica
+// where they lag.
+func WithoutAggregates() Option { return func(c *config) { c.direct = true } }

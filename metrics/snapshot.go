@@ -105,34 +105,25 @@ func (c *Calculator) Snapshot(ctx context.Context) (Dashboard, error) {
 		return Dashboard{}, fmt.Errorf("metrics: recent leads: %w", err)
 	}
 
-	rows, err := c.db.WithContext(ctx).Raw(c.groupSQL).Rows()
+	groups, err := c.groups(ctx)
 	if err != nil {
 		return Dashboard{}, fmt.Errorf("metrics: leads by source and status: %w", err)
 	}
-	defer rows.Close()
 	var scored int64
 	var scoreSum float64
-	for rows.Next() {
-		var (
-			source, status sql.NullString
-			n, ns          int64
-			sum            sql.NullFloat64
-		)
-		if err := rows.Scan(&source, &status, &n, &ns, &sum); err != nil {
-			return Dashboard{}, fmt.Errorf("metrics: leads by source and status: %w", err)
+	for _, g := range groups {
+		scored += g.scored
+		scoreSum += g.scoreSum
+		if g.n == 0 { // every lead of the group left: no entry
+			continue
 		}
 		// A NULL source or status is counted under "".
-		d.LeadsBySource[source.String] += n
-		d.LeadsByStatus[status.String] += n
-		d.TotalLeads += n
-		if c.qualified[status.String] {
-			d.QualifiedLeads += n
+		d.LeadsBySource[g.source.String] += g.n
+		d.LeadsByStatus[g.status.String] += g.n
+		d.TotalLeads += g.n
+		if c.qualified[g.status.String] {
+			d.QualifiedLeads += g.n
 		}
-		scored += ns
-		scoreSum += sum.Float64
-	}
-	if err := rows.Err(); err != nil {
-		return Dashboard{}, fmt.Errorf("metrics: leads by source and status: %w", err)
 	}
 
 	d.ActiveHarvesters = recentSources
