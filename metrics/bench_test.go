@@ -3,6 +3,7 @@ package metrics_test
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -10,31 +11,67 @@ import (
 	"gorm.io/gorm"
 )
 
-// BenchmarkSnapshot compares Snapshot with a naive version (one query per
-// figure) on 100,000 and then 1,000,000 leads spread over a year, in one
-// table filled once and grown in place:
+// BenchmarkSnapshot compares three ways of computing a snapshot on 100,000
+// and then 1,000,000 leads spread over a year, in one table filled once and
+// grown in place:
 //
-//	go test -run '^$' -bench Snapshot -benchtime 10x ./metrics/
+//	go test -run '^$' -bench Snapshot -benchtime 5x ./metrics/
 //
-// Each sub-benchmark reports ms/snapshot; the naive ones also report how
-// many times slower they are, and the 1,000,000 ones how much slower they
-// are than at 100,000.
+//   - naive: one query per figure;
+//   - direct: Snapshot reading every live lead in one GROUP BY (the
+//     Calculator with WithoutAggregates, or without EnsureAggregates);
+//   - aggregates: Snapshot reading the incremental aggregates, compacted;
+//   - aggregates_5000_deltas: the same with 5,000 uncompacted delta rows
+//     (2,500 status updates since the last compaction), the most the default
+//     WithCompaction lets accumulate before a snapshot compacts.
+//
+// The triggers are installed before the leads are inserted, so the seed's
+// bulk INSERTs go through them. Each sub-benchmark reports ms/snapshot, the
+// others also how many times slower they are than aggregates, and the
+// 1,000,000 ones how much slower they are than at 100,000.
 func BenchmarkSnapshot(b *testing.B) {
 	db := openDB(b)
 	table := newTable(b, db)
-	c, err := metrics.New(db, metrics.WithTable(table))
+	agg, err := metrics.New(db, metrics.WithTable(table))
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := c.EnsureIndexes(b.Context()); err != nil {
+	if err := agg.Migrate(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	direct, err := metrics.New(db, metrics.WithTable(table), metrics.WithoutAggregates())
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Never compacts on its own.
+	lazy, err := metrics.New(db, metrics.WithTable(table), metrics.WithCompaction(time.Hour, 1<<30))
+	if err != nil {
 		b.Fatal(err)
 	}
 	impls := []struct {
-		name string
-		snap func(context.Context) (metrics.Dashboard, error)
+		name  string
+		snap  func(context.Context) (metrics.Dashboard, error)
+		setup func(b *testing.B)
 	}{
-		{"calculator", c.Snapshot},
-		{"naive", func(ctx context.Context) (metrics.Dashboard, error) { return naiveSnapshot(ctx, db, table) }},
+		{name: "aggregates", snap: agg.Snapshot, setup: func(b *testing.B) {
+			if err := agg.Compact(b.Context()); err != nil {
+				b.Fatal(err)
+			}
+		}},
+		{name: "aggregates_5000_deltas", snap: lazy.Snapshot, setup: func(b *testing.B) {
+			if err := agg.Compact(b.Context()); err != nil {
+				b.Fatal(err)
+			}
+			statuses := []string{"New", "Enriched", "Scored", "Qualified", "SyncedToCrm", "Rejected"}
+			for i := range 2500 {
+				err := db.Exec(`UPDATE `+table+` SET status = ? WHERE id = ?`, statuses[i%6], 1+i*37).Error
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		}},
+		{name: "direct", snap: direct.Snapshot},
+		{name: "naive", snap: func(ctx context.Context) (metrics.Dashboard, error) { return naiveSnapshot(ctx, db, table) }},
 	}
 	msPer := map[string]float64{}
 	now := time.Now()
@@ -43,6 +80,9 @@ func BenchmarkSnapshot(b *testing.B) {
 		seed(b, db, table, now, have, size)
 		have = size
 		for _, impl := range impls {
+			if impl.setup != nil {
+				impl.setup(b)
+			}
 			b.Run(fmt.Sprintf("leads=%d/%s", size, impl.name), func(b *testing.B) {
 				for b.Loop() {
 					if _, err := impl.snap(b.Context()); err != nil {
@@ -52,12 +92,122 @@ func BenchmarkSnapshot(b *testing.B) {
 				ms := float64(b.Elapsed().Microseconds()) / 1000 / float64(b.N)
 				msPer[fmt.Sprint(size, impl.name)] = ms
 				b.ReportMetric(ms, "ms/snapshot")
-				if fast := msPer[fmt.Sprint(size, "calculator")]; impl.name == "naive" && fast > 0 {
-					b.ReportMetric(ms/fast, "x_slower_than_calculator")
+				if fast := msPer[fmt.Sprint(size, "aggregates")]; impl.name != "aggregates" && fast > 0 {
+					b.ReportMetric(ms/fast, "x_of_aggregates")
 				}
 				if small := msPer[fmt.Sprint(100_000, impl.name)]; size == 1_000_000 && small > 0 {
 					b.ReportMetric(ms/small, "x_of_100k")
 				}
+			})
+		}
+	}
+	// Same figures both ways at the end.
+	a, err := agg.Snapshot(b.Context())
+	if err != nil {
+		b.Fatal(err)
+	}
+	d, err := direct.Snapshot(b.Context())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if !reflect.DeepEqual(a, d) {
+		b.Fatalf("aggregates %+v\ndirect %+v", a, d)
+	}
+}
+
+// BenchmarkWriteCost measures what the triggers of EnsureAggregates cost the
+// writers: single-row INSERTs and single-row UPDATEs (of the status, a
+// counted column, and of processed_at, which no figure of the aggregates
+// reads) on two tables of 100,000 leads with the same indexes, one with the
+// aggregates and one without, in the same run, each statement in its own
+// transaction (autocommit):
+//
+//	go test -run '^$' -bench WriteCost -benchtime 3s ./metrics/
+//
+// "commit" waits for each commit to reach the disk, as a default server
+// does: the flush dominates. "nosync" sets synchronous_commit = off for the
+// session, which leaves the cost of executing the statement, where the
+// triggers' share shows. Each iteration runs the statement once on each
+// table, alternately first, and reports the mean µs per statement on each
+// and the ratio.
+func BenchmarkWriteCost(b *testing.B) {
+	db := openDB(b)
+	now := time.Now()
+	tables := map[bool]string{}
+	for _, withAgg := range []bool{false, true} {
+		table := newTable(b, db)
+		tables[withAgg] = table
+		c, err := metrics.New(db, metrics.WithTable(table))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if withAgg {
+			err = c.Migrate(b.Context())
+		} else {
+			err = c.EnsureIndexes(b.Context())
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		seed(b, db, table, now, 0, 100_000)
+	}
+	statuses := []string{"New", "Enriched", "Scored", "Qualified", "SyncedToCrm", "Rejected"}
+	ops := []struct {
+		name string
+		exec func(db *gorm.DB, table string, i int) error
+	}{
+		{"insert", func(db *gorm.DB, table string, i int) error {
+			return db.Exec(`INSERT INTO `+table+` (source, status, score, created_at) VALUES (?, ?, ?, ?)`,
+				"Website", statuses[i%6], i%100, now).Error
+		}},
+		{"update_status", func(db *gorm.DB, table string, i int) error {
+			return db.Exec(`UPDATE `+table+` SET status = ? WHERE id = ?`, statuses[i%6], 1+(i*7919)%100_000).Error
+		}},
+		{"update_processed_at", func(db *gorm.DB, table string, i int) error {
+			return db.Exec(`UPDATE `+table+` SET processed_at = ? WHERE id = ?`, now, 1+(i*7919)%100_000).Error
+		}},
+	}
+	for _, mode := range []string{"commit", "nosync"} {
+		for _, op := range ops {
+			b.Run(mode+"/"+op.name, func(b *testing.B) {
+				var spent [2]time.Duration // without, with the aggregates
+				// One connection, so that the session setting holds.
+				err := db.Connection(func(conn *gorm.DB) error {
+					sync := "on"
+					if mode == "nosync" {
+						sync = "off"
+					}
+					if err := conn.Exec("SET synchronous_commit = " + sync).Error; err != nil {
+						return err
+					}
+					for k, withAgg := range []bool{false, true} { // compile the trigger
+						if err := op.exec(conn, tables[withAgg], k); err != nil {
+							return err
+						}
+					}
+					i := 0
+					for b.Loop() {
+						// Alternately, so that both see the same
+						// background load.
+						for k, withAgg := range []bool{i%2 == 0, i%2 != 0} {
+							start := time.Now()
+							if err := op.exec(conn, tables[withAgg], 2*i+k); err != nil {
+								return err
+							}
+							spent[boolIndex(withAgg)] += time.Since(start)
+						}
+						i++
+					}
+					return conn.Exec("RESET synchronous_commit").Error
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				plain := float64(spent[0].Nanoseconds()) / 1000 / float64(b.N)
+				with := float64(spent[1].Nanoseconds()) / 1000 / float64(b.N)
+				b.ReportMetric(plain, "µs_plain")
+				b.ReportMetric(with, "µs_aggregates")
+				b.ReportMetric(with/plain, "x_of_plain")
 			})
 		}
 	}
@@ -131,4 +281,11 @@ func naiveSnapshot(ctx context.Context, db *gorm.DB, table string) (metrics.Dash
 		out.LeadsByStatus[r.K] = r.N
 	}
 	return out, nil
+}
+
+func boolIndex(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
