@@ -1,0 +1,162 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/go-kit/log"
+	"gorm.io/gorm"
+
+	"github.com/leadupdates/leadupdates/examples/server/internal/access"
+	"github.com/leadupdates/leadupdates/hub"
+	"github.com/leadupdates/leadupdates/metrics"
+)
+
+// Authenticator identifies the caller of a request; *jwtauth.Authenticator
+// satisfies it. An error answers 401.
+type Authenticator interface {
+	Authenticate(r *http.Request) (*hub.Principal, error)
+}
+
+// Processor starts the LeadProcessing workflow of a lead in the background.
+// Start must return once the workflow has started (or was refused): ctx is
+// the request's and ends with it. An error implementing
+// interface{ HTTPStatus() int } with a 4xx status (404 no such lead, 409
+// already running or not processable) answers with that status and the
+// error's message; any other error is a 500.
+type Processor interface {
+	Start(ctx context.Context, leadID int64) error
+}
+
+// MetricsSource computes the dashboard figures; *metrics.Calculator
+// satisfies it.
+type MetricsSource interface {
+	Snapshot(ctx context.Context) (metrics.Dashboard, error)
+}
+
+// OwnerCache learns lead owners; *access.Owners satisfies it. The API calls
+// Remember after the commit of a created lead (one with an owner) or of an
+// owner change.
+type OwnerCache interface {
+	Remember(id int64, owner string)
+}
+
+// Config holds the API's collaborators. DB, Auth, Workflow and Metrics are
+// required; Owners may be nil (no cache to keep); Logger defaults to a nop
+// logger.
+type Config struct {
+	DB       *gorm.DB // with the interceptor plugged in, so writes are reported
+	Auth     Authenticator
+	Workflow Processor
+	Metrics  MetricsSource
+	Owners   OwnerCache
+	Logger   log.Logger
+}
+
+// API serves the REST API. It is safe for concurrent use.
+type API struct {
+	db       *gorm.DB
+	auth     Authenticator
+	workflow Processor
+	metrics  MetricsSource
+	owners   OwnerCache
+	logger   log.Logger
+}
+
+// New returns an API with cfg's collaborators.
+func New(cfg Config) (*API, error) {
+	switch {
+	case cfg.DB == nil:
+		return nil, errors.New("api: nil DB")
+	case cfg.Auth == nil:
+		return nil, errors.New("api: nil Auth")
+	case cfg.Workflow == nil:
+		return nil, errors.New("api: nil Workflow")
+	case cfg.Metrics == nil:
+		return nil, errors.New("api: nil Metrics")
+	}
+	a := &API{db: cfg.DB, auth: cfg.Auth, workflow: cfg.Workflow, metrics: cfg.Metrics,
+		owners: cfg.Owners, logger: cfg.Logger}
+	if a.owners == nil {
+		a.owners = nopOwners{}
+	}
+	if a.logger == nil {
+		a.logger = log.NewNopLogger()
+	}
+	return a, nil
+}
+
+type nopOwners struct{}
+
+func (nopOwners) Remember(int64, string) {}
+
+// Mount registers the API's routes on mux, everything under /api/: unknown
+// paths answer a JSON 404, known paths with another method a JSON 405.
+// Every route authenticates first.
+func (a *API) Mount(mux *http.ServeMux) {
+	mux.Handle("/api/leads", a.route(methods{http.MethodGet: a.list, http.MethodPost: a.create}))
+	mux.Handle("/api/leads/import", a.route(methods{http.MethodPost: a.importLeads}))
+	mux.Handle("/api/leads/{id}", a.route(methods{http.MethodGet: a.get, http.MethodPatch: a.patch, http.MethodDelete: a.delete}))
+	mux.Handle("/api/leads/{id}/process", a.route(methods{http.MethodPost: a.process}))
+	mux.Handle("/api/metrics", a.route(methods{http.MethodGet: a.getMetrics}))
+	mux.Handle("/api/", a.route(nil))
+}
+
+// A handler serves one method of one route for an authenticated user.
+type handler func(w http.ResponseWriter, r *http.Request, u user) error
+
+// methods maps the methods of one path to their handlers. The patterns are
+// method-less and the method is chosen here, so that the 405 is JSON and
+// /api/leads/import does not conflict with GET /api/leads/{id}.
+type methods map[string]handler
+
+// route authenticates, checks the role and the method, and runs the
+// handler; ms nil is the catch-all 404.
+func (a *API) route(ms methods) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := a.auth.Authenticate(r)
+		if err != nil || p == nil {
+			w.Header().Set("WWW-Authenticate", "Bearer")
+			writeJSON(w, http.StatusUnauthorized, errorBody{Error: "missing or invalid token"})
+			return
+		}
+		if ms == nil {
+			a.fail(w, r, &apiError{status: http.StatusNotFound, msg: "no such endpoint"})
+			return
+		}
+		h, ok := ms[r.Method]
+		if !ok {
+			allow := make([]string, 0, len(ms))
+			for m := range ms {
+				allow = append(allow, m)
+			}
+			slices.Sort(allow)
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			a.fail(w, r, &apiError{status: http.StatusMethodNotAllowed, msg: "method " + r.Method + " not allowed"})
+			return
+		}
+		u := user{id: p.ID, roles: p.Roles}
+		if !u.admin() && !u.sales() {
+			a.fail(w, r, forbidden("the token has neither the admin nor the sales role"))
+			return
+		}
+		if err := h(w, r, u); err != nil {
+			a.fail(w, r, err)
+		}
+	})
+}
+
+// user is the authenticated caller.
+type user struct {
+	id    string
+	roles []string
+}
+
+func (u user) admin() bool { return slices.Contains(u.roles, access.RoleAdmin) }
+func (u user) sales() bool { return slices.Contains(u.roles, access.RoleSales) }
+
+// canSee reports whether u may see and change a lead owned by owner.
+func (u user) canSee(owner string) bool { return access.CanSee(u.id, u.roles, owner) }

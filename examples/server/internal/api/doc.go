@@ -1,0 +1,28 @@
+// Package api is the example server's REST API, the port of the seed's
+// LeadController: JSON over HTTP under /api/, the contract of
+// examples/server/API.md.
+//
+//	a, err := api.New(api.Config{DB: db, Auth: auth, Workflow: runner, Metrics: calc, Owners: owners, Logger: logger})
+//	if err != nil { ... }
+//	a.Mount(mux) // /api/leads, /api/leads/import, /api/leads/{id}, /api/leads/{id}/process, /api/metrics
+//
+// Every request needs a bearer token (the Authenticator's); admins see and
+// change every lead, salespeople only their own (see package access).
+//
+// # Writes
+//
+// Every write goes through GORM on Config.DB, so that the interceptor plugged
+// into that *gorm.DB reports it after commit; the API never notifies anyone
+// itself. An import is validated as a whole and stored in one transaction:
+// all rows or none. A PATCH updates only the columns it changes, on the
+// condition that the status it validated the transition against is still
+// the lead's (optimistic concurrency: otherwise 409).
+//
+// # Errors
+//
+// Every error is {"error": "...", "field": "..."}. Bad input is a 4xx,
+// never a 500; a database failure is a 500 whose message says nothing
+// internal, logged with the request's method and path.
+//
+// An API is safe for concurrent use.
+package api

@@ -1,0 +1,328 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	kitlog "github.com/go-kit/log"
+	"go.uber.org/goleak"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"github.com/leadupdates/leadupdates/examples/server/internal/access"
+	"github.com/leadupdates/leadupdates/examples/server/internal/api"
+	"github.com/leadupdates/leadupdates/examples/server/internal/lead"
+	"github.com/leadupdates/leadupdates/hub/jwtauth"
+	"github.com/leadupdates/leadupdates/metrics"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// GORM's PrepareStmt cache starts an expiry goroutine it never stops.
+		goleak.IgnoreTopFunction("gorm.io/gorm/internal/lru.NewLRU[...].func1"))
+}
+
+// pgDSN is the PostgreSQL the tests use; TEST_DATABASE_URL overrides it.
+func pgDSN() string {
+	if dsn := os.Getenv("TEST_DATABASE_URL"); dsn != "" {
+		return dsn
+	}
+	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+}
+
+var quiet = &gorm.Config{Logger: logger.Discard}
+
+// openPostgres returns a *gorm.DB on a schema of its own, dropped at cleanup,
+// so that concurrent test runs of other packages never collide.
+func openPostgres(t *testing.T) *gorm.DB {
+	t.Helper()
+	admin, err := gorm.Open(postgres.Open(pgDSN()), quiet)
+	if err == nil {
+		err = admin.Exec("SELECT 1").Error
+	}
+	if err != nil {
+		t.Fatalf("these tests need PostgreSQL at %s (start it with /work/shared/services.sh or set TEST_DATABASE_URL): %v", pgDSN(), err)
+	}
+	schema := "api_" + randomHex(t)
+	if err := admin.Exec("CREATE SCHEMA " + schema).Error; err != nil {
+		t.Fatal(err)
+	}
+	sep := "?"
+	if strings.Contains(pgDSN(), "?") {
+		sep = "&"
+	}
+	db, err := gorm.Open(postgres.Open(pgDSN()+sep+"search_path="+schema), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		closeDB(t, db)
+		if err := admin.Exec("DROP SCHEMA " + schema + " CASCADE").Error; err != nil {
+			t.Errorf("drop schema: %v", err)
+		}
+		closeDB(t, admin)
+	})
+	return db
+}
+
+// openSQLite returns a *gorm.DB on a fresh SQLite file.
+func openSQLite(t *testing.T) *gorm.DB {
+	t.Helper()
+	db, err := gorm.Open(sqlite.Open(filepath.Join(t.TempDir(), "test.db")+
+		"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)"), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeDB(t, db) })
+	return db
+}
+
+func closeDB(t *testing.T, db *gorm.DB) {
+	sqlDB, err := db.DB()
+	if err == nil {
+		err = sqlDB.Close()
+	}
+	if err != nil {
+		t.Errorf("close db: %v", err)
+	}
+}
+
+func randomHex(t *testing.T) string {
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// eachDB runs f once on PostgreSQL and once on SQLite, each with a fresh,
+// migrated database.
+func eachDB(t *testing.T, f func(t *testing.T, db *gorm.DB)) {
+	for _, d := range []struct {
+		name string
+		open func(*testing.T) *gorm.DB
+	}{{"postgres", openPostgres}, {"sqlite", openSQLite}} {
+		t.Run(d.name, func(t *testing.T) {
+			db := d.open(t)
+			if err := db.AutoMigrate(&lead.Lead{}); err != nil {
+				t.Fatalf("migrate: %v", err)
+			}
+			f(t, db)
+		})
+	}
+}
+
+// processor is a fake Processor recording the leads it was asked to start.
+type processor struct {
+	mu      sync.Mutex
+	started []int64
+	err     error
+}
+
+func (p *processor) Start(_ context.Context, id int64) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err != nil {
+		return p.err
+	}
+	p.started = append(p.started, id)
+	return nil
+}
+
+// statusError is an error choosing its HTTP status, as the workflow's are.
+type statusError struct {
+	status int
+	msg    string
+}
+
+func (e statusError) Error() string   { return e.msg }
+func (e statusError) HTTPStatus() int { return e.status }
+
+// metricsSource is a fake MetricsSource.
+type metricsSource struct {
+	d   metrics.Dashboard
+	err error
+}
+
+func (m *metricsSource) Snapshot(context.Context) (metrics.Dashboard, error) { return m.d, m.err }
+
+// syncBuffer is a log destination safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// env is an API on a database, with tokens for admin, alice and bob
+// (sales) and nobody (no role).
+type env struct {
+	db      *gorm.DB
+	mux     *http.ServeMux
+	proc    *processor
+	metrics *metricsSource
+	owners  *access.Owners
+	log     *syncBuffer
+	tokens  map[string]string
+}
+
+func newEnv(t *testing.T, db *gorm.DB) *env {
+	t.Helper()
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	signer, err := jwtauth.NewSigner(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, err := jwtauth.New(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{db: db, mux: http.NewServeMux(), proc: &processor{}, metrics: &metricsSource{},
+		owners: access.NewOwners(), log: &syncBuffer{}, tokens: map[string]string{}}
+	for sub, roles := range map[string][]string{
+		"admin": {access.RoleAdmin}, "alice": {access.RoleSales}, "bob": {access.RoleSales}, "nobody": nil,
+	} {
+		if e.tokens[sub], err = signer.Issue(sub, roles, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, err := api.New(api.Config{DB: db, Auth: auth, Workflow: e.proc, Metrics: e.metrics,
+		Owners: e.owners, Logger: kitlog.NewLogfmtLogger(e.log)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Mount(e.mux)
+	return e
+}
+
+// response is a recorded answer.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// errBody is the API's error body.
+type errBody struct {
+	Error string `json:"error"`
+	Field string `json:"field"`
+}
+
+func (r response) err(t *testing.T) errBody {
+	t.Helper()
+	var b errBody
+	if err := json.Unmarshal(r.body, &b); err != nil || b.Error == "" {
+		t.Fatalf("not an error body (%v): %s", err, r.body)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type %q", ct)
+	}
+	return b
+}
+
+func (r response) decode(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.body, err)
+	}
+}
+
+// do sends a request as who ("" = without a token).
+func (e *env) do(t *testing.T, who, method, path string, body any) response {
+	t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(j)
+	}
+	req := httptest.NewRequestWithContext(t.Context(), method, path, rd)
+	if who != "" {
+		tok, ok := e.tokens[who]
+		if !ok {
+			tok = who // a literal (bad) token
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	rec := httptest.NewRecorder()
+	e.mux.ServeHTTP(rec, req)
+	return response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+}
+
+// want fails unless r has status.
+func (r response) want(t *testing.T, status int) response {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status %d, want %d: %s", r.status, status, r.body)
+	}
+	return r
+}
+
+// wantErr fails unless r is an error with status naming field.
+func (r response) wantErr(t *testing.T, status int, field string) errBody {
+	t.Helper()
+	r.want(t, status)
+	b := r.err(t)
+	if b.Field != field {
+		t.Fatalf("field %q, want %q (%s)", b.Field, field, b.Error)
+	}
+	return b
+}
+
+// create stores a lead through the API as who and returns its view.
+func (e *env) create(t *testing.T, who string, body map[string]any) lead.View {
+	t.Helper()
+	var v lead.View
+	e.do(t, who, "POST", "/api/leads", body).want(t, http.StatusCreated).decode(t, &v)
+	return v
+}
+
+// count returns the number of rows in the leads table, deleted included.
+func count(t *testing.T, db *gorm.DB) int64 {
+	t.Helper()
+	var n int64
+	if err := db.Unscoped().Model(&lead.Lead{}).Count(&n).Error; err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func path(id int64, suffix ...string) string {
+	return fmt.Sprintf("/api/leads/%d", id) + strings.Join(suffix, "")
+}
