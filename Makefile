@@ -28,3 +28,25 @@ vet:
 
 bench:
 	go run ./examples/hubbench run -n 5000 -m 200
+
+# make dashboard — build the React dashboard that examples/server embeds (npm ci from the lockfile, vite build)
+DASH      := examples/dashboard
+DASHSTAMP := $(DASH)/node_modules/.installed
+
+.PHONY: dashboard dashboard-test
+
+deps: $(DASHSTAMP)
+
+# The dashboard's unit tests (Vitest), and its build, which the end-to-end
+# test in ./examples/dashboard drives in Chromium.
+test: dashboard dashboard-test
+
+$(DASHSTAMP): $(DASH)/package-lock.json
+	npm ci --prefix $(DASH) --no-audit --no-fund
+	touch $@
+
+dashboard: $(DASHSTAMP)
+	npm run --prefix $(DASH) build
+
+dashboard-test: $(DASHSTAMP)
+	npm test --prefix $(DASH)

@@ -1,0 +1,386 @@
+// The SignalR service of the seed: one connection to the lead-updates hub
+// with reconnection, typed handlers, group membership and connection-state
+// events. It knows nothing of React; hooks/useSignalR.ts binds it to
+// components.
+import {
+  HubConnectionBuilder,
+  HubConnectionState,
+  LogLevel,
+  type IRetryPolicy,
+  type RetryContext,
+} from '@microsoft/signalr';
+import {
+  ClientMethods,
+  ServerMethods,
+  type LeadUpdateMessage,
+  type MetricsUpdateMessage,
+} from '../contract.ts';
+
+/** The reconnection delays of the seed: 1, 2, 4, 8 and 16 s, then give up. */
+export const RETRY_DELAYS_MS: readonly number[] = [1000, 2000, 4000, 8000, 16000];
+
+/**
+ * backoffDelay is the wait before retry number previousRetryCount+1, or null
+ * when the attempts are used up (after delays.length retries).
+ */
+export function backoffDelay(previousRetryCount: number, delays: readonly number[] = RETRY_DELAYS_MS): number | null {
+  if (!Number.isInteger(previousRetryCount) || previousRetryCount < 0 || previousRetryCount >= delays.length) {
+    return null;
+  }
+  return delays[previousRetryCount] ?? null;
+}
+
+/** retryPolicy is backoffDelay as the @microsoft/signalr automatic-reconnect policy. */
+export function retryPolicy(delays: readonly number[] = RETRY_DELAYS_MS): IRetryPolicy {
+  return { nextRetryDelayInMilliseconds: (ctx: RetryContext) => backoffDelay(ctx.previousRetryCount, delays) };
+}
+
+/**
+ * The connection's state as the UI shows it. `fallback` means the retries
+ * are used up: the UI shows sample data and offers a retry. `unauthorized`
+ * means the hub rejected the token (401); retrying will not help.
+ */
+export type ConnectionStatus = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'fallback' | 'unauthorized';
+
+/** A connection-state event. */
+export interface ConnectionSnapshot {
+  status: ConnectionStatus;
+  /** Why the connection is not connected, when known. */
+  error?: string;
+  /** The retry about to be made (1-based), while connecting or reconnecting. */
+  attempt?: number;
+  /** The wait before that retry, in milliseconds. */
+  nextRetryMs?: number;
+  connectionId?: string;
+}
+
+/** The part of a @microsoft/signalr HubConnection the service uses. */
+export interface HubConnectionLike {
+  readonly state: HubConnectionState | string;
+  readonly connectionId: string | null;
+  on(method: string, handler: (...args: any[]) => void): void;
+  onreconnecting(cb: (error?: Error) => void): void;
+  onreconnected(cb: (connectionId?: string) => void): void;
+  onclose(cb: (error?: Error) => void): void;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  invoke(method: string, ...args: unknown[]): Promise<unknown>;
+}
+
+/** Logs what goes wrong; console by default. */
+export interface Logger {
+  warn(...args: unknown[]): void;
+  error(...args: unknown[]): void;
+}
+
+export interface SignalRServiceOptions {
+  /** The hub URL. Defaults to '/leadupdates'. */
+  url?: string;
+  /** Returns the JWT sent on negotiate (bearer) and as access_token on WebSockets and SSE. */
+  accessTokenFactory: () => string | Promise<string>;
+  /** Reconnection delays. Defaults to RETRY_DELAYS_MS. */
+  delays?: readonly number[];
+  /** How often fallback mode tries one reconnect on its own; 0 never. Defaults to 30 s. */
+  fallbackProbeMs?: number;
+  /** Builds the connection; tests pass a fake. Defaults to a HubConnectionBuilder. */
+  connect?: (url: string, opts: { accessTokenFactory: () => string | Promise<string>; delays: readonly number[] }) => HubConnectionLike;
+  logger?: Logger;
+}
+
+type Handler<T> = (msg: T) => void;
+
+function defaultConnect(
+  url: string,
+  opts: { accessTokenFactory: () => string | Promise<string>; delays: readonly number[] },
+): HubConnectionLike {
+  return new HubConnectionBuilder()
+    .withUrl(url, { accessTokenFactory: opts.accessTokenFactory })
+    .withAutomaticReconnect(retryPolicy(opts.delays))
+    .configureLogging(LogLevel.Warning)
+    .build();
+}
+
+/** isUnauthorized reports whether err is the hub's 401 (bad or expired token). */
+export function isUnauthorized(err: unknown): boolean {
+  const e = err as { statusCode?: number; message?: string } | undefined;
+  return e?.statusCode === 401 || /Status code '401'/.test(String(e?.message ?? ''));
+}
+
+function errorText(err: unknown): string | undefined {
+  if (err === undefined || err === null) return undefined;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * SignalRService owns one hub connection. Handlers registered with
+ * onLeadUpdate/onMetricsUpdate/onStateChange return their unsubscribe
+ * function; a handler that throws is logged and the others still run, so one
+ * bad component never breaks the connection or the rest of the UI.
+ */
+export class SignalRService {
+  private readonly conn: HubConnectionLike;
+  private readonly delays: readonly number[];
+  private readonly probeMs: number;
+  private readonly log: Logger;
+  private readonly leadHandlers = new Set<Handler<LeadUpdateMessage>>();
+  private readonly metricsHandlers = new Set<Handler<MetricsUpdateMessage>>();
+  private readonly stateHandlers = new Set<Handler<ConnectionSnapshot>>();
+  /** Lead groups wanted, with how many holders want each. */
+  private readonly groups = new Map<number, number>();
+  private snap: ConnectionSnapshot = { status: 'idle' };
+  private stopped = true;
+  private starting: Promise<void> | null = null;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private wake: (() => void) | null = null;
+
+  constructor(opts: SignalRServiceOptions) {
+    this.delays = opts.delays ?? RETRY_DELAYS_MS;
+    this.probeMs = opts.fallbackProbeMs ?? 30_000;
+    this.log = opts.logger ?? console;
+    const connect = opts.connect ?? defaultConnect;
+    this.conn = connect(opts.url ?? '/leadupdates', { accessTokenFactory: opts.accessTokenFactory, delays: this.delays });
+
+    this.conn.on(ClientMethods.leadUpdate, (msg: unknown) => {
+      if (!isMessage(msg)) {
+        this.log.warn('signalr: ignoring malformed ReceiveLeadUpdate', msg);
+        return;
+      }
+      this.emit(this.leadHandlers, msg as LeadUpdateMessage, ClientMethods.leadUpdate);
+    });
+    this.conn.on(ClientMethods.metricsUpdate, (msg: unknown) => {
+      if (!isMessage(msg) || typeof (msg as { metrics?: unknown }).metrics !== 'object') {
+        this.log.warn('signalr: ignoring malformed ReceiveMetricsUpdate', msg);
+        return;
+      }
+      this.emit(this.metricsHandlers, msg as MetricsUpdateMessage, ClientMethods.metricsUpdate);
+    });
+    this.conn.onreconnecting((err) => {
+      this.setState({ status: 'reconnecting', attempt: 1, nextRetryMs: this.delays[0] ?? 0, ...withError(err) });
+    });
+    this.conn.onreconnected((id) => {
+      this.setState({ status: 'connected', ...(id ? { connectionId: id } : {}) });
+      void this.rejoin();
+    });
+    this.conn.onclose((err) => {
+      if (this.stopped) {
+        this.setState({ status: 'idle' });
+        return;
+      }
+      if (isUnauthorized(err)) {
+        this.setState({ status: 'unauthorized', ...withError(err) });
+        return;
+      }
+      this.enterFallback(err);
+    });
+  }
+
+  /** The current connection state. */
+  get state(): ConnectionSnapshot {
+    return this.snap;
+  }
+
+  /** The lead groups currently wanted (joined while connected). */
+  get leadGroups(): number[] {
+    return [...this.groups.keys()];
+  }
+
+  onLeadUpdate(h: Handler<LeadUpdateMessage>): () => void {
+    return subscribe(this.leadHandlers, h);
+  }
+
+  onMetricsUpdate(h: Handler<MetricsUpdateMessage>): () => void {
+    return subscribe(this.metricsHandlers, h);
+  }
+
+  /** onStateChange calls h on every connection-state change. */
+  onStateChange(h: Handler<ConnectionSnapshot>): () => void {
+    return subscribe(this.stateHandlers, h);
+  }
+
+  /**
+   * start connects, retrying with the backoff delays; when they are used up
+   * it enters fallback mode. It resolves once connected or given up, and
+   * never rejects.
+   */
+  start(): Promise<void> {
+    if (this.starting) return this.starting;
+    if (this.snap.status === 'connected' || this.snap.status === 'reconnecting') return Promise.resolve();
+    this.stopped = false;
+    this.clearTimer();
+    this.starting = this.connectLoop().finally(() => {
+      this.starting = null;
+    });
+    return this.starting;
+  }
+
+  /** retry leaves fallback (or unauthorized, after a new token) and starts over. */
+  retry(): Promise<void> {
+    return this.start();
+  }
+
+  /** stop closes the connection and cancels every pending retry. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.clearTimer();
+    try {
+      await this.conn.stop();
+    } catch (err) {
+      this.log.warn('signalr: stop', err);
+    }
+    await this.starting;
+    this.setState({ status: 'idle' });
+  }
+
+  /**
+   * joinLeadGroup asks for lead id's events (group Lead_{id}). Membership
+   * is counted, kept across reconnects, and sent only while connected; the
+   * promise rejects when the hub denies the join.
+   */
+  async joinLeadGroup(id: number): Promise<void> {
+    const n = this.groups.get(id) ?? 0;
+    this.groups.set(id, n + 1);
+    if (n === 0 && this.conn.state === HubConnectionState.Connected) {
+      try {
+        await this.conn.invoke(ServerMethods.joinLeadGroup, id);
+      } catch (err) {
+        this.release(id);
+        throw err;
+      }
+    }
+  }
+
+  /** leaveLeadGroup undoes one joinLeadGroup; the last one leaves the group. */
+  async leaveLeadGroup(id: number): Promise<void> {
+    if (!this.release(id) || this.conn.state !== HubConnectionState.Connected) return;
+    try {
+      await this.conn.invoke(ServerMethods.leaveLeadGroup, id);
+    } catch (err) {
+      this.log.warn(`signalr: leaving Lead_${id}`, err);
+    }
+  }
+
+  /** release drops one hold on id and reports whether it was the last. */
+  private release(id: number): boolean {
+    const n = this.groups.get(id) ?? 0;
+    if (n <= 1) {
+      this.groups.delete(id);
+      return n === 1;
+    }
+    this.groups.set(id, n - 1);
+    return false;
+  }
+
+  private async connectLoop(): Promise<void> {
+    for (let attempt = 0; !this.stopped; attempt++) {
+      if (attempt === 0) this.setState({ status: 'connecting' });
+      try {
+        await this.conn.start();
+        if (this.stopped) return;
+        this.setState({ status: 'connected', ...(this.conn.connectionId ? { connectionId: this.conn.connectionId } : {}) });
+        await this.rejoin();
+        return;
+      } catch (err) {
+        if (this.stopped) return;
+        if (isUnauthorized(err)) {
+          this.setState({ status: 'unauthorized', ...withError(err) });
+          return;
+        }
+        const delay = backoffDelay(attempt, this.delays);
+        if (delay === null) {
+          this.enterFallback(err);
+          return;
+        }
+        this.setState({ status: 'connecting', attempt: attempt + 1, nextRetryMs: delay, ...withError(err) });
+        await this.sleep(delay);
+      }
+    }
+  }
+
+  private enterFallback(err?: unknown): void {
+    this.setState({ status: 'fallback', ...withError(err) });
+    this.clearTimer();
+    if (this.probeMs > 0 && !this.stopped) {
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        void this.probe();
+      }, this.probeMs);
+    }
+  }
+
+  /** probe makes one quiet attempt from fallback mode. */
+  private async probe(): Promise<void> {
+    if (this.stopped || this.starting || this.snap.status !== 'fallback') return;
+    try {
+      await this.conn.start();
+      this.setState({ status: 'connected', ...(this.conn.connectionId ? { connectionId: this.conn.connectionId } : {}) });
+      await this.rejoin();
+    } catch (err) {
+      if (isUnauthorized(err)) {
+        this.setState({ status: 'unauthorized', ...withError(err) });
+        return;
+      }
+      this.enterFallback(err);
+    }
+  }
+
+  /** rejoin re-enters the wanted lead groups: a new connection starts in none. */
+  private async rejoin(): Promise<void> {
+    for (const id of this.groups.keys()) {
+      try {
+        await this.conn.invoke(ServerMethods.joinLeadGroup, id);
+      } catch (err) {
+        this.log.warn(`signalr: rejoining Lead_${id}`, err);
+      }
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.wake = resolve;
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        this.wake = null;
+        resolve();
+      }, ms);
+    });
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    const wake = this.wake;
+    this.wake = null;
+    wake?.();
+  }
+
+  private setState(s: ConnectionSnapshot): void {
+    this.snap = s;
+    this.emit(this.stateHandlers, s, 'state');
+  }
+
+  private emit<T>(handlers: Set<Handler<T>>, msg: T, what: string): void {
+    for (const h of [...handlers]) {
+      try {
+        h(msg);
+      } catch (err) {
+        this.log.error(`signalr: a ${what} handler failed`, err);
+      }
+    }
+  }
+}
+
+function subscribe<T>(set: Set<Handler<T>>, h: Handler<T>): () => void {
+  set.add(h);
+  return () => {
+    set.delete(h);
+  };
+}
+
+function isMessage(msg: unknown): boolean {
+  return typeof msg === 'object' && msg !== null && typeof (msg as { type?: unknown }).type === 'string';
+}
+
+function withError(err: unknown): { error?: string } {
+  const text = errorText(err);
+  return text === undefined ? {} : { error: text };
+}
