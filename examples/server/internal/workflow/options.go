@@ -1,0 +1,76 @@
+package workflow
+
+import (
+	"math/rand/v2"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Option configures a Runner.
+type Option func(*config)
+
+type config struct {
+	failureRate float64
+	stepDelay   time.Duration
+	concurrency int
+	threshold   float64
+	rand        *rand.Rand
+	logger      log.Logger
+	registerer  prometheus.Registerer
+	cleanup     time.Duration
+}
+
+func defaults() config {
+	return config{
+		failureRate: 0.05,
+		stepDelay:   300 * time.Millisecond,
+		concurrency: 8,
+		threshold:   60,
+		logger:      log.NewNopLogger(),
+		cleanup:     5 * time.Second,
+	}
+}
+
+// WithFailureRate sets the probability, from 0 to 1, that each activity
+// fails with a simulated, realistic reason, so that failures are visible on
+// a dashboard. Defaults to 0.05; 0 disables failures.
+func WithFailureRate(p float64) Option { return func(c *config) { c.failureRate = p } }
+
+// WithStepDelay sets how long each simulated activity takes, so that a
+// dashboard sees the steps one by one. Defaults to 300ms; 0 runs the
+// workflow as fast as the database allows (tests).
+func WithStepDelay(d time.Duration) Option { return func(c *config) { c.stepDelay = d } }
+
+// WithConcurrency bounds how many workflows run at once. Beyond it Start and
+// Process refuse with ErrBusy (HTTP 503) instead of queueing: a queue would
+// hide overload from the caller and hold leads in New for an unbounded
+// time, while a refusal lets the API answer 503 and a scraper log and move
+// on. Defaults to 8.
+func WithConcurrency(n int) Option { return func(c *config) { c.concurrency = n } }
+
+// WithThreshold sets the score, from 0 to 100, at or above which Vet
+// qualifies a lead; below it the lead is disqualified. Defaults to 60.
+func WithThreshold(score float64) Option { return func(c *config) { c.threshold = score } }
+
+// WithRand sets the source of the simulated randomness (failures, scores'
+// jitter, enrichment data). The Runner serializes its use. Defaults to a
+// randomly seeded generator.
+func WithRand(r *rand.Rand) Option { return func(c *config) { c.rand = r } }
+
+// WithSeed is WithRand with a PCG generator seeded with seed, for
+// reproducible runs.
+func WithSeed(seed uint64) Option {
+	return func(c *config) { c.rand = rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)) }
+}
+
+// WithLogger sets where workflow failures and notification errors are
+// logged. Defaults to log.NewNopLogger().
+func WithLogger(l log.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithRegisterer registers the Runner's collectors on r:
+// leadupdates_workflow_runs_total{outcome}, leadupdates_workflow_refused_total{reason},
+// leadupdates_workflow_notify_errors_total and leadupdates_workflow_running.
+// By default nothing is registered.
+func WithRegisterer(r prometheus.Registerer) Option { return func(c *config) { c.registerer = r } }
