@@ -2,12 +2,16 @@ package interceptor
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"math"
 	"reflect"
 	"strconv"
 	"time"
 )
+
+// nilCtx is the context for schema field accessors, which ignore it.
+var nilCtx = context.Background()
 
 func toInt64(v any) (int64, bool) {
 	switch x := v.(type) {

@@ -33,10 +33,14 @@ type upsertState struct {
 func (p *Plugin) beforeCreate(db *gorm.DB) {
 	c, ok := p.watched(db)
 	stmt := db.Statement
-	if !ok || stmt.SQL.Len() != 0 || stmt.Dialector.Name() != "postgres" {
+	if !ok || stmt.SQL.Len() != 0 {
 		return
 	}
 	if _, ok := stmt.Clauses["ON CONFLICT"]; !ok {
+		beforeCreateMaps(stmt)
+		return
+	}
+	if stmt.Dialector.Name() != "postgres" {
 		return
 	}
 	if _, ok := stmt.Clauses["RETURNING"]; ok {
@@ -113,6 +117,10 @@ func (p *Plugin) afterUpsert(db *gorm.DB) bool {
 		ch := Change{Op: OpNewLead, Table: stmt.Table, LeadID: id}
 		if v, ok := byID[id]; ok {
 			ch.Lead = p.copyRow(v)
+		} else if maps, _ := createdMaps(stmt.Dest); len(maps) == 1 && maps[0] != nil {
+			// One map, one row; with several, skipped rows make the
+			// rows and the maps impossible to pair: Lead is nil.
+			ch.Lead = p.fromMap(stmt, c, maps[0], id)
 		}
 		cs = append(cs, ch)
 	}
