@@ -80,10 +80,12 @@ func (c *Calculator) aggregateSQL(schema string) aggSQL {
 		r.Replace(`CREATE TABLE IF NOT EXISTS {delta} (
 	source text, status text,
 	n bigint NOT NULL, n_scored bigint NOT NULL, score_sum numeric NOT NULL)`),
-		// search_path is pinned: every name is qualified, and a writer's
-		// search_path must not change what the trigger does.
+		// SECURITY DEFINER: writers need no privilege on the delta table
+		// (a trigger function cannot be called directly). search_path is
+		// pinned, as it must be then: every name is qualified, and a
+		// writer's search_path must not change what the trigger does.
 		r.Replace(`CREATE OR REPLACE FUNCTION {delta}() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $metrics$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $metrics$
 BEGIN
 	IF TG_OP = 'INSERT' THEN
 		INSERT INTO {delta} (source, status, n, n_scored, score_sum)
@@ -114,11 +116,7 @@ $metrics$`),
 		a.create = append(a.create,
 			"DROP TRIGGER IF EXISTS "+q(t.name)+" ON "+table,
 			"CREATE TRIGGER "+q(t.name)+" AFTER "+t.event+" ON "+table+" "+t.referencing+
-				" FOR EACH STATEMENT EXECUTE FUNCTION "+a.function+"()",
-			// Also under session_replication_role = replica (logical
-			// replication, some bulk loaders): the counts must follow
-			// every write.
-			"ALTER TABLE "+table+" ENABLE ALWAYS TRIGGER "+q(t.name))
+				" FOR EACH STATEMENT EXECUTE FUNCTION "+a.function+"()")
 	}
 	sum := sha256.Sum256([]byte(strings.Join(a.create, ";\n")))
 	a.fingerprint = "metrics aggregates " + hex.EncodeToString(sum[:8])

@@ -225,7 +225,7 @@ func TestAggregatesChanges(t *testing.T) {
 		exec(`UPDATE `+table+` SET score = NULL WHERE score = ?`, 10.0)
 		step("score value to NULL", figures{4, 3, 43.33, m{"Web": 2, "Fair": 2}, m{"New": 1, "Qualified": 3}})
 
-		exec(`UPDATE `+table+` SET score = score + 1 WHERE score IS NOT NULL`)
+		exec(`UPDATE ` + table + ` SET score = score + 1 WHERE score IS NOT NULL`)
 		step("score value to value", figures{4, 3, 44.33, m{"Web": 2, "Fair": 2}, m{"New": 1, "Qualified": 3}})
 
 		exec(`UPDATE `+table+` SET processed_at = ? WHERE deleted_at IS NULL`, now.Add(-time.Minute))
@@ -361,7 +361,7 @@ func TestAggregatesConcurrent(t *testing.T) {
 					case 5:
 						err = db.Exec(`INSERT INTO `+table+` (source, status, score, created_at) VALUES ('Extra', 'New', 1, ?)`, now).Error
 						if err == nil {
-							err = db.Exec(`DELETE FROM `+table+` WHERE id = (SELECT max(id) FROM `+table+`) AND id > 60`).Error
+							err = db.Exec(`DELETE FROM ` + table + ` WHERE id = (SELECT max(id) FROM ` + table + `) AND id > 60`).Error
 						}
 					}
 					if err != nil {

@@ -10,7 +10,7 @@
 //	if err != nil {
 //		return err
 //	}
-//	if err := calc.EnsureIndexes(ctx); err != nil { // once, in a migration
+//	if err := calc.Migrate(ctx); err != nil { // in a migration step; cheap once done
 //		return err
 //	}
 //	d, err := calc.Snapshot(ctx)
@@ -32,11 +32,82 @@
 //
 // # Cost
 //
-// A [Calculator.Snapshot] is two queries: one over the leads of the last 14
-// days and the last 24 hours, answered from the indexes [Calculator.EnsureIndexes]
-// creates, and one aggregate over every live lead grouped by (source,
-// status) from which totals, qualified leads, the score average and both maps
-// are derived. The second grows with the table: see BenchmarkSnapshot.
+// A [Calculator.Snapshot] is two queries. One reads the leads of the last 14
+// days and the last 24 hours, answered from the partial indexes
+// [Calculator.EnsureIndexes] creates. The other gives the live leads by
+// (source, status), from which totals, qualified leads, the score average
+// and both maps are derived: read from the incremental aggregates when they
+// are installed, a few rows whatever the size of the table; otherwise one
+// GROUP BY over every live lead, which grows with the table.
+//
+// [Calculator.Migrate] runs EnsureIndexes and, on PostgreSQL,
+// [Calculator.EnsureAggregates]. Measured here (BenchmarkSnapshot, FIGURES
+//
+// # Incremental aggregates (PostgreSQL)
+//
+// [Calculator.EnsureAggregates] creates, next to the leads table, a delta
+// table <table>_metrics_counts (source, status, n, n_scored, score_sum) and
+// four statement-level AFTER triggers (INSERT, UPDATE, DELETE, TRUNCATE)
+// calling one plpgsql function. From the statement's transition tables
+// (REFERENCING OLD TABLE / NEW TABLE) the function appends one signed row
+// per (source, status) the statement changed: +1 per live lead inserted, −1
+// per live lead deleted, −old +new per lead updated, where soft deletion
+// (deleted_at set) leaves the live set and undeletion enters it, and a NULL
+// score counts in n but not in n_scored nor score_sum (numeric, so that sums
+// of signed deltas stay exact). An UPDATE that changes none of the counted
+// columns appends nothing. TRUNCATE empties the delta table. The function
+// is SECURITY DEFINER with a pinned search_path, so writers need no
+// privilege on the delta table.
+//
+// The rows are only appended, so concurrent writers never wait for each
+// other there; they become visible when the writer's transaction commits,
+// together with its leads, and vanish with it if it rolls back. Every
+// writer is counted, GORM or not, this process or another (bulk loads, raw
+// SQL, psql), upserts (INSERT ... ON CONFLICT DO UPDATE) included. Snapshot
+// sums the delta table by (source, status); at any MVCC snapshot those sums
+// equal the direct GROUP BY at the same snapshot.
+//
+// Compaction keeps the delta table small: in one transaction, under a
+// transaction-level advisory lock that makes compactions of the table take
+// turns across processes, one statement deletes the rows it sees,
+// re-inserts their sums per (source, status) and returns them as that
+// snapshot's figures. Rows that concurrent writers commit meanwhile are not
+// seen, hence neither deleted nor lost, and writers never wait for it.
+// Snapshot compacts instead of reading when its previous read found more
+// than 5,000 rows, or any row beyond one per group a minute after this
+// Calculator's last compaction ([WithCompaction] changes both);
+// [Calculator.Compact] does it on demand.
+//
+// Installing is one transaction that takes the leads table in SHARE ROW
+// EXCLUSIVE mode (the mode CREATE TRIGGER needs anyway, taken first so that
+// two migrations cannot deadlock upgrading their locks): readers go on,
+// writers wait while the triggers are created and the delta table is
+// filled from the existing leads, the time of one GROUP BY over the table
+// (about a second per million leads here). Give ctx a deadline: while the
+// lock request waits for long transactions, writers queue behind it.
+// EnsureAggregates is a no-op when the aggregates are installed for the
+// Calculator's columns (a fingerprint in the function's comment says so)
+// and reinstalls them otherwise. [Calculator.DropAggregates] removes them
+// in one transaction.
+//
+// Snapshot detects once, with one catalog query, whether the aggregates are
+// installed (delta table, function with the expected fingerprint, four
+// enabled triggers), and reads the table directly when they are not, on
+// SQLite, or with [WithoutAggregates]; [Calculator.Aggregated] reports
+// which. EnsureAggregates and DropAggregates detect again; a Calculator
+// whose read of the delta table fails (dropped by another process) detects
+// again and falls back within the same Snapshot. Disabling or dropping a
+// trigger by hand is not noticed until the next detection: use
+// DropAggregates.
+//
+// Writes cost more with the triggers (BenchmarkWriteCost: single-row
+// statements on 100,000 leads, alternated between a table with them and
+// one without). WRITEFIGURES Writes under
+// session_replication_role = replica (logical replication's apply, some
+// bulk loaders) do not fire the triggers, as for any ordinary trigger:
+// replicate the delta table along with the leads, or reinstall after such a
+// load (DropAggregates then EnsureAggregates). The triggers are tested on
+// plain (not partitioned) tables.
 //
 // # Publishing
 //
@@ -64,6 +135,9 @@
 // PostgreSQL is the primary database. SQLite, through
 // github.com/glebarez/sqlite (version 3.30 or later, for FILTER), is
 // supported for an embedded default: the same figures, computed by the same
-// two queries written for it; [Calculator.EnsureIndexes] there creates plain
-// partial indexes. Other dialects are refused by [New].
+// two queries written for it, always reading the table directly (an
+// embedded database is small: [Calculator.EnsureAggregates] returns
+// [ErrAggregatesUnsupported] and [Calculator.Migrate] only creates the
+// indexes); [Calculator.EnsureIndexes] there creates plain partial indexes.
+// Other dialects are refused by [New].
 package metrics

@@ -16,7 +16,9 @@ import (
 //     processing time of the last 24 hours, likewise;
 //   - (source, status) INCLUDE (score): lets PostgreSQL answer the one
 //     full-table aggregate from the index rather than the table when its
-//     visibility map is current (after VACUUM).
+//     visibility map is current (after VACUUM); with the incremental
+//     aggregates of EnsureAggregates (see Migrate) that aggregate is not
+//     run, and the index only serves a fallback.
 //
 // The indexes are built CONCURRENTLY so that writers are not blocked, which
 // means EnsureIndexes must not run inside a transaction. Call it from a

@@ -32,7 +32,9 @@ type Dashboard struct {
 }
 
 // Calculator computes Dashboards from the leads table. A Calculator is safe
-// for concurrent use; each Snapshot runs two queries.
+// for concurrent use; each Snapshot runs two queries (and, when a
+// compaction of the incremental aggregates is due, a short transaction in
+// place of the second).
 type Calculator struct {
 	db        *gorm.DB
 	cfg       config
