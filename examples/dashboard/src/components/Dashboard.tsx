@@ -92,6 +92,7 @@ export function Dashboard({ onSignOut }: { onSignOut: () => void }) {
           <LeadsTable
             leads={state.leads}
             total={state.total}
+            sample={state.mode === 'fallback'}
             workflows={state.workflows}
             selected={selected}
             onSelect={setSelected}

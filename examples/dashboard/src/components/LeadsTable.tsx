@@ -5,10 +5,12 @@ import { StatusBadge } from './StatusBadge.tsx';
 export function LeadsTable({
   leads,
   total,
+  sample,
   workflows,
   selected,
   onSelect,
 }: {
+  sample: boolean;
   leads: Lead[];
   total: number;
   workflows: Record<number, WorkflowState>;
@@ -19,6 +21,7 @@ export function LeadsTable({
     <section className="card leads" aria-label="Leads">
       <h2>
         Leads <small className="muted">{leads.length < total ? `newest ${leads.length} of ${total}` : `${total}`}</small>
+        {sample && <small className="badge tone-bad sample-tag">sample data</small>}
       </h2>
       <div className="table-wrap">
         <table data-testid="leads-table">
