@@ -45,13 +45,15 @@ func pgDSN() string {
 	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 }
 
-var quiet = &gorm.Config{Logger: logger.Discard}
+// quiet is a fresh config per database: gorm.Open keeps the config and
+// stores the database's callbacks and plugins in it.
+func quiet() *gorm.Config { return &gorm.Config{Logger: logger.Discard} }
 
 // openPostgres returns a *gorm.DB on a schema of its own, dropped at cleanup,
 // so that concurrent test runs of other packages never collide.
 func openPostgres(t *testing.T) *gorm.DB {
 	t.Helper()
-	admin, err := gorm.Open(postgres.Open(pgDSN()), quiet)
+	admin, err := gorm.Open(postgres.Open(pgDSN()), quiet())
 	if err == nil {
 		err = admin.Exec("SELECT 1").Error
 	}
@@ -66,7 +68,7 @@ func openPostgres(t *testing.T) *gorm.DB {
 	if strings.Contains(pgDSN(), "?") {
 		sep = "&"
 	}
-	db, err := gorm.Open(postgres.Open(pgDSN()+sep+"search_path="+schema), quiet)
+	db, err := gorm.Open(postgres.Open(pgDSN()+sep+"search_path="+schema), quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +86,7 @@ func openPostgres(t *testing.T) *gorm.DB {
 func openSQLite(t *testing.T) *gorm.DB {
 	t.Helper()
 	db, err := gorm.Open(sqlite.Open(filepath.Join(t.TempDir(), "test.db")+
-		"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)"), quiet)
+		"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)"), quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
