@@ -15,6 +15,7 @@ import (
 //	go test -run '^$' -bench Interceptor -benchtime 2000x ./interceptor/
 func interleave(b *testing.B, op func(db *gorm.DB, i int) error) {
 	e := newEnv(b, postgresDB, nil)
+	e.rec.discard = true
 	plain := e.plainOn(b)
 	const block = 50
 	var tPlain, tPlugin time.Duration
@@ -39,6 +40,8 @@ func interleave(b *testing.B, op func(db *gorm.DB, i int) error) {
 		}
 	}
 	b.StopTimer()
+	e.flush(b)
+	b.ReportMetric(float64(e.rec.count)/float64(b.N), "changes/op")
 	b.ReportMetric(float64(tPlain.Nanoseconds())/float64(b.N), "plain-ns/op")
 	b.ReportMetric(float64(tPlugin.Nanoseconds())/float64(b.N), "plugin-ns/op")
 	b.ReportMetric(float64(tPlain)/float64(tPlugin), "ratio")

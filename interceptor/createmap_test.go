@@ -1,11 +1,16 @@
 package interceptor_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
 	"gorm.io/gorm/clause"
 )
 
@@ -103,4 +108,51 @@ func testCreateFromMaps(t *testing.T, dia dialect) {
 			t.Errorf("u1: Lead = %+v", g)
 		}
 	}
+}
+
+// sqlLog keeps the SQL of every statement.
+type sqlLog struct {
+	logger.Interface
+	mu  sync.Mutex
+	sql []string
+}
+
+func (l *sqlLog) Trace(_ context.Context, _ time.Time, fc func() (string, int64), _ error) {
+	s, _ := fc()
+	l.mu.Lock()
+	l.sql = append(l.sql, s)
+	l.mu.Unlock()
+}
+
+func TestUpdateReadsOnlyAssignedColumns(t *testing.T) { eachDB(t, testUpdateReadsOnlyAssignedColumns) }
+
+// An update reads the previous values of the status, score and enrichment
+// columns it assigns; one assigning none of them is not rewritten at all.
+func testUpdateReadsOnlyAssignedColumns(t *testing.T, dia dialect) {
+	e := newEnv(t, dia, nil)
+	log := &sqlLog{Interface: logger.Discard}
+	db := e.db.Session(&gorm.Session{Logger: log})
+	l := Lead{Name: "a", Status: "new", Score: 1, EnrichmentData: "e0"}
+	must(t, db.Create(&l).Error)
+	must(t, db.Model(&l).Update("name", "b").Error)
+	must(t, db.Model(&Lead{}).Where("name = ?", "b").Updates(map[string]any{"name": "c"}).Error)
+	nameOnly := len(log.sql)
+	must(t, db.Model(&l).Update("status", "won").Error)
+	must(t, db.Model(&l).Updates(map[string]any{"enrichment_data": "e1"}).Error)
+	must(t, db.Model(&Lead{ID: l.ID}).Updates(Lead{Score: 5, Name: "d"}).Error)
+	l.Status, l.EnrichmentData = "lost", "e2"
+	must(t, db.Save(&l).Error)
+	for i, s := range log.sql {
+		captured := strings.Contains(s, "FOR UPDATE") || (dia.name == "sqlite" && strings.Contains(s, "WHERE 0"))
+		if i < nameOnly && captured {
+			t.Errorf("name-only update captured: %s", s)
+		}
+	}
+	check(t, e.flush(t), [][]string{
+		{"NEW_LEAD#1"},
+		{"STATUS_UPDATE#1 new->won"},
+		{"ENRICHMENT_UPDATE#1 e1"},
+		{"SCORE_UPDATE#1 1->5"},
+		{"STATUS_UPDATE#1 won->lost", "SCORE_UPDATE#1 5->1", "ENRICHMENT_UPDATE#1 e2"}, // l.Score is still 1
+	})
 }

@@ -1,8 +1,6 @@
 package interceptor
 
 import (
-	"context"
-
 	"gorm.io/gorm"
 )
 
@@ -15,19 +13,17 @@ func (p *Plugin) beforeDelete(db *gorm.DB) {
 	if _, ok := stmt.Clauses["RETURNING"]; ok {
 		return
 	}
-	st := &updateState{c: &capture{returning: " RETURNING " + stmt.Quote(stmt.Table) + "." + stmt.Quote(c.id.DBName)}, ctx: stmt.Context}
-	stmt.Context = context.WithValue(stmt.Context, captureKey{}, st.c)
-	bypassStmtCache(stmt, st)
-	stmt.Settings.Store(stateKey, st)
+	st := &updateState{}
+	st.cp.returning = " RETURNING " + stmt.Quote(stmt.Table) + "." + stmt.Quote(c.id.DBName)
+	st.attach(stmt)
 }
 
 func (p *Plugin) afterDelete(db *gorm.DB) {
 	stmt := db.Statement
-	v, ok := stmt.Settings.LoadAndDelete(stateKey)
-	if !ok {
+	st := stateOf(stmt)
+	if st == nil {
 		return
 	}
-	st := v.(*updateState)
 	st.restore(stmt)
 	if db.Error != nil || !st.c.ran {
 		return

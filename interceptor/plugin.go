@@ -192,6 +192,9 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 type columns struct {
 	id, status, score *schema.Field
 	enrich            []*schema.Field
+
+	plans      planCache // update plans of the schema's own table
+	otherPlans sync.Map  // table name -> *planCache, for db.Table(...)
 }
 
 func (p *Plugin) columns(s *schema.Schema) (*columns, error) {

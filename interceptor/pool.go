@@ -24,8 +24,9 @@ type capture struct {
 	// (see beforeCreate); replay serves its rows back to GORM.
 	upsert bool
 	replay *sql.DB
-	used   bool // the pool consumed it; later statements on ctx are not captured
-	ran    bool // the statement ran through the pool with the suffix
+	st     *updateState // the state this capture belongs to (update, delete, upsert)
+	used   bool         // the pool consumed it; later statements on ctx are not captured
+	ran    bool         // the statement ran through the pool with the suffix
 	rows   [][]any
 }
 
@@ -119,7 +120,11 @@ var _ gorm.Tx = (*tx)(nil)
 
 func (t *tx) add(cs []Change) {
 	t.mu.Lock()
-	t.buf = append(t.buf, cs...)
+	if t.buf == nil {
+		t.buf = cs // the first statement's changes: no copy (cs is the plugin's own)
+	} else {
+		t.buf = append(t.buf, cs...)
+	}
 	t.mu.Unlock()
 }
 
@@ -260,9 +265,9 @@ func queryColumns(ctx context.Context, conn gorm.ConnPool, query string, args []
 func scanAll(rows *sql.Rows, n int) ([][]any, error) {
 	defer rows.Close()
 	var out [][]any
+	ptrs := make([]any, n)
 	for rows.Next() {
 		vals := make([]any, n)
-		ptrs := make([]any, n)
 		for i := range vals {
 			ptrs[i] = &vals[i]
 		}

@@ -3,11 +3,9 @@ package interceptor
 import (
 	"context"
 	"database/sql"
-	"strings"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
-	"gorm.io/gorm/schema"
 )
 
 // buildSQLite arranges the capture on SQLite, whose RETURNING cannot name
@@ -17,32 +15,19 @@ import (
 // with a no-op write and then selecting the previous values with the same
 // WHERE, all in one transaction. SQLite has one writer at a time, so no
 // other transaction can change the rows between the SELECT and the UPDATE.
-func buildSQLite(stmt *gorm.Statement, c *columns, st *updateState, fields []*schema.Field, w clause.Where) {
-	tbl := stmt.Quote(stmt.Table)
+func buildSQLite(stmt *gorm.Statement, st *updateState, pl *updatePlan, w clause.Where) {
 	sub := &gorm.Statement{
 		DB: stmt.DB, ConnPool: stmt.ConnPool, Context: stmt.Context,
 		Table: stmt.Table, Schema: stmt.Schema, Clauses: map[string]clause.Clause{},
 	}
-	var ret strings.Builder
-	ret.WriteString(" RETURNING ")
-	sub.WriteString("SELECT ")
-	for i, f := range fields {
-		if i > 0 {
-			sub.WriteString(", ")
-			ret.WriteString(", ")
-		}
-		sub.WriteString(tbl + "." + stmt.Quote(f.DBName))
-		ret.WriteString(tbl + "." + stmt.Quote(f.DBName))
-	}
-	sub.WriteString(" FROM " + tbl)
+	sub.WriteString(pl.selectCols)
 	if len(w.Exprs) > 0 {
 		sub.WriteString(" WHERE ")
 		clause.Where{Exprs: append([]clause.Expression(nil), w.Exprs...)}.Build(sub)
 	}
-	id := stmt.Quote(c.id.DBName)
-	st.c.lock = "UPDATE " + tbl + " SET " + id + " = " + id + " WHERE 0"
+	st.c.lock = pl.lock
 	st.c.pre, st.c.preVars = sub.SQL.String(), sub.Vars
-	st.c.returning = ret.String()
+	st.c.returning = pl.returning
 }
 
 // execLocked runs a SQLite capture (see buildSQLite) in a transaction:
@@ -101,7 +86,7 @@ func runLocked(ctx context.Context, conn gorm.ConnPool, query string, args []any
 	for _, r := range cur {
 		id, ok := toInt64(r[0])
 		if o, found := byID[id]; ok && found {
-			c.rows = append(c.rows, append(r, o...))
+			c.rows = append(c.rows, append(r, o[1:]...)) // as on PostgreSQL: the old id is left out
 		}
 	}
 	c.ran = true

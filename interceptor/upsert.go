@@ -46,7 +46,8 @@ func (p *Plugin) beforeCreate(db *gorm.DB) {
 	if _, ok := stmt.Clauses["RETURNING"]; ok {
 		return // GORM scans the caller's RETURNING: not captured
 	}
-	st := &upsertState{updateState: updateState{c: &capture{upsert: true}, ctx: stmt.Context}, idCol: -1}
+	st := &upsertState{idCol: -1}
+	st.cp.upsert = true
 	for _, f := range stmt.Schema.FieldsWithDefaultDBValue {
 		if f.Readable {
 			st.gormCols = append(st.gormCols, clause.Column{Name: f.DBName})
@@ -72,8 +73,7 @@ func (p *Plugin) beforeCreate(db *gorm.DB) {
 			}
 			b.WriteString("(" + tbl + ".xmax = 0) AS " + stmt.Quote(insertedCol))
 		}}
-	stmt.Context = context.WithValue(stmt.Context, captureKey{}, st.c)
-	bypassStmtCache(stmt, &st.updateState)
+	st.attach(stmt)
 	stmt.Settings.Store(upsertKey, st)
 }
 
