@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
 	"gorm.io/gorm/clause"
+	"gorm.io/gorm/logger"
 )
 
 func TestCreateFromMaps(t *testing.T) { eachDB(t, testCreateFromMaps) }
