@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -147,12 +148,21 @@ func (w *execution) move(ctx context.Context, to string, set map[string]any) err
 // setThenMove writes set, then the status, as two statements of one
 // transaction, both conditional on the known status.
 func (w *execution) setThenMove(ctx context.Context, set map[string]any, to string) error {
-	return w.r.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := w.update(ctx, tx, w.status, set); err != nil {
+	from := w.status
+	err := w.r.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := w.update(ctx, tx, from, set); err != nil {
 			return err
 		}
 		return w.update(ctx, tx, to, nil)
 	})
+	if err != nil {
+		w.status = from // the transaction rolled back, or its commit failed
+		var se *stepError
+		if !errors.As(err, &se) {
+			err = w.dbError(ctx, err)
+		}
+	}
+	return err
 }
 
 func (w *execution) update(ctx context.Context, db *gorm.DB, to string, set map[string]any) error {
