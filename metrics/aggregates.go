@@ -75,6 +75,8 @@ func (c *Calculator) aggregateSQL(schema string) aggSQL {
 		"{st}", "CAST("+q(cfg.status)+" AS text)",
 		"{sc}", "CAST("+q(cfg.score)+" AS numeric)",
 		"{live}", q(cfg.deletedAt)+" IS NULL",
+		"{lockclass}", fmt.Sprint(advisoryClass),
+		"{lockkey}", "'"+strings.ReplaceAll(a.lockKey, "'", "''")+"'",
 	)
 	a.create = []string{
 		r.Replace(`CREATE TABLE IF NOT EXISTS {delta} (
@@ -106,6 +108,9 @@ BEGIN
 		SELECT {src}, {st}, -count(*), -count({sc}), -COALESCE(sum({sc}), 0)
 		FROM metrics_old WHERE {live} GROUP BY 1, 2;
 	ELSIF TG_OP = 'TRUNCATE' THEN
+		-- After any compaction in progress, so that this DELETE sees what
+		-- it re-inserts.
+		PERFORM pg_advisory_xact_lock({lockclass}, hashtext({lockkey}));
 		DELETE FROM {delta};
 	END IF;
 	RETURN NULL;
@@ -164,7 +169,8 @@ const detectSQL = `SELECT n.nspname,
 	COALESCE(obj_description(to_regprocedure(quote_ident(n.nspname) || '.' || quote_ident(@delta) || '()'), 'pg_proc'), ''),
 	to_regclass(quote_ident(n.nspname) || '.' || quote_ident(@delta)) IS NOT NULL,
 	(SELECT count(*) FROM pg_catalog.pg_trigger t
-		WHERE t.tgrelid = c.oid AND t.tgname LIKE 'metrics\_counts\_%' AND t.tgenabled <> 'D')
+		WHERE t.tgrelid = c.oid AND t.tgenabled <> 'D' AND t.tgname IN
+		('metrics_counts_insert', 'metrics_counts_update', 'metrics_counts_delete', 'metrics_counts_truncate'))
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.oid = to_regclass(@table)`
 
@@ -431,6 +437,9 @@ func (c *Calculator) compact(ctx context.Context, s *aggState) ([]group, error) 
 		rows      int64
 		compacted bool
 	)
+	// READ COMMITTED whatever the server's default: each statement sees
+	// what committed before it started.
+	rc := &sql.TxOptions{Isolation: sql.LevelReadCommitted}
 	err := c.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Raw("SELECT pg_try_advisory_xact_lock(?, hashtext(?))", advisoryClass, s.sql.lockKey).
 			Row().Scan(&compacted); err != nil {
@@ -445,7 +454,7 @@ func (c *Calculator) compact(ctx context.Context, s *aggState) ([]group, error) 
 		var err error
 		gs, rows, err = readGroups(tx, q, true)
 		return err
-	})
+	}, rc)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: compact aggregates: %w", err)
 	}

@@ -364,6 +364,17 @@ func TestAggregatesConcurrent(t *testing.T) {
 							err = db.Exec(`DELETE FROM ` + table + ` WHERE id = (SELECT max(id) FROM ` + table + `) AND id > 60`).Error
 						}
 					}
+					if err == nil && w == 0 && i == updates/2 && db.Dialector.Name() == "postgres" {
+						// Midway, a TRUNCATE and a new seed, while the
+						// others write and compact.
+						err = db.Transaction(func(tx *gorm.DB) error {
+							if err := tx.Exec(`TRUNCATE ` + table + ` RESTART IDENTITY`).Error; err != nil {
+								return err
+							}
+							insert(t, tx, table, leads...)
+							return nil
+						})
+					}
 					if err != nil {
 						errc <- err
 						return
@@ -424,5 +435,42 @@ func TestAggregatesConcurrent(t *testing.T) {
 		}
 		t.Logf("%d snapshots and %d compactions during %d updates by %d writers; final %+v",
 			snapshots, compactions, writers*updates, writers, d)
+	})
+}
+
+// TestAggregatesAutoCompaction: Snapshot compacts on its own once the delta
+// table has more rows than the threshold, and the figures do not change.
+func TestAggregatesAutoCompaction(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *gorm.DB) {
+		table := newTable(t, db)
+		now := time.Date(2026, time.June, 1, 12, 0, 0, 0, time.UTC)
+		agg, direct := aggPair(t, db, table, now, metrics.WithCompaction(time.Hour, 10))
+		for i := range 20 {
+			insert(t, db, table, lead{source: fmt.Sprint("S", i%2), status: "New", score: ptr(float64(i)), created: now})
+		}
+		if db.Dialector.Name() != "postgres" {
+			same(t, agg, direct)
+			return
+		}
+		if n := deltaRows(t, db, table); n != 20 {
+			t.Fatalf("%d delta rows after 20 inserts, want 20", n)
+		}
+		first := same(t, agg, direct) // reads 20 rows: more than 10
+		if n := deltaRows(t, db, table); n != 20 {
+			t.Fatalf("%d delta rows after the first snapshot, want 20", n)
+		}
+		if second := same(t, agg, direct); !reflect.DeepEqual(first, second) { // compacts
+			t.Fatalf("figures changed by compaction: %+v, then %+v", first, second)
+		}
+		if n := deltaRows(t, db, table); n != 2 {
+			t.Fatalf("%d delta rows after the compacting snapshot, want 2", n)
+		}
+		// Below the threshold and within the period: no compaction.
+		insert(t, db, table, lead{source: "S0", status: "Qualified", created: now})
+		same(t, agg, direct)
+		same(t, agg, direct)
+		if n := deltaRows(t, db, table); n != 3 {
+			t.Fatalf("%d delta rows, want 3", n)
+		}
 	})
 }

@@ -225,9 +225,11 @@ func TestSnapshotMissingTable(t *testing.T) {
 func TestNewInvalid(t *testing.T) {
 	eachDB(t, func(t *testing.T, db *gorm.DB) {
 		for name, opt := range map[string]metrics.Option{
-			"nil clock":    metrics.WithClock(nil),
-			"nil location": metrics.WithLocation(nil),
-			"empty table":  metrics.WithTable(""),
+			"nil clock":                  metrics.WithClock(nil),
+			"nil location":               metrics.WithLocation(nil),
+			"empty table":                metrics.WithTable(""),
+			"negative compaction period": metrics.WithCompaction(-time.Second, 10),
+			"no compaction row":          metrics.WithCompaction(time.Second, 0),
 		} {
 			if _, err := metrics.New(db, opt); err == nil {
 				t.Errorf("%s: New succeeded", name)
