@@ -53,6 +53,9 @@ type config struct {
 	maxPending       int
 	onConnected      func(context.Context, ConnInfo)
 	onDisconnected   func(context.Context, ConnInfo)
+	backplane        Backplane
+	backplaneQueue   int
+	filters          map[string]func(arg, userID string, roles []string) bool
 }
 
 func defaults() config {
@@ -70,6 +73,7 @@ func defaults() config {
 		writeTimeout:     10 * time.Second,
 		maxLeadGroups:    100,
 		maxPending:       10000,
+		backplaneQueue:   8192,
 	}
 }
 
@@ -91,6 +95,13 @@ func (c *config) validate() error {
 		return fmt.Errorf("hub: lead group cap %d is negative", c.maxLeadGroups)
 	case c.maxPending < 0:
 		return fmt.Errorf("hub: pending connection cap %d is negative", c.maxPending)
+	case c.backplaneQueue < 1:
+		return fmt.Errorf("hub: backplane queue %d must be at least 1", c.backplaneQueue)
+	}
+	for name, f := range c.filters {
+		if name == "" || f == nil {
+			return fmt.Errorf("hub: filter %q needs a name and a function", name)
+		}
 	}
 	for _, t := range c.transports {
 		if t != WebSockets && t != ServerSentEvents && t != LongPolling {
@@ -196,4 +207,37 @@ func WithOnConnected(f func(context.Context, ConnInfo)) Option {
 // logged and harms nothing else.
 func WithOnDisconnected(f func(context.Context, ConnInfo)) Option {
 	return func(c *config) { c.onDisconnected = f }
+}
+
+// WithBackplane makes the Server one instance of a hub served by several:
+// what is sent on any instance reaches the matching connections of every
+// instance, through bp (for example a redisbackplane.Backplane). The Server
+// delivers to its own connections at once and publishes for the others from
+// a bounded queue, so Send still never waits (see [WithBackplaneQueue]);
+// group membership stays with the instance that holds the connection.
+// [Server.Ready] reports whether bp is connected. Defaults to none: one
+// instance.
+func WithBackplane(bp Backplane) Option { return func(c *config) { c.backplane = bp } }
+
+// WithBackplaneQueue sets how many sends may wait to be published to the
+// backplane. Beyond it a send still reaches this instance's connections but
+// not the others', and is counted
+// (leadupdates_hub_backplane_dropped_total{reason="overflow"}). Defaults to
+// 8192.
+func WithBackplaneQueue(n int) Option { return func(c *config) { c.backplaneQueue = n } }
+
+// WithFilter registers a per-user filter under a name, for
+// [Server.GroupsFiltered]: keep decides, for each connection of the
+// audience, whether its user receives the message, given the arg the sender
+// attached. With a [Backplane], register the same filters on every
+// instance: the sender's instance sends the name and arg, and each instance
+// runs its own keep. keep runs under the Server's read lock, so it must be
+// fast and must not call the Server.
+func WithFilter(name string, keep func(arg, userID string, roles []string) bool) Option {
+	return func(c *config) {
+		if c.filters == nil {
+			c.filters = map[string]func(string, string, []string) bool{}
+		}
+		c.filters[name] = keep
+	}
 }

@@ -28,8 +28,24 @@ func (s *Server) Groups(names ...string) signalr.ClientProxy {
 // This is per-user filtering (a salesperson sees only their own leads): keep
 // is asked at delivery, once per connection. It runs under the Server's read
 // lock, so it must be fast and must not call the Server.
+//
+// A function cannot cross instances: with a [Backplane], a send with a
+// non-nil keep reaches this instance's connections only (counted as
+// leadupdates_hub_backplane_dropped_total{reason="closure"}). Use
+// [Server.GroupsFiltered] for filtering that works on every instance.
 func (s *Server) GroupsWhere(keep func(userID string, roles []string) bool, names ...string) signalr.ClientProxy {
 	return audience{s: s, kind: toGroups, names: names, keep: keep}
+}
+
+// GroupsFiltered returns the audience of several groups narrowed, connection
+// by connection, by the filter registered under that name with [WithFilter],
+// asked with arg (what the sender knows about the message, such as the owner
+// of a lead). Unlike [Server.GroupsWhere] it crosses a [Backplane]: every
+// instance evaluates the filter for its own connections. A filter name an
+// instance does not know delivers to none of its connections (failing closed)
+// and is logged.
+func (s *Server) GroupsFiltered(filter, arg string, names ...string) signalr.ClientProxy {
+	return audience{s: s, kind: toGroups, names: names, filter: filter, arg: arg, filtered: true}
 }
 
 // Client returns the audience of one connection.
@@ -50,41 +66,73 @@ const (
 )
 
 type audience struct {
-	s     *Server
-	kind  int
-	names []string
-	keep  func(userID string, roles []string) bool
+	s        *Server
+	kind     int
+	names    []string
+	keep     func(userID string, roles []string) bool
+	filter   string // a WithFilter name, if filtered
+	arg      string
+	filtered bool
 }
 
 // Send queues an invocation of target for every connection of the audience,
 // in the order Send is called, and returns without waiting for any client.
-// The message is encoded once per protocol, not once per connection.
+// The message is encoded once per protocol, not once per connection; with a
+// [Backplane] it is also queued, encoded once, for the other instances.
 func (a audience) Send(target string, args ...any) {
 	s := a.s
 	m := outMessage{target: target, args: args, keep: a.keep}
+	if a.filtered {
+		m.keep = s.filterFunc(a.filter, a.arg)
+	}
+	if s.relay == nil {
+		s.deliverLocal(a.kind, a.names, &m)
+	} else {
+		s.relayed(a, &m)
+	}
+	if m.failed != nil {
+		level.Error(s.cfg.logger).Log("msg", "cannot encode message", "target", target, "err", m.failed)
+	}
+}
+
+// filterFunc returns the keep function of a named filter; an unknown name
+// keeps nobody.
+func (s *Server) filterFunc(name, arg string) func(string, []string) bool {
+	f := s.cfg.filters[name]
+	if f == nil {
+		s.tel.dropped.WithLabelValues("filter").Inc()
+		level.Error(s.cfg.logger).Log("msg", "unknown filter; message delivered to nobody", "filter", name)
+		return func(string, []string) bool { return false }
+	}
+	return func(user string, roles []string) bool { return f(arg, user, roles) }
+}
+
+// deliverLocal queues m for this instance's connections of an audience.
+func (s *Server) deliverLocal(kind int, names []string, m *outMessage) {
 	s.mu.RLock()
-	switch a.kind {
+	defer s.mu.RUnlock()
+	switch kind {
 	case toAll:
 		for _, c := range s.live {
 			m.deliver(s, c)
 		}
 	case toClient:
-		if c := s.live[a.names[0]]; c != nil {
+		if c := s.live[names[0]]; c != nil {
 			m.deliver(s, c)
 		}
 	case toUser:
-		for c := range s.users[a.names[0]] {
+		for c := range s.users[names[0]] {
 			m.deliver(s, c)
 		}
 	case toGroups:
-		if len(a.names) == 1 {
-			for c := range s.groups[a.names[0]] {
+		if len(names) == 1 {
+			for c := range s.groups[names[0]] {
 				m.deliver(s, c)
 			}
 			break
 		}
 		seen := map[*conn]struct{}{}
-		for _, g := range a.names {
+		for _, g := range names {
 			for c := range s.groups[g] {
 				if _, dup := seen[c]; !dup {
 					seen[c] = struct{}{}
@@ -92,10 +140,6 @@ func (a audience) Send(target string, args ...any) {
 				}
 			}
 		}
-	}
-	s.mu.RUnlock()
-	if m.failed != nil {
-		level.Error(s.cfg.logger).Log("msg", "cannot encode message", "target", target, "err", m.failed)
 	}
 }
 
@@ -107,6 +151,7 @@ type outMessage struct {
 	keep    func(userID string, roles []string) bool
 	json    []byte
 	msgpack []byte
+	encoded bool // json and msgpack are final: nil means it cannot be encoded
 	failed  error
 }
 
@@ -122,6 +167,10 @@ func (m *outMessage) deliver(s *Server, c *conn) {
 		f = &m.json
 	}
 	if *f == nil {
+		if m.encoded {
+			s.tel.dropped.WithLabelValues("encode").Inc()
+			return
+		}
 		b, err := p.invocation(m.target, m.args)
 		if err != nil {
 			m.failed = err
@@ -131,4 +180,17 @@ func (m *outMessage) deliver(s *Server, c *conn) {
 		*f = b
 	}
 	c.push(*f, true)
+}
+
+// encode encodes m for both protocols at once, for a message that leaves
+// this instance.
+func (m *outMessage) encode() {
+	var err error
+	if m.json, err = (jsonProtocol{}).invocation(m.target, m.args); err != nil {
+		m.failed = err
+	}
+	if m.msgpack, err = (msgpackProtocol{}).invocation(m.target, m.args); err != nil {
+		m.failed = err
+	}
+	m.encoded = true
 }

@@ -47,6 +47,9 @@ type Server struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
+	relay  *relay // nil without a backplane
+	// relayCancel ends the backplane subscription.
+	relayCancel context.CancelFunc
 
 	mu       sync.RWMutex
 	tokens   map[string]*conn // by connection token, negotiated or attached
@@ -81,7 +84,7 @@ func New(opts ...Option) (*Server, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	tel, err := newTelemetry(cfg.registerer)
+	tel, err := newTelemetry(cfg.registerer, cfg.backplane != nil)
 	if err != nil {
 		return nil, fmt.Errorf("hub: register collectors: %w", err)
 	}
@@ -126,6 +129,12 @@ func New(opts ...Option) (*Server, error) {
 	}).Handler(http.HandlerFunc(s.route))
 	s.heartbeat.Add(1)
 	go s.beat()
+	if cfg.backplane != nil {
+		s.relay = newRelay(cfg.backplane, cfg.backplaneQueue)
+		var rctx context.Context
+		rctx, s.relayCancel = context.WithCancel(context.Background())
+		s.startRelay(rctx)
+	}
 	return s, nil
 }
 
@@ -482,6 +491,9 @@ func (s *Server) Close() error {
 		s.cancel()
 		s.workers.Wait()
 		s.heartbeat.Wait()
+		if s.relay != nil {
+			s.stopRelay(s.relayCancel)
+		}
 	})
 	return nil
 }

@@ -13,6 +13,12 @@ type telemetry struct {
 	dropped      *prometheus.CounterVec
 	slowClosed   prometheus.Counter
 	authFailures prometheus.Counter
+
+	// With a backplane only.
+	bpPublished prometheus.Counter
+	bpDropped   *prometheus.CounterVec
+	bpReceived  prometheus.Counter
+	bpLost      *prometheus.CounterVec
 }
 
 // Reasons a connection ended, the "reason" label of
@@ -29,7 +35,7 @@ const (
 	reasonAbandoned = "abandoned" // negotiated but never connected
 )
 
-func newTelemetry(reg prometheus.Registerer) (*telemetry, error) {
+func newTelemetry(reg prometheus.Registerer, backplane bool) (*telemetry, error) {
 	t := &telemetry{
 		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "leadupdates_hub_connections",
@@ -59,9 +65,29 @@ func newTelemetry(reg prometheus.Registerer) (*telemetry, error) {
 			Name: "leadupdates_hub_auth_failures_total",
 			Help: "Requests rejected with 401 or 403.",
 		}),
+		bpPublished: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "leadupdates_hub_backplane_published_total",
+			Help: "Sends published to the other instances through the backplane.",
+		}),
+		bpDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "leadupdates_hub_backplane_dropped_total",
+			Help: "Sends not published to the other instances, by reason (overflow: queue full; error: publish failed; closure: GroupsWhere with a keep function, delivered locally only).",
+		}, []string{"reason"}),
+		bpReceived: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "leadupdates_hub_backplane_received_total",
+			Help: "Sends received from other instances and delivered to this instance's connections.",
+		}),
+		bpLost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "leadupdates_hub_backplane_lost_total",
+			Help: "Sends of other instances this instance missed, by reason (gap: seen from a gap in their sequence numbers; invalid: a message not understood).",
+		}, []string{"reason"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{t.connections, t.opened, t.closed, t.sent, t.dropped, t.slowClosed, t.authFailures} {
+		cs := []prometheus.Collector{t.connections, t.opened, t.closed, t.sent, t.dropped, t.slowClosed, t.authFailures}
+		if backplane {
+			cs = append(cs, t.bpPublished, t.bpDropped, t.bpReceived, t.bpLost)
+		}
+		for _, c := range cs {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -1,0 +1,8 @@
+package redisbackplane_test
+
+import "syscall"
+
+var (
+	sigStop = syscall.SIGSTOP
+	sigCont = syscall.SIGCONT
+)
