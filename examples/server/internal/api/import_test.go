@@ -156,7 +156,18 @@ func (s *sink) Publish(ctx context.Context, cs []interceptor.Change) error {
 		if err := s.db.WithContext(ctx).Model(&lead.Lead{}).Where("id = ?", c.LeadID).Count(&n).Error; err != nil {
 			return err
 		}
-		batch = append(batch, fmt.Sprintf("%s#%d visible=%v", c.Op, c.LeadID, n == 1))
+		e := fmt.Sprintf("%s#%d", c.Op, c.LeadID)
+		switch c.Op {
+		case interceptor.OpNewLead:
+			e += fmt.Sprintf(" visible=%v", n == 1)
+		case interceptor.OpStatusUpdate:
+			e += fmt.Sprintf(" %s->%s", c.PreviousStatus, c.NewStatus)
+		case interceptor.OpScoreUpdate:
+			e += fmt.Sprintf(" %g->%g", c.PreviousScore, c.NewScore)
+		case interceptor.OpLeadDeleted:
+			e += fmt.Sprintf(" soft=%v", c.Soft)
+		}
+		batch = append(batch, e)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -164,19 +175,33 @@ func (s *sink) Publish(ctx context.Context, cs []interceptor.Change) error {
 	return nil
 }
 
+// withInterceptor plugs the interceptor into db with a recording sink; the
+// returned func closes it and returns what was published.
+func withInterceptor(t *testing.T, db *gorm.DB) func() [][]string {
+	s := &sink{db: db}
+	p, err := interceptor.New(&lead.Lead{}, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	if err := db.Use(p); err != nil {
+		t.Fatal(err)
+	}
+	return func() [][]string {
+		if err := p.Close(); err != nil {
+			t.Fatal(err)
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.batches
+	}
+}
+
 // With the interceptor on the API's *gorm.DB, a refused or failed import
 // notifies nothing, and a successful one one NEW_LEAD per row, after commit.
 func TestImportNotifications(t *testing.T) {
 	eachDB(t, func(t *testing.T, db *gorm.DB) {
-		s := &sink{db: db}
-		p, err := interceptor.New(&lead.Lead{}, s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { p.Close() })
-		if err := db.Use(p); err != nil {
-			t.Fatal(err)
-		}
+		published := withInterceptor(t, db)
 		uniqueEmails(t, db)
 		e := newEnv(t, db)
 		first := e.create(t, "admin", map[string]any{"name": "First", "email": "taken@example.com"})
@@ -194,18 +219,53 @@ func TestImportNotifications(t *testing.T) {
 
 		var got imported
 		e.do(t, "admin", "POST", "/api/leads/import", rows(3, nil)).want(t, http.StatusCreated).decode(t, &got)
-		if err := p.Close(); err != nil {
-			t.Fatal(err)
-		}
+		got2 := published()
 		want := [][]string{{fmt.Sprintf("NEW_LEAD#%d visible=true", first.ID)}, {}}
 		for _, v := range got.Items {
 			want[1] = append(want[1], fmt.Sprintf("NEW_LEAD#%d visible=true", v.ID))
 		}
-		if fmt.Sprint(s.batches) != fmt.Sprint(want) {
-			t.Errorf("published %v\nwant %v", s.batches, want)
+		if fmt.Sprint(got2) != fmt.Sprint(want) {
+			t.Errorf("published %v\nwant %v", got2, want)
 		}
 		if n := count(t, db); n != 4 {
 			t.Errorf("%d rows, want 4", n)
+		}
+	})
+}
+
+// The API's writes reach the interceptor as the changes they are; refused
+// and no-op writes as nothing.
+func TestWriteNotifications(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *gorm.DB) {
+		published := withInterceptor(t, db)
+		e := newEnv(t, db)
+		id := e.create(t, "alice", map[string]any{"name": "Ada"}).ID
+		patch := func(body any, status int) {
+			t.Helper()
+			e.do(t, "alice", "PATCH", path(id), body).want(t, status)
+		}
+		patch(map[string]any{"status": "Enriching"}, http.StatusOK)
+		patch(map[string]any{"status": "Qualified"}, http.StatusConflict)
+		patch(map[string]any{"status": "Enriched", "enrichmentData": map[string]any{"industry": "Software"}}, http.StatusOK)
+		patch(map[string]any{"status": "Scored", "score": 80}, http.StatusOK)
+		patch(map[string]any{"status": "Scored", "score": 80}, http.StatusOK) // no-op
+		patch(map[string]any{"score": 120}, http.StatusBadRequest)
+		patch(map[string]any{"score": 90.5}, http.StatusOK)
+		e.do(t, "bob", "DELETE", path(id), nil).want(t, http.StatusForbidden)
+		e.do(t, "alice", "DELETE", path(id), nil).want(t, http.StatusNoContent)
+
+		got := published()
+		d := func(s string) string { return fmt.Sprintf(s, id) }
+		want := [][]string{
+			{d("NEW_LEAD#%d visible=true")},
+			{d("STATUS_UPDATE#%d New->Enriching")},
+			{d("STATUS_UPDATE#%d Enriching->Enriched"), d("ENRICHMENT_UPDATE#%d")},
+			{d("STATUS_UPDATE#%d Enriched->Scored"), d("SCORE_UPDATE#%d 0->80")},
+			{d("SCORE_UPDATE#%d 80->90.5")},
+			{d("LEAD_DELETED#%d soft=true")},
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("published\n%v\nwant\n%v", got, want)
 		}
 	})
 }

@@ -82,9 +82,13 @@ func (n newLead) toLead(u user, prefix string) (*lead.Lead, error) {
 	return l, nil
 }
 
-// checkText rejects text longer than max characters, and NUL bytes, which
-// PostgreSQL cannot store (a 500 otherwise).
+// checkText rejects text longer than max characters, and invalid UTF-8 and
+// NUL bytes, which PostgreSQL refuses (a 500 otherwise). JSON decoding
+// already replaced invalid UTF-8; query parameters have not.
 func checkText(field, v string, max int) error {
+	if !utf8.ValidString(v) {
+		return badRequest(field, field+" is not valid UTF-8")
+	}
 	if n := utf8.RuneCountInString(v); n > max {
 		return badRequest(field, fmt.Sprintf("%s is longer than %d characters", field, max))
 	}

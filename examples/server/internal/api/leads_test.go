@@ -202,6 +202,7 @@ func TestList(t *testing.T) {
 			{"?page=0", "page"}, {"?page=x", "page"}, {"?page=-1", "page"}, {"?page=99999999999999999999", "page"},
 			{"?pageSize=0", "pageSize"}, {"?pageSize=201", "pageSize"}, {"?pageSize=1.5", "pageSize"},
 			{"?status=Nope", "status"}, {"?source=Fax", "source"}, {"?owner=" + strings.Repeat("a", 101), "owner"},
+			{"?owner=%ff", "owner"}, {"?owner=a%00b", "owner"},
 		} {
 			e.do(t, "admin", "GET", "/api/leads"+c.query, nil).wantErr(t, http.StatusBadRequest, c.field)
 		}

@@ -90,7 +90,7 @@ type env struct {
 	sink   *sink
 }
 
-func newEnv(t *testing.T, d dialect) *env {
+func newEnv(t *testing.T, d dialect, opts ...interceptor.Option) *env {
 	t.Helper()
 	db, err := gorm.Open(d.open(t), &gorm.Config{Logger: logger.Discard})
 	if err != nil {
@@ -105,7 +105,7 @@ func newEnv(t *testing.T, d dialect) *env {
 		t.Fatalf("migrate: %v", err)
 	}
 	s := &sink{}
-	p, err := interceptor.New(&lead.Lead{}, s)
+	p, err := interceptor.New(&lead.Lead{}, s, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,15 +156,23 @@ func (e *env) changes(t *testing.T) [][]string {
 
 // sink records the interceptor's batches, each change summarised without
 // its values that vary (the score, the enrichment data).
+// With mirror set, each change is also recorded there, interleaved with
+// the notifier's events.
 type sink struct {
 	mu      sync.Mutex
 	batches [][]interceptor.Change
+	mirror  *recorder
 }
 
-func (s *sink) Publish(_ context.Context, cs []interceptor.Change) error {
+func (s *sink) Publish(ctx context.Context, cs []interceptor.Change) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.batches = append(s.batches, slices.Clone(cs))
+	if s.mirror != nil {
+		for _, c := range cs {
+			_ = s.mirror.record(ctx, summary(c))
+		}
+	}
 	return nil
 }
 

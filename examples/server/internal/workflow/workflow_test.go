@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/leadupdates/leadupdates/examples/server/internal/lead"
 	"github.com/leadupdates/leadupdates/examples/server/internal/workflow"
+	"github.com/leadupdates/leadupdates/interceptor"
 )
 
 // newRunner returns a Runner without step delay or failures unless opts
@@ -124,6 +126,51 @@ func metric(t *testing.T, reg *prometheus.Registry, name, label string) float64 
 	}
 	t.Fatalf("no metric %s{%s}", name, label)
 	return 0
+}
+
+// TestEventOrder checks the order a client sees, API.md's: the notifier's
+// events and the interceptor's changes in one log. It holds when the
+// interceptor delivers as the transaction commits (WithStrict), as the
+// example server wires it.
+func TestEventOrder(t *testing.T) { eachDB(t, testEventOrder) }
+
+func testEventOrder(t *testing.T, d dialect) {
+	e := newEnv(t, d, interceptor.WithStrict())
+	n := &recorder{}
+	e.sink.mu.Lock()
+	e.sink.mirror = n
+	e.sink.mu.Unlock()
+	wf := func(ev string, id int64) string { return fmt.Sprintf("WORKFLOW_%s #%d LeadProcessing", ev, id) }
+	// process creates l, runs the workflow on it and returns the log's new
+	// entries and the workflow's failure reason.
+	process := func(l lead.Lead, opts ...workflow.Option) (int64, []string, string) {
+		before := len(n.got())
+		id := e.newLead(t, l)
+		err := newRunner(t, e, n, opts...).Process(t.Context(), id)
+		var fe *workflow.FailedError
+		if err != nil && !errors.As(err, &fe) {
+			t.Fatal(err)
+		}
+		reason := ""
+		if fe != nil {
+			reason = fe.Reason
+		}
+		return id, n.got()[before:], reason
+	}
+	enrichScore := []string{"STATUS New->Enriching", "ENRICHMENT_UPDATE", "STATUS Enriching->Enriched",
+		"SCORE", "STATUS Enriched->Scored", "STATUS Scored->Vetted"}
+
+	id, got, _ := process(lead.Lead{Status: lead.StatusFailed}, workflow.WithThreshold(0))
+	check(t, "qualified", got, slices.Concat([]string{"NEW_LEAD", wf("STARTED", id), "STATUS Failed->New"}, enrichScore,
+		[]string{"STATUS Vetted->Qualified", "STATUS Qualified->SyncedToCrm", wf("COMPLETED", id)}))
+
+	id, got, _ = process(lead.Lead{Source: lead.SourceFacebook})
+	check(t, "disqualified", got, slices.Concat([]string{"NEW_LEAD", wf("STARTED", id)}, enrichScore,
+		[]string{"STATUS Vetted->Disqualified", wf("COMPLETED", id)}))
+
+	id, got, reason := process(lead.Lead{}, workflow.WithFailureRate(1))
+	check(t, "failed", got, []string{"NEW_LEAD", wf("STARTED", id), "STATUS New->Enriching",
+		"STATUS Enriching->Failed", wf("FAILED", id) + ": " + reason})
 }
 
 func TestProcessDisqualifiedThenAgain(t *testing.T) { eachDB(t, testProcessDisqualifiedThenAgain) }

@@ -1,0 +1,263 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	kitlog "github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/leadupdates/leadupdates/examples/server/internal/access"
+	"github.com/leadupdates/leadupdates/examples/server/internal/events"
+	"github.com/leadupdates/leadupdates/examples/server/internal/lead"
+	"github.com/leadupdates/leadupdates/hub"
+	"github.com/leadupdates/leadupdates/hub/jwtauth"
+	"github.com/leadupdates/leadupdates/interceptor"
+	"github.com/leadupdates/leadupdates/metrics"
+	"github.com/leadupdates/leadupdates/notify"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"gorm.io/gorm"
+)
+
+// app is the wired system. build creates it; serve runs it until its
+// context ends and then shuts it down in dependency order.
+type app struct {
+	cfg    config
+	logger kitlog.Logger
+	dbDesc string
+	secret bool // the JWT secret is random for this run
+
+	db        *gorm.DB
+	signer    *jwtauth.Signer
+	hub       *hub.Server
+	notifier  *notify.Notifier
+	plugin    *interceptor.Plugin
+	publisher *metrics.Publisher
+	mux       *http.ServeMux
+
+	closers []func() // run in reverse order by close
+}
+
+func build(ctx context.Context, c config, stderr io.Writer) (_ *app, err error) {
+	a := &app{cfg: c, logger: newLogger(stderr, c.logLevel)}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	key, generated, err := jwtKey(c.secret)
+	if err != nil {
+		return nil, err
+	}
+	a.secret = generated
+	auth, err := jwtauth.New(key)
+	if err != nil {
+		return nil, err
+	}
+	if a.signer, err = jwtauth.NewSigner(key); err != nil {
+		return nil, err
+	}
+
+	if a.db, a.dbDesc, err = openDB(ctx, c); err != nil {
+		return nil, err
+	}
+	if sqlDB, err := a.db.DB(); err == nil {
+		a.closers = append(a.closers, func() { sqlDB.Close() })
+	}
+	if err := migrate(ctx, a.db); err != nil {
+		return nil, err
+	}
+	owners := access.NewOwners()
+	if err := owners.Load(ctx, a.db); err != nil {
+		return nil, err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	// The hub: JWT on every request; a salesperson may join only the groups
+	// of their own leads; a new connection gets the latest figures at once.
+	hubOpts := []hub.Option{
+		hub.WithAuthenticator(auth),
+		hub.WithGroupAuthorizer(hub.GroupAuthorizerFunc(func(ctx context.Context, p *hub.Principal, leadID int64) (bool, error) {
+			if p.HasRole(access.RoleAdmin) {
+				return true, nil
+			}
+			owner, err := access.LeadOwner(ctx, a.db, leadID)
+			if errors.Is(err, access.ErrNotFound) {
+				return false, nil
+			}
+			return err == nil && access.CanSee(p.ID, p.Roles, owner), err
+		})),
+		hub.WithOnConnected(a.sendLatestMetrics),
+		hub.WithLogger(a.logger),
+		hub.WithRegisterer(reg),
+	}
+	if len(c.origins) > 0 {
+		hubOpts = append(hubOpts, hub.WithAllowedOrigins(c.origins...))
+	}
+	if a.hub, err = hub.New(hubOpts...); err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, func() { a.hub.Close() })
+
+	// The notifier: a salesperson's connections receive only their leads.
+	if a.notifier, err = notify.New(a.hub,
+		notify.WithFilter(func(ev *notify.LeadUpdateMessage, v notify.Viewer) bool {
+			return access.CanSee(v.ID, v.Roles, owners.Owner(ev.LeadID))
+		}),
+		notify.WithLogger(a.logger), notify.WithRegisterer(reg)); err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, func() { a.notifier.Close() })
+
+	calc, err := metrics.New(a.db)
+	if err != nil {
+		return nil, err
+	}
+	if err := calc.EnsureIndexes(ctx); err != nil {
+		return nil, err
+	}
+	if a.publisher, err = metrics.NewPublisher(calc,
+		metrics.SinkFunc(func(ctx context.Context, d metrics.Dashboard) error {
+			return a.notifier.NotifyMetricsUpdate(ctx, notify.Metrics(d))
+		}),
+		metrics.WithLogger(a.logger), metrics.WithRegisterer(reg)); err != nil {
+		return nil, err
+	}
+
+	// The interceptor, strict so that the bridge runs as a transaction
+	// commits: events leave in commit order, before the writer's next step.
+	bridge := events.New(a.notifier, owners, a.publisher.Trigger, a.logger)
+	if a.plugin, err = interceptor.New(&lead.Lead{}, bridge, interceptor.WithStrict(),
+		interceptor.WithLogger(a.logger), interceptor.WithRegisterer(reg)); err != nil {
+		return nil, err
+	}
+	if err := a.db.Use(a.plugin); err != nil {
+		return nil, fmt.Errorf("interceptor: %w", err)
+	}
+
+	a.mux = http.NewServeMux()
+	a.hub.Mount(a.mux)
+	a.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	a.mux.HandleFunc("GET /readyz", a.ready)
+	return a, nil
+}
+
+// sendLatestMetrics gives a new connection the current figures, so that a
+// dashboard does not wait for the next change.
+func (a *app) sendLatestMetrics(_ context.Context, info hub.ConnInfo) {
+	if a.publisher == nil {
+		return
+	}
+	d, at, ok := a.publisher.Latest()
+	if !ok {
+		return
+	}
+	a.hub.Client(info.ConnectionID).Send(notify.MethodMetricsUpdate, notify.MetricsUpdateMessage{
+		Type: notify.TypeMetricsUpdate, Metrics: notify.Metrics(d), Timestamp: notify.Timestamp{Time: at},
+	})
+}
+
+// ready answers 200 when the database answers within a second.
+func (a *app) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	defer cancel()
+	sqlDB, err := a.db.DB()
+	if err == nil {
+		err = sqlDB.PingContext(ctx)
+	}
+	if err != nil {
+		level.Warn(a.logger).Log("msg", "not ready", "err", err)
+		http.Error(w, "database unreachable", http.StatusServiceUnavailable)
+		return
+	}
+	io.WriteString(w, "ready\n")
+}
+
+// serve listens, starts the background work and, when ctx ends, shuts down:
+// clients are told to reconnect, in-flight requests finish, background work
+// stops, queued events drain — all within the shutdown timeout.
+func (a *app) serve(ctx context.Context, stdout io.Writer, ready chan<- string) error {
+	defer a.close()
+	ln, err := net.Listen("tcp", a.cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", a.cfg.addr, err)
+	}
+	httpSrv := &http.Server{Handler: a.mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	served := make(chan error, 1)
+	go func() { served <- httpSrv.Serve(ln) }()
+
+	bg, stopBG := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = a.publisher.Run(bg) })
+
+	demo, err := a.signer.Issue("demo", []string{access.RoleAdmin}, 24*time.Hour)
+	if err != nil {
+		stopBG()
+		wg.Wait()
+		return err
+	}
+	host := ln.Addr().String()
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
+		host = fmt.Sprintf("localhost:%d", tcp.Port)
+	}
+	fmt.Fprintf(stdout, "leadupdates example server on http://%s (database: %s)\n", host, a.dbDesc)
+	fmt.Fprintf(stdout, "hub: http://%s%s\n", host, a.hub.Path())
+	fmt.Fprintf(stdout, "dashboard: http://%s/#token=%s\n", host, demo)
+	fmt.Fprintf(stdout, "demo token (admin, 24h): %s\n", demo)
+	if a.secret {
+		fmt.Fprintln(stdout, "JWT secret: random for this run (set LEADUPDATES_JWT_SECRET to keep tokens valid across restarts)")
+	}
+	level.Info(a.logger).Log("msg", "listening", "addr", host, "database", a.dbDesc)
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+
+	select {
+	case err = <-served:
+	case <-ctx.Done():
+	}
+	level.Info(a.logger).Log("msg", "shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.shutdown)
+	defer cancel()
+	_ = a.hub.Shutdown(sctx) // clients: Close with allowReconnect
+	if serr := httpSrv.Shutdown(sctx); serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		level.Warn(a.logger).Log("msg", "http shutdown", "err", serr)
+	}
+	stopBG()
+	wg.Wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// close releases what build acquired, newest first.
+func (a *app) close() {
+	if a.plugin != nil {
+		a.plugin.Close()
+	}
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	a.closers = nil
+}
+
+func newLogger(w io.Writer, lvl string) kitlog.Logger {
+	if w == nil {
+		w = os.Stderr
+	}
+	l := kitlog.NewLogfmtLogger(kitlog.NewSyncWriter(w))
+	l = kitlog.With(l, "ts", kitlog.DefaultTimestampUTC)
+	return level.NewFilter(l, level.Allow(level.ParseDefault(lvl, level.InfoValue())))
+}

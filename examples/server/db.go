@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"github.com/leadupdates/leadupdates/examples/server/internal/lead"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// openDB connects to PostgreSQL when a URL is configured, else to the
+// embedded SQLite file, and checks the connection within ctx.
+func openDB(ctx context.Context, c config) (*gorm.DB, string, error) {
+	gcfg := &gorm.Config{Logger: logger.Discard, TranslateError: true}
+	var (
+		db   *gorm.DB
+		err  error
+		desc string
+	)
+	if c.dbURL != "" {
+		desc = "postgres " + redact(c.dbURL)
+		db, err = gorm.Open(postgres.Open(c.dbURL), gcfg)
+	} else {
+		desc = "sqlite " + c.sqlitePath
+		// One connection (below) makes statements queue in Go instead of
+		// failing with SQLITE_BUSY; WAL keeps each commit cheap.
+		db, err = gorm.Open(sqlite.Open("file:"+c.sqlitePath+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)"), gcfg)
+	}
+	if err != nil {
+		return nil, desc, fmt.Errorf("database %s unreachable: %w", desc, err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, desc, err
+	}
+	if c.dbURL == "" {
+		sqlDB.SetMaxOpenConns(1)
+	} else {
+		sqlDB.SetMaxOpenConns(20)
+		sqlDB.SetMaxIdleConns(10)
+		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := sqlDB.PingContext(pctx); err != nil {
+		sqlDB.Close()
+		return nil, desc, fmt.Errorf("database %s unreachable: %w", desc, err)
+	}
+	return db, desc, nil
+}
+
+// migrate creates or updates the schema.
+func migrate(ctx context.Context, db *gorm.DB) error {
+	if err := db.WithContext(ctx).AutoMigrate(&lead.Lead{}); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// redact hides a password in a database URL for logs.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,84 @@
+package events
+
+import (
+	"context"
+	"errors"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/leadupdates/leadupdates/examples/server/internal/access"
+	"github.com/leadupdates/leadupdates/examples/server/internal/lead"
+	"github.com/leadupdates/leadupdates/interceptor"
+	"github.com/leadupdates/leadupdates/notify"
+)
+
+// Notifier is what the bridge needs of *notify.Notifier.
+type Notifier interface {
+	NotifyNewLead(ctx context.Context, leadID int64, lead any, source string) error
+	NotifyLeadStatusUpdate(ctx context.Context, leadID int64, previous, next string) error
+	NotifyLeadScoreUpdate(ctx context.Context, leadID int64, previous, next float64) error
+	NotifyLeadEnrichment(ctx context.Context, leadID int64, lead any) error
+	NotifyLeadDeleted(ctx context.Context, leadID int64) error
+}
+
+// A Bridge is an interceptor.Sink.
+type Bridge struct {
+	n       Notifier
+	owners  *access.Owners
+	trigger func()
+	logger  log.Logger
+}
+
+// New returns a Bridge; trigger (may be nil) is called once per batch.
+func New(n Notifier, owners *access.Owners, trigger func(), logger log.Logger) *Bridge {
+	if trigger == nil {
+		trigger = func() {}
+	}
+	if logger == nil {
+		logger = log.NewNopLogger()
+	}
+	return &Bridge{n: n, owners: owners, trigger: trigger, logger: logger}
+}
+
+// Publish turns one committed batch into notifications, in order. It never
+// fails: a notification that cannot be queued is logged and the rest go on.
+func (b *Bridge) Publish(ctx context.Context, changes []interceptor.Change) error {
+	for _, c := range changes {
+		if err := b.one(ctx, c); err != nil && !errors.Is(err, notify.ErrClosed) {
+			level.Warn(b.logger).Log("msg", "notification not sent", "op", string(c.Op), "lead_id", c.LeadID, "err", err)
+		}
+	}
+	b.trigger()
+	return nil
+}
+
+func (b *Bridge) one(ctx context.Context, c interceptor.Change) error {
+	switch c.Op {
+	case interceptor.OpNewLead:
+		l, ok := c.Lead.(*lead.Lead)
+		if !ok {
+			return b.n.NotifyNewLead(ctx, c.LeadID, map[string]any{"id": c.LeadID}, "")
+		}
+		b.owners.Remember(l.ID, l.Owner)
+		return b.n.NotifyNewLead(ctx, c.LeadID, l.View(), l.Source)
+	case interceptor.OpStatusUpdate:
+		return b.n.NotifyLeadStatusUpdate(ctx, c.LeadID, c.PreviousStatus, c.NewStatus)
+	case interceptor.OpScoreUpdate:
+		return b.n.NotifyLeadScoreUpdate(ctx, c.LeadID, c.PreviousScore, c.NewScore)
+	case interceptor.OpEnrichmentUpdate:
+		s, _ := c.Enrichment["enrichment_data"].(string)
+		if bs, ok := c.Enrichment["enrichment_data"].([]byte); ok {
+			s = string(bs)
+		}
+		return b.n.NotifyLeadEnrichment(ctx, c.LeadID, enrichment{ID: c.LeadID, EnrichmentData: lead.DecodeEnrichment(s)})
+	case interceptor.OpLeadDeleted:
+		return b.n.NotifyLeadDeleted(ctx, c.LeadID)
+	}
+	return nil
+}
+
+// enrichment is the lead of an ENRICHMENT_UPDATE: the id and the new data.
+type enrichment struct {
+	ID             int64          `json:"id"`
+	EnrichmentData map[string]any `json:"enrichmentData"`
+}

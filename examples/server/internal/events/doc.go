@@ -1,0 +1,15 @@
+// Package events connects the interceptor to the notifier: each committed
+// lead change becomes the matching ReceiveLeadUpdate message, the owner
+// cache learns new leads before their event is delivered, and every batch
+// asks the metrics publisher for a fresh snapshot.
+//
+//	bridge := events.New(notifier, owners, publisher.Trigger, logger)
+//	plugin, _ := interceptor.New(&lead.Lead{}, bridge, interceptor.WithStrict())
+//	db.Use(plugin)
+//
+// With interceptor.WithStrict the bridge runs as the transaction commits, so
+// a workflow's WORKFLOW_COMPLETED, sent after its last write returned, is
+// queued after that write's STATUS_UPDATE. The bridge only queues (the
+// notifier never blocks) and never returns an error, so strict mode cannot
+// fail or slow a write.
+package events
