@@ -31,6 +31,15 @@
 // The last update (SyncedToCrm or Disqualified) also sets processed_at; the
 // move back to New clears it.
 //
+// The order across the two paths holds when the interceptor hands each
+// change on as its transaction commits (interceptor.WithStrict, with a sink
+// that only queues and never fails, as the example server's bridge): the
+// Runner sends WORKFLOW_COMPLETED or FAILED after its last write returned.
+// With the interceptor's default asynchronous delivery the last
+// STATUS_UPDATE may reach the notifier after WORKFLOW_COMPLETED. Under
+// WithStrict a sink error fails the write that reported it, and so the
+// workflow.
+//
 // # Failures
 //
 // Every update is conditional (WHERE id = ? AND status = <the status the

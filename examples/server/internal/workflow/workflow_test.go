@@ -215,7 +215,7 @@ func testFailures(t *testing.T, d dialect) {
 	}
 	reasons := []string{"enrichment provider timed out", "enrichment provider rate limit exceeded (HTTP 429)",
 		"company domain could not be resolved"}
-	if !contains(reasons, fe.Reason) {
+	if !slices.Contains(reasons, fe.Reason) {
 		t.Errorf("reason %q, want one of %q", fe.Reason, reasons)
 	}
 	if l := e.get(t, id); l.Status != lead.StatusFailed || l.ProcessedAt != nil {
@@ -242,7 +242,8 @@ func testFailures(t *testing.T, d dialect) {
 }
 
 // TestFailureRate runs many leads at a rate between 0 and 1: every run
-// ends completed or failed with a reason, and the lead's status agrees.
+// ends completed or failed with a reason, and the lead's status agrees; at
+// rate 0 none fails.
 func TestFailureRate(t *testing.T) { eachDB(t, testFailureRate) }
 
 func testFailureRate(t *testing.T, d dialect) {
@@ -266,15 +267,14 @@ func testFailureRate(t *testing.T, d dialect) {
 	if failed == 0 || failed == 20 {
 		t.Errorf("%d of 20 failed at rate 0.2 per activity", failed)
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
+	// At rate 0 none fails.
+	r0 := newRunner(t, e, n, workflow.WithThreshold(0), workflow.WithSeed(7))
+	for range 10 {
+		id := e.newLead(t, lead.Lead{})
+		if err := r0.Process(t.Context(), id); err != nil {
+			t.Errorf("lead %d at rate 0: %v", id, err)
 		}
 	}
-	return false
 }
 
 func TestNotifierNeverFailsWorkflow(t *testing.T) { eachDB(t, testNotifierNeverFailsWorkflow) }
