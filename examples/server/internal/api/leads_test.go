@@ -6,7 +6,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"gorm.io/gorm"
 
@@ -252,15 +251,23 @@ func TestPatch(t *testing.T) {
 			t.Errorf("score %v", *v.Score)
 		}
 
-		// Nothing to change: nothing written, not even updated_at.
+		// Nothing to change: no UPDATE at all, not even of updated_at.
+		var updates atomic.Int64
+		if err := db.Callback().Update().Before("gorm:update").Register("test:count", func(*gorm.DB) { updates.Add(1) }); err != nil {
+			t.Fatal(err)
+		}
 		before := v
-		time.Sleep(5 * time.Millisecond) // so that a write would show in updatedAt
 		v = patch("alice", map[string]any{"status": "Scored", "score": 100, "owner": "alice",
 			"enrichmentData": map[string]any{"industry": "Software", "employees": 120}})
-		if v.UpdatedAt != before.UpdatedAt {
-			t.Errorf("no-op PATCH wrote: updatedAt %s → %s", before.UpdatedAt, v.UpdatedAt)
-		}
 		patch("alice", `{}`)
+		if n := updates.Load(); n != 0 || v.UpdatedAt != before.UpdatedAt {
+			t.Errorf("no-op PATCHes wrote: %d updates, updatedAt %s → %s", n, before.UpdatedAt, v.UpdatedAt)
+		}
+		patch("alice", map[string]any{"score": 99})
+		if n := updates.Load(); n != 1 {
+			t.Errorf("%d updates, want 1", n)
+		}
+		patch("alice", map[string]any{"score": 100})
 
 		// Roles.
 		e.do(t, "alice", "PATCH", path(l.ID), map[string]any{"owner": "bob"}).wantErr(t, http.StatusForbidden, "")
