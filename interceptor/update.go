@@ -169,7 +169,7 @@ func newPlan(stmt *gorm.Statement, c *columns, shape int) *updatePlan {
 // beforeUpdate arranges for the UPDATE to read the previous values of the
 // rows it changes, locked, in the same statement:
 //
-//	UPDATE t SET ... FROM (SELECT id, status, ... FROM t WHERE <where> FOR UPDATE) AS __ic_old
+//	UPDATE t SET ... FROM (SELECT id, status, ... FROM t WHERE <where> FOR NO KEY UPDATE) AS __ic_old
 //	WHERE (<where>) AND t.id = __ic_old.__ic_0 RETURNING t.id, t.status, ..., __ic_old.__ic_1, ...
 //
 // A plain subquery would report stale values under concurrent writers. The
@@ -248,7 +248,7 @@ func (p *Plugin) buildFrom(stmt *gorm.Statement, c *columns, st *updateState) {
 		stmt.WriteString(" WHERE ")
 		clause.Where{Exprs: append([]clause.Expression(nil), w.Exprs...)}.Build(stmt)
 	}
-	stmt.WriteString(" FOR UPDATE) AS " + oldAlias)
+	stmt.WriteString(" FOR NO KEY UPDATE) AS " + oldAlias)
 
 	join := clause.Expr{SQL: pl.join}
 	exprs := []clause.Expression{join}
