@@ -537,3 +537,44 @@ func TestNewValidates(t *testing.T) {
 		t.Error("New with a nil Notifier succeeded")
 	}
 }
+
+// TestManyAtOnce starts as many workflows as the Runner allows and closes
+// it: Close waits for all of them, and each lead completed.
+func TestManyAtOnce(t *testing.T) { eachDB(t, testManyAtOnce) }
+
+func testManyAtOnce(t *testing.T, d dialect) {
+	e := newEnv(t, d)
+	n := &recorder{}
+	const leads = 8
+	r, err := workflow.New(e.db, n, workflow.WithStepDelay(0), workflow.WithFailureRate(0),
+		workflow.WithThreshold(0), workflow.WithConcurrency(leads))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for range leads {
+		ids = append(ids, e.newLead(t, lead.Lead{}))
+	}
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		wg.Go(func() {
+			if err := r.Start(context.Background(), id); err != nil {
+				t.Errorf("Start(%d): %v", id, err)
+			}
+		})
+	}
+	wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := r.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if l := e.get(t, id); l.Status != lead.StatusSyncedToCrm {
+			t.Errorf("lead %d: %s, want SyncedToCrm", id, l.Status)
+		}
+	}
+	if got := len(n.got()); got != 2*leads {
+		t.Errorf("%d events, want %d", got, 2*leads)
+	}
+}
