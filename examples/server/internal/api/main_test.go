@@ -31,6 +31,13 @@ import (
 	"github.com/leadupdates/leadupdates/metrics"
 )
 
+// The real collaborators satisfy the API's interfaces.
+var (
+	_ api.Authenticator = (*jwtauth.Authenticator)(nil)
+	_ api.MetricsSource = (*metrics.Calculator)(nil)
+	_ api.OwnerCache    = (*access.Owners)(nil)
+)
+
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m,
 		// GORM's PrepareStmt cache starts an expiry goroutine it never stops.
