@@ -12,8 +12,8 @@
 //	s, err := scraper.New(db, runner, scraper.WithRate(6), scraper.WithLogger(logger), scraper.WithRegisterer(reg))
 //	if err != nil { ... }
 //	g.Go(func() error { return s.Run(ctx) })
-//	...
-//	metrics.ActiveHarvesters = s.Active()
+//	// activeHarvesters of the dashboard:
+//	metrics.WithActiveHarvesters(func(context.Context) (int64, error) { return s.Active(), nil })
 //
 // # Failures
 //
