@@ -58,7 +58,7 @@ func (e *RefusedError) HTTPStatus() int {
 // database failed or the run was cancelled.
 type FailedError struct {
 	LeadID   int64
-	Activity string // Enrich, Score, Vet, ZohoUpsert, or "" before the first
+	Activity string // Reset (back to New), Enrich, Score, Vet or ZohoUpsert; "" before the first
 	Reason   string // as sent with WORKFLOW_FAILED
 }
 
