@@ -261,7 +261,7 @@ func (c *Calculator) Migrate(ctx context.Context) error {
 // takes anyway, taken first so that two migrations cannot deadlock),
 // creates or replaces the table, function and triggers, and fills the delta
 // table from the existing leads; the writers' wait is the time of one
-// aggregate over the table (about 0.5 s per million leads here). Give ctx a
+// aggregate over the table (0.7 to 0.9 s per million leads here). Give ctx a
 // deadline if the table may be locked by long transactions: the lock request
 // queues writers behind it while it waits.
 //
