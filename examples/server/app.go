@@ -14,8 +14,11 @@ import (
 	kitlog "github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"github.com/leadupdates/leadupdates/examples/server/internal/access"
+	"github.com/leadupdates/leadupdates/examples/server/internal/api"
 	"github.com/leadupdates/leadupdates/examples/server/internal/events"
 	"github.com/leadupdates/leadupdates/examples/server/internal/lead"
+	"github.com/leadupdates/leadupdates/examples/server/internal/scraper"
+	"github.com/leadupdates/leadupdates/examples/server/internal/workflow"
 	"github.com/leadupdates/leadupdates/hub"
 	"github.com/leadupdates/leadupdates/hub/jwtauth"
 	"github.com/leadupdates/leadupdates/interceptor"
@@ -41,6 +44,8 @@ type app struct {
 	notifier  *notify.Notifier
 	plugin    *interceptor.Plugin
 	publisher *metrics.Publisher
+	runner    *workflow.Runner
+	scrapers  *scraper.Scraper
 	mux       *http.ServeMux
 
 	closers []func() // run in reverse order by close
@@ -119,7 +124,20 @@ func build(ctx context.Context, c config, stderr io.Writer) (_ *app, err error) 
 	}
 	a.closers = append(a.closers, func() { a.notifier.Close() })
 
-	calc, err := metrics.New(a.db)
+	// The workflow and the scrapers write through a.db, where the
+	// interceptor (plugged in below, before anything runs) sees them.
+	if a.runner, err = workflow.New(a.db, a.notifier,
+		workflow.WithFailureRate(c.failureRate), workflow.WithStepDelay(c.stepDelay),
+		workflow.WithLogger(a.logger), workflow.WithRegisterer(reg)); err != nil {
+		return nil, err
+	}
+	if a.scrapers, err = scraper.New(a.db, a.runner, scraper.WithRate(c.scrapeRate),
+		scraper.WithLogger(a.logger), scraper.WithRegisterer(reg)); err != nil {
+		return nil, err
+	}
+	calc, err := metrics.New(a.db, metrics.WithActiveHarvesters(func(context.Context) (int64, error) {
+		return a.scrapers.Active(), nil
+	}))
 	if err != nil {
 		return nil, err
 	}
@@ -145,8 +163,13 @@ func build(ctx context.Context, c config, stderr io.Writer) (_ *app, err error) 
 		return nil, fmt.Errorf("interceptor: %w", err)
 	}
 
+	rest, err := api.New(api.Config{DB: a.db, Auth: auth, Workflow: a.runner, Metrics: calc, Owners: owners, Logger: a.logger})
+	if err != nil {
+		return nil, err
+	}
 	a.mux = http.NewServeMux()
 	a.hub.Mount(a.mux)
+	rest.Mount(a.mux)
 	a.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	a.mux.HandleFunc("GET /readyz", a.ready)
@@ -200,6 +223,9 @@ func (a *app) serve(ctx context.Context, stdout io.Writer, ready chan<- string) 
 	bg, stopBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = a.publisher.Run(bg) })
+	if a.cfg.simulate {
+		wg.Go(func() { _ = a.scrapers.Run(bg) })
+	}
 
 	demo, err := a.signer.Issue("demo", []string{access.RoleAdmin}, 24*time.Hour)
 	if err != nil {
@@ -230,12 +256,21 @@ func (a *app) serve(ctx context.Context, stdout io.Writer, ready chan<- string) 
 	level.Info(a.logger).Log("msg", "shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.shutdown)
 	defer cancel()
-	_ = a.hub.Shutdown(sctx) // clients: Close with allowReconnect
+	// Scrapers and the publisher stop; running workflows get half the
+	// budget to finish (their last events still reach connected clients);
+	// then clients are told to reconnect (a Close with allowReconnect) and
+	// in-flight requests finish.
+	stopBG()
+	wg.Wait()
+	wctx, wcancel := context.WithTimeout(sctx, a.cfg.shutdown/2)
+	if err := a.runner.Close(wctx); err != nil {
+		level.Warn(a.logger).Log("msg", "workflows cut short by the shutdown", "err", err)
+	}
+	wcancel()
+	_ = a.hub.Shutdown(sctx)
 	if serr := httpSrv.Shutdown(sctx); serr != nil && !errors.Is(serr, http.ErrServerClosed) {
 		level.Warn(a.logger).Log("msg", "http shutdown", "err", serr)
 	}
-	stopBG()
-	wg.Wait()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
