@@ -13,6 +13,7 @@ import (
 
 	kitlog "github.com/go-kit/log"
 	"github.com/go-kit/log/level"
+	"github.com/leadupdates/leadupdates/examples/dashboard"
 	"github.com/leadupdates/leadupdates/examples/server/internal/access"
 	"github.com/leadupdates/leadupdates/examples/server/internal/api"
 	"github.com/leadupdates/leadupdates/examples/server/internal/events"
@@ -173,6 +174,7 @@ func build(ctx context.Context, c config, stderr io.Writer) (_ *app, err error) 
 	a.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	a.mux.HandleFunc("GET /readyz", a.ready)
+	a.mux.Handle("/", dashboard.Handler()) // the dashboard, or how to build it
 	return a, nil
 }
 
