@@ -27,10 +27,15 @@ import (
 // process, as a user does; clients are the real @microsoft/signalr client in
 // Node (testdata/listen.mjs) and plain HTTP for the REST API.
 
-const (
-	secret = "an-end-to-end-test-secret-of-32-bytes+"
-	pgBase = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-)
+const secret = "an-end-to-end-test-secret-of-32-bytes+"
+
+// pgBase is the PostgreSQL the tests use, a URL; TEST_DATABASE_URL overrides it.
+func pgBase() string {
+	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
+		return u
+	}
+	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+}
 
 var binary string // built by TestMain
 
@@ -67,19 +72,23 @@ func pgSchema(t *testing.T) string {
 	b := make([]byte, 6)
 	rand.Read(b)
 	schema := "e2e_" + hex.EncodeToString(b)
-	db, err := gorm.Open(postgres.Open(pgBase), &gorm.Config{Logger: logger.Discard})
+	db, err := gorm.Open(postgres.Open(pgBase()), &gorm.Config{Logger: logger.Discard})
 	if err != nil {
-		t.Fatalf("PostgreSQL at 127.0.0.1:5432 is needed: %v", err)
+		t.Fatalf("PostgreSQL is needed at %s (in this workspace: /work/shared/services.sh, or set TEST_DATABASE_URL): %v", pgBase(), err)
 	}
 	sqlDB, _ := db.DB()
 	if err := db.Exec("CREATE SCHEMA " + schema).Error; err != nil {
-		t.Fatalf("PostgreSQL at 127.0.0.1:5432 is needed: %v", err)
+		t.Fatalf("create a schema in %s: %v", pgBase(), err)
 	}
 	t.Cleanup(func() {
 		db.Exec("DROP SCHEMA " + schema + " CASCADE")
 		sqlDB.Close()
 	})
-	return pgBase + "&search_path=" + schema
+	sep := "?"
+	if strings.Contains(pgBase(), "?") {
+		sep = "&"
+	}
+	return pgBase() + sep + "search_path=" + schema
 }
 
 // server is one running server process.
