@@ -70,7 +70,8 @@
 // (deleted_at set) leaves the live set and undeletion enters it, and a NULL
 // score counts in n but not in n_scored nor score_sum (numeric, so that sums
 // of signed deltas stay exact). An UPDATE that changes none of the counted
-// columns appends nothing. TRUNCATE empties the delta table. The function
+// columns appends nothing. TRUNCATE empties the delta table (after any
+// compaction in progress). The function
 // is SECURITY DEFINER with a pinned search_path, so writers need no
 // privilege on the delta table.
 //
@@ -126,7 +127,8 @@
 // statement: ×1.14 to ×1.16 for an INSERT, ×1.19 to ×1.36 for an UPDATE of
 // the status, ×1.16 to ×1.40 for an UPDATE of a column no figure of the
 // aggregates reads (the trigger runs and appends nothing), over two runs.
-// Bulk statements pay once per statement, not per row. Writes under
+// A bulk statement fires the trigger once, which aggregates its rows in one
+// query. Writes under
 // session_replication_role = replica (logical replication's apply, some
 // bulk loaders) do not fire the triggers, as for any ordinary trigger:
 // replicate the delta table along with the leads, or reinstall after such a
