@@ -193,7 +193,8 @@ func (a *app) sendLatestMetrics(_ context.Context, info hub.ConnInfo) {
 	})
 }
 
-// ready answers 200 when the database answers within a second.
+// ready answers 200 when the database answers within a second and the hub
+// can take clients (not shutting down; its backplane, if any, connected).
 func (a *app) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 	defer cancel()
@@ -202,8 +203,13 @@ func (a *app) ready(w http.ResponseWriter, r *http.Request) {
 		err = sqlDB.PingContext(ctx)
 	}
 	if err != nil {
-		level.Warn(a.logger).Log("msg", "not ready", "err", err)
+		level.Warn(a.logger).Log("msg", "not ready: database", "err", err)
 		http.Error(w, "database unreachable", http.StatusServiceUnavailable)
+		return
+	}
+	if err := a.hub.Ready(ctx); err != nil {
+		level.Warn(a.logger).Log("msg", "not ready: hub", "err", err)
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
 	}
 	io.WriteString(w, "ready\n")
