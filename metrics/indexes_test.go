@@ -58,8 +58,11 @@ func TestColumns(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := c.EnsureIndexes(t.Context()); err != nil {
+		if err := c.Migrate(t.Context()); err != nil { // the aggregates too, on PostgreSQL
 			t.Fatal(err)
+		}
+		if on, err := c.Aggregated(t.Context()); err != nil || on != (db.Dialector.Name() == "postgres") {
+			t.Errorf("Aggregated = %v, %v", on, err)
 		}
 		got, err := c.Snapshot(t.Context())
 		if err != nil {
@@ -80,6 +83,20 @@ func TestColumns(t *testing.T) {
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("Snapshot\n got %+v\nwant %+v", got, want)
+		}
+
+		// The triggers read the renamed columns.
+		err = db.Exec(`UPDATE "` + table + `" SET "State" = 'Qualified', "Rating" = 6 WHERE "Src" = 'Ads' AND "Removed" IS NULL`).Error
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err = c.Snapshot(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		want.QualifiedLeads, want.ConversionRate, want.ScoreAverage = 2, 100, 4.5
+		want.LeadsByStatus = map[string]int64{"Qualified": 2}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("Snapshot after an update\n got %+v\nwant %+v", got, want)
 		}
 	})
 }
