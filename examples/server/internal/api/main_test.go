@@ -58,7 +58,7 @@ func quiet() *gorm.Config { return &gorm.Config{Logger: logger.Discard} }
 
 // openPostgres returns a *gorm.DB on a schema of its own, dropped at cleanup,
 // so that concurrent test runs of other packages never collide.
-func openPostgres(t *testing.T) *gorm.DB {
+func openPostgres(t testing.TB) *gorm.DB {
 	t.Helper()
 	admin, err := gorm.Open(postgres.Open(pgDSN()), quiet())
 	if err == nil {
@@ -90,7 +90,7 @@ func openPostgres(t *testing.T) *gorm.DB {
 }
 
 // openSQLite returns a *gorm.DB on a fresh SQLite file.
-func openSQLite(t *testing.T) *gorm.DB {
+func openSQLite(t testing.TB) *gorm.DB {
 	t.Helper()
 	db, err := gorm.Open(sqlite.Open(filepath.Join(t.TempDir(), "test.db")+
 		"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)"), quiet())
@@ -101,7 +101,7 @@ func openSQLite(t *testing.T) *gorm.DB {
 	return db
 }
 
-func closeDB(t *testing.T, db *gorm.DB) {
+func closeDB(t testing.TB, db *gorm.DB) {
 	sqlDB, err := db.DB()
 	if err == nil {
 		err = sqlDB.Close()
@@ -111,7 +111,7 @@ func closeDB(t *testing.T, db *gorm.DB) {
 	}
 }
 
-func randomHex(t *testing.T) string {
+func randomHex(t testing.TB) string {
 	b := make([]byte, 6)
 	if _, err := rand.Read(b); err != nil {
 		t.Fatal(err)
@@ -124,7 +124,7 @@ func randomHex(t *testing.T) string {
 func eachDB(t *testing.T, f func(t *testing.T, db *gorm.DB)) {
 	for _, d := range []struct {
 		name string
-		open func(*testing.T) *gorm.DB
+		open func(testing.TB) *gorm.DB
 	}{{"postgres", openPostgres}, {"sqlite", openSQLite}} {
 		t.Run(d.name, func(t *testing.T) {
 			db := d.open(t)
@@ -200,7 +200,7 @@ type env struct {
 	tokens  map[string]string
 }
 
-func newEnv(t *testing.T, db *gorm.DB) *env {
+func newEnv(t testing.TB, db *gorm.DB) *env {
 	t.Helper()
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
@@ -257,7 +257,7 @@ func (r response) err(t *testing.T) errBody {
 	return b
 }
 
-func (r response) decode(t *testing.T, v any) {
+func (r response) decode(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.body, v); err != nil {
 		t.Fatalf("decode %s: %v", r.body, err)
@@ -265,7 +265,7 @@ func (r response) decode(t *testing.T, v any) {
 }
 
 // do sends a request as who ("" = without a token).
-func (e *env) do(t *testing.T, who, method, path string, body any) response {
+func (e *env) do(t testing.TB, who, method, path string, body any) response {
 	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -295,7 +295,7 @@ func (e *env) do(t *testing.T, who, method, path string, body any) response {
 }
 
 // want fails unless r has status.
-func (r response) want(t *testing.T, status int) response {
+func (r response) want(t testing.TB, status int) response {
 	t.Helper()
 	if r.status != status {
 		t.Fatalf("status %d, want %d: %s", r.status, status, r.body)
@@ -315,7 +315,7 @@ func (r response) wantErr(t *testing.T, status int, field string) errBody {
 }
 
 // create stores a lead through the API as who and returns its view.
-func (e *env) create(t *testing.T, who string, body map[string]any) lead.View {
+func (e *env) create(t testing.TB, who string, body map[string]any) lead.View {
 	t.Helper()
 	var v lead.View
 	e.do(t, who, "POST", "/api/leads", body).want(t, http.StatusCreated).decode(t, &v)
