@@ -24,9 +24,10 @@ type Authenticator interface {
 // Processor starts the LeadProcessing workflow of a lead in the background.
 // Start must return once the workflow has started (or was refused): ctx is
 // the request's and ends with it. An error implementing
-// interface{ HTTPStatus() int } with a 4xx status (404 no such lead, 409
-// already running or not processable) answers with that status and the
-// error's message; any other error is a 500.
+// interface{ HTTPStatus() int } (404 no such lead, 409 already running or
+// not processable, 503 busy) answers with that status and the error's
+// message, which must therefore say nothing internal; any other error, or
+// the status 500, is a logged 500 with a generic message.
 type Processor interface {
 	Start(ctx context.Context, leadID int64) error
 }

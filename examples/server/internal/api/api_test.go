@@ -108,6 +108,16 @@ func TestProcess(t *testing.T) {
 		if b.Error != "workflow already running" {
 			t.Errorf("message %q", b.Error)
 		}
+		e.proc.err = statusError{http.StatusServiceUnavailable, "too many workflows running, retry later"}
+		b = e.do(t, "admin", "POST", path(theirs.ID, "/process"), nil).wantErr(t, http.StatusServiceUnavailable, "")
+		if b.Error != "too many workflows running, retry later" {
+			t.Errorf("message %q", b.Error)
+		}
+		e.proc.err = statusError{http.StatusInternalServerError, "pq: secret internals"}
+		b = e.do(t, "admin", "POST", path(theirs.ID, "/process"), nil).wantErr(t, http.StatusInternalServerError, "")
+		if b.Error != "internal error" {
+			t.Errorf("500 leaks %q", b.Error)
+		}
 		e.proc.err = statusError{http.StatusNotFound, "no such lead"}
 		e.do(t, "admin", "POST", path(theirs.ID, "/process"), nil).wantErr(t, http.StatusNotFound, "")
 		// Anything else is a 500 that says nothing internal.

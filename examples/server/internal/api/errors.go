@@ -45,8 +45,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // fail answers err: an *apiError as it says, an error with HTTPStatus() 4xx
-// with its status and message, anything else as a logged 500 whose message
-// says nothing internal.
+// or 5xx other than 500 with its status and message, anything else as a
+// logged 500 whose message says nothing internal.
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apiError
 	if errors.As(err, &ae) {
@@ -55,7 +55,8 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	var sc statusCoder
 	if errors.As(err, &sc) {
-		if s := sc.HTTPStatus(); s >= 400 && s < 500 {
+		// 500 stays generic: it may say something internal.
+		if s := sc.HTTPStatus(); s >= 400 && s < 600 && s != http.StatusInternalServerError {
 			msg := err.Error()
 			if e, ok := sc.(error); ok {
 				msg = e.Error() // without our wrapping
