@@ -43,20 +43,20 @@
 // [Calculator.Migrate] runs EnsureIndexes and, on PostgreSQL,
 // [Calculator.EnsureAggregates]. Measured here with BenchmarkSnapshot
 // (go test -run '^$' -bench Snapshot -benchtime 5x ./metrics/), all in one
-// run, on 2 vCPUs shared with other jobs (load average about 12, so
-// absolute figures vary by tens of percent from run to run), ms per
-// snapshot:
+// run, ms per snapshot:
 //
 //	                            100,000 leads   1,000,000 leads   growth
-//	aggregates (compacted)                8               11         ×1.4
-//	aggregates, 5,000 delta rows         16               27         ×1.7
-//	direct GROUP BY                     164              746         ×4.5
-//	naive, one query per figure         233             2374         ×10
+//	aggregates (compacted)              2.4              6.9         ×2.9
+//	aggregates, 5,000 delta rows        5.0             11.2         ×2.2
+//	direct GROUP BY                      60              371         ×6.2
+//	naive, one query per figure         162             1465         ×9.1
 //
-// With the aggregates the cost no longer depends on the size of the table
-// but on the leads of the last two weeks that the window query reads (and
-// on the delta rows not yet compacted, a few ms for 5,000). On an idle
-// machine the direct query measured 60 and 568 ms.
+// The machine (2 vCPUs) was shared with other jobs, load average 9 to 14:
+// over five runs the aggregates took 6 to 11 ms at 1,000,000 leads (27 ms at
+// most with 5,000 delta rows), the direct query 370 to 1340 ms. With the
+// aggregates the cost no longer follows the size of the table but the leads
+// of the last two weeks, which the window query reads (and the delta rows not
+// yet compacted, a few ms for 5,000).
 //
 // # Incremental aggregates (PostgreSQL)
 //
@@ -120,13 +120,13 @@
 // Writes cost more with the triggers (BenchmarkWriteCost: single-row
 // statements on 100,000 leads, alternated between a table with them and
 // one without; go test -run '^$' -bench WriteCost -benchtime 3s
-// ./metrics/). With durable commits (synchronous_commit on, the default)
-// the flush of each commit, 5 to 10 ms on this machine's disk, dominates
-// and the difference is lost in the noise (ratios 0.93 to 1.01). The
-// execution alone (synchronous_commit off) costs about 50 to 80 µs more per
-// statement: ×1.14 to ×1.16 for an INSERT, ×1.19 to ×1.36 for an UPDATE of
-// the status, ×1.16 to ×1.40 for an UPDATE of a column no figure of the
-// aggregates reads (the trigger runs and appends nothing), over two runs.
+// ./metrics/), over three runs. With durable commits (synchronous_commit
+// on, the default) the flush of each commit, 4 to 10 ms on this machine's
+// disk, dominates and the difference is within the noise (ratios 0.93 to
+// 1.24). The execution alone (synchronous_commit off) costs 30 to 130 µs
+// more per statement: ×1.14 to ×1.19 for an INSERT, ×1.19 to ×1.41 for an
+// UPDATE of the status, ×1.16 to ×1.40 for an UPDATE of a column no figure
+// of the aggregates reads (the trigger runs and appends nothing).
 // A bulk statement fires the trigger once, which aggregates its rows in one
 // query. Writes under
 // session_replication_role = replica (logical replication's apply, some
