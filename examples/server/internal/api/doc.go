@@ -14,9 +14,15 @@
 // Every write goes through GORM on Config.DB, so that the interceptor plugged
 // into that *gorm.DB reports it after commit; the API never notifies anyone
 // itself. An import is validated as a whole and stored in one transaction:
-// all rows or none. A PATCH updates only the columns it changes, on the
-// condition that the status it validated the transition against is still
-// the lead's (optimistic concurrency: otherwise 409).
+// all rows or none. A PATCH updates only the columns it changes, and none
+// when nothing changes, on the condition that the status it validated the
+// transition against and the owner it checked access against are still the
+// lead's (optimistic concurrency: otherwise 409, or 404 when the lead was
+// deleted meanwhile). DELETE is GORM's soft delete, on the same owner
+// condition.
+//
+// Config.Owners learns owners after the commit of a create, an import or an
+// owner change.
 //
 // # Errors
 //

@@ -361,6 +361,19 @@ func TestPatchConflict(t *testing.T) {
 			t.Errorf("after the conflict %+v", got)
 		}
 
+		// A salesperson's write is conditional on still owning the lead.
+		if err := db.Model(&lead.Lead{}).Where("id = ?", l.ID).Update("owner", "alice").Error; err != nil {
+			t.Fatal(err)
+		}
+		reassign := func() {
+			if err := db.Exec("UPDATE leads SET owner = 'bob' WHERE id = ?", l.ID).Error; err != nil {
+				t.Error(err)
+			}
+		}
+		race.Store(&reassign)
+		e.do(t, "alice", "PATCH", path(l.ID), map[string]any{"score": 5}).wantErr(t, http.StatusConflict, "")
+		e.do(t, "alice", "GET", path(l.ID), nil).wantErr(t, http.StatusForbidden, "")
+
 		del := func() {
 			if err := db.Delete(&lead.Lead{}, l.ID).Error; err != nil {
 				t.Error(err)
