@@ -311,7 +311,9 @@ func (c *Calculator) EnsureAggregates(ctx context.Context) error {
 // an instant), the function and the delta table. Snapshot then reads the
 // table directly, at once through this Calculator and, through others, from
 // their next snapshot (their read of the delta table fails, they detect
-// again). It does nothing on SQLite or when nothing is installed.
+// again). It does nothing on SQLite or when nothing is installed. Call it
+// before dropping the leads table: DROP TABLE takes the triggers with it
+// but leaves the delta table and the function.
 func (c *Calculator) DropAggregates(ctx context.Context) error {
 	if !c.dialect.aggregates {
 		return nil

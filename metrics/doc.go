@@ -104,8 +104,9 @@
 // EnsureAggregates is a no-op when the aggregates are installed for the
 // Calculator's columns (a fingerprint in the function's comment says so)
 // and reinstalls them otherwise, as after a version of this package that
-// changes the function: until then Snapshot reads the table directly. [Calculator.DropAggregates] removes them
-// in one transaction.
+// changes the function: until then Snapshot reads the table directly.
+// [Calculator.DropAggregates] removes them in one transaction (DROP TABLE of
+// the leads would leave the delta table and the function behind).
 //
 // Snapshot detects once, with one catalog query, whether the aggregates are
 // installed (delta table, function with the expected fingerprint, four

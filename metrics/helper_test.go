@@ -130,12 +130,24 @@ func newTable(tb testing.TB, db *gorm.DB) string {
 	if err != nil {
 		tb.Fatalf("create table: %v", err)
 	}
-	tb.Cleanup(func() {
-		if err := db.Exec(`DROP TABLE IF EXISTS ` + name).Error; err != nil {
-			tb.Errorf("drop table: %v", err)
-		}
-	})
+	tb.Cleanup(func() { dropTable(tb, db, name) })
 	return name
+}
+
+// dropTable drops a leads table (name unquoted) and what EnsureAggregates
+// may have created beside it, which DROP TABLE leaves.
+func dropTable(tb testing.TB, db *gorm.DB, name string) {
+	tb.Helper()
+	stmts := []string{`DROP TABLE IF EXISTS "` + name + `"`}
+	if db.Dialector.Name() == "postgres" {
+		delta := `"` + name + `_metrics_counts"`
+		stmts = append(stmts, `DROP TABLE IF EXISTS `+delta, `DROP FUNCTION IF EXISTS `+delta+`()`)
+	}
+	for _, s := range stmts {
+		if err := db.Exec(s).Error; err != nil {
+			tb.Errorf("%s: %v", s, err)
+		}
+	}
 }
 
 // lead is one fixture row; nil pointers are NULLs.

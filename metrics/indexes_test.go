@@ -39,7 +39,7 @@ func TestColumns(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { db.Exec(`DROP TABLE "` + table + `"`) })
+		t.Cleanup(func() { dropTable(t, db, table) })
 		now := time.Date(2026, time.June, 1, 12, 0, 0, 0, time.UTC)
 		err = db.Exec(`INSERT INTO "`+table+`" VALUES
 			('Web', 'Qualified', 3, ?, ?, NULL),
