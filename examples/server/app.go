@@ -142,7 +142,7 @@ func build(ctx context.Context, c config, stderr io.Writer) (_ *app, err error) 
 	if err != nil {
 		return nil, err
 	}
-	if err := calc.EnsureIndexes(ctx); err != nil {
+	if err := calc.Migrate(ctx); err != nil { // indexes, and on PostgreSQL incrementally kept counts
 		return nil, err
 	}
 	if a.publisher, err = metrics.NewPublisher(calc,
