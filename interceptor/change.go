@@ -28,6 +28,10 @@ type Change struct {
 
 	// Lead is, for OpNewLead, a pointer to a copy of the created row (the
 	// caller's model type), taken after GORM filled in the generated id.
+	// For a create from a map it is a new *Model holding the map's values
+	// for the fields the statement wrote and the id; SQL expressions and
+	// database defaults are zero in it (see Creates in the package doc).
+	// For a PostgreSQL upsert from several maps it is nil.
 	Lead any
 
 	PreviousStatus, NewStatus string  // OpStatusUpdate

@@ -37,17 +37,40 @@
 // order. PrepareStmt sessions are supported; captured updates and deletes
 // bypass the prepared-statement cache.
 //
+// # Creates
+//
+// Creates of structs (one, a slice, CreateInBatches, FirstOrCreate, Save of
+// a new row) emit NEW_LEAD per row with a pointer to a copy of the row.
+// Creates from maps, db.Model(&Lead{}).Create(m) with a map[string]any,
+// *map[string]any or *[]map[string]any, emit NEW_LEAD per created row with
+// the id the database returned (RETURNING, or LastInsertId where GORM uses
+// it); Change.Lead is then a new *Lead (the watched model) holding the
+// map's values for the keys that name a field (by column or Go name) and
+// that the statement wrote (Select and Omit apply), plus the id. Values GORM
+// writes as SQL (gorm.Expr, clause.Expr) and columns the database fills by
+// its own defaults are zero in it: a map create writes only its keys. GORM
+// 1.31 cannot create from a non-pointer []map[string]any on PostgreSQL or
+// SQLite (it fails scanning the returned ids and the implicit transaction
+// rolls back, so nothing is emitted); pass a *[]map[string]any.
+//
 // # Previous values
 //
 // Updates (Save, Update, Updates, UpdateColumn(s), by model or by Where, with
 // a struct or a map) read the previous values in the same statement, with
 // the rows locked:
 //
-//	UPDATE leads SET ... FROM (SELECT ... FROM leads WHERE <where> FOR UPDATE) AS __ic_old
+//	UPDATE leads SET ... FROM (SELECT ... FROM leads WHERE <where> FOR NO KEY UPDATE) AS __ic_old
 //	WHERE (<where>) AND leads.id = __ic_old.__ic_0 RETURNING ...
 //
 // so the previous status is the one actually overwritten, even under
-// concurrent writers. An update that changes nothing emits nothing.
+// concurrent writers. FOR NO KEY UPDATE is the lock the UPDATE takes
+// anyway: other writers of the row wait, as they would for the UPDATE,
+// and inserts whose foreign keys reference it do not. Only the columns the
+// statement assigns are read (the id and those of status, score and the
+// enrichment fields in its SET), and an update that assigns none of them
+// (say Update("name", ...)) runs exactly as without the plugin; a column
+// changed by a database trigger alone is not seen. An update that changes
+// nothing emits nothing.
 //
 // # SQLite
 //
@@ -75,7 +98,9 @@
 // one that ON CONFLICT DO UPDATE updated (a widely used property of
 // PostgreSQL's row versions, not a documented guarantee), and:
 //
-//   - a row the upsert inserted emits NEW_LEAD with the row, like a create;
+//   - a row the upsert inserted emits NEW_LEAD with the row, like a create
+//     (from one map: a *Model filled from it; from several maps: Lead is
+//     nil, since skipped rows make rows and maps impossible to pair);
 //   - a row it updated emits nothing: its new values are known, but the
 //     previous ones are not without a read before the statement, and a
 //     Change with a guessed or empty previous status would look like a real

@@ -89,6 +89,10 @@ func (c *columns) assigned(stmt *gorm.Statement) int {
 	shape := 0
 	for _, a := range set {
 		name := a.Column.Name
+		if i := strings.LastIndexByte(name, '.'); i >= 0 {
+			name = name[i+1:] // "leads.status"
+		}
+		name = strings.Trim(name, "`\"")
 		switch {
 		case c.status != nil && name == c.status.DBName:
 			shape |= setStatus
