@@ -4,9 +4,7 @@ import (
 	"net/http"
 	"testing"
 
-	"gorm.io/gorm"
-
-	"github.com/leadupdates/leadupdates/examples/server/internal/lead"
+	"github.com/leadupdates/leadupdates/examples/server/internal/testdb"
 )
 
 // FuzzBadInput sends arbitrary bodies to every endpoint that reads one, as
@@ -14,12 +12,8 @@ import (
 // never a 500.
 func FuzzBadInput(f *testing.F) {
 	var envs []*env
-	for _, open := range []func(testing.TB) *gorm.DB{openPostgres, openSQLite} {
-		db := open(f)
-		if err := db.AutoMigrate(&lead.Lead{}); err != nil {
-			f.Fatal(err)
-		}
-		e := newEnv(f, db)
+	for _, d := range testdb.Dialects() {
+		e := newEnv(f, migrated(f, d.Open))
 		e.create(f, "alice", map[string]any{"name": "Target"}) // id 1
 		envs = append(envs, e)
 	}

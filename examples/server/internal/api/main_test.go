@@ -4,29 +4,24 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/glebarez/sqlite"
 	kitlog "github.com/go-kit/log"
 	"go.uber.org/goleak"
-	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
 
 	"github.com/leadupdates/leadupdates/examples/server/internal/access"
 	"github.com/leadupdates/leadupdates/examples/server/internal/api"
 	"github.com/leadupdates/leadupdates/examples/server/internal/lead"
+	"github.com/leadupdates/leadupdates/examples/server/internal/testdb"
 	"github.com/leadupdates/leadupdates/hub/jwtauth"
 	"github.com/leadupdates/leadupdates/metrics"
 )
@@ -44,96 +39,22 @@ func TestMain(m *testing.M) {
 		goleak.IgnoreTopFunction("gorm.io/gorm/internal/lru.NewLRU[...].func1"))
 }
 
-// pgDSN is the PostgreSQL the tests use; TEST_DATABASE_URL overrides it.
-func pgDSN() string {
-	if dsn := os.Getenv("TEST_DATABASE_URL"); dsn != "" {
-		return dsn
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-}
-
-// quiet is a fresh config per database: gorm.Open keeps the config and
-// stores the database's callbacks and plugins in it.
-func quiet() *gorm.Config { return &gorm.Config{Logger: logger.Discard} }
-
-// openPostgres returns a *gorm.DB on a schema of its own, dropped at cleanup,
-// so that concurrent test runs of other packages never collide.
-func openPostgres(t testing.TB) *gorm.DB {
-	t.Helper()
-	admin, err := gorm.Open(postgres.Open(pgDSN()), quiet())
-	if err == nil {
-		err = admin.Exec("SELECT 1").Error
-	}
-	if err != nil {
-		t.Fatalf("these tests need PostgreSQL at %s (start it with /work/shared/services.sh or set TEST_DATABASE_URL): %v", pgDSN(), err)
-	}
-	schema := "api_" + randomHex(t)
-	if err := admin.Exec("CREATE SCHEMA " + schema).Error; err != nil {
-		t.Fatal(err)
-	}
-	sep := "?"
-	if strings.Contains(pgDSN(), "?") {
-		sep = "&"
-	}
-	db, err := gorm.Open(postgres.Open(pgDSN()+sep+"search_path="+schema), quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		closeDB(t, db)
-		if err := admin.Exec("DROP SCHEMA " + schema + " CASCADE").Error; err != nil {
-			t.Errorf("drop schema: %v", err)
-		}
-		closeDB(t, admin)
-	})
-	return db
-}
-
-// openSQLite returns a *gorm.DB on a fresh SQLite file.
-func openSQLite(t testing.TB) *gorm.DB {
-	t.Helper()
-	db, err := gorm.Open(sqlite.Open(filepath.Join(t.TempDir(), "test.db")+
-		"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)"), quiet())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { closeDB(t, db) })
-	return db
-}
-
-func closeDB(t testing.TB, db *gorm.DB) {
-	sqlDB, err := db.DB()
-	if err == nil {
-		err = sqlDB.Close()
-	}
-	if err != nil {
-		t.Errorf("close db: %v", err)
-	}
-}
-
-func randomHex(t testing.TB) string {
-	b := make([]byte, 6)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
-}
-
 // eachDB runs f once on PostgreSQL and once on SQLite, each with a fresh,
 // migrated database.
 func eachDB(t *testing.T, f func(t *testing.T, db *gorm.DB)) {
-	for _, d := range []struct {
-		name string
-		open func(testing.TB) *gorm.DB
-	}{{"postgres", openPostgres}, {"sqlite", openSQLite}} {
-		t.Run(d.name, func(t *testing.T) {
-			db := d.open(t)
-			if err := db.AutoMigrate(&lead.Lead{}); err != nil {
-				t.Fatalf("migrate: %v", err)
-			}
-			f(t, db)
-		})
+	testdb.Each(t, func(t *testing.T, d testdb.Dialect) {
+		f(t, migrated(t, d.Open))
+	})
+}
+
+// migrated opens a fresh database with open and creates the leads table.
+func migrated(t testing.TB, open func(testing.TB) gorm.Dialector) *gorm.DB {
+	t.Helper()
+	db := testdb.Open(t, open(t))
+	if err := db.AutoMigrate(&lead.Lead{}); err != nil {
+		t.Fatalf("migrate: %v", err)
 	}
+	return db
 }
 
 // processor is a fake Processor recording the leads it was asked to start.

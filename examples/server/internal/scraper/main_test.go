@@ -3,81 +3,21 @@ package scraper_test
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/glebarez/sqlite"
 	"go.uber.org/goleak"
-	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
 
 	"github.com/leadupdates/leadupdates/examples/server/internal/lead"
+	"github.com/leadupdates/leadupdates/examples/server/internal/testdb"
 	"github.com/leadupdates/leadupdates/interceptor"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-func pgDSN() string {
-	if dsn := os.Getenv("TEST_DATABASE_URL"); dsn != "" {
-		return dsn
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-}
-
-// A dialect is a database every database test runs on, as a subtest.
-type dialect struct {
-	name string
-	open func(t *testing.T) gorm.Dialector
-}
-
-var dialects = []dialect{
-	{name: "postgres", open: openPostgres},
-	{name: "sqlite", open: func(t *testing.T) gorm.Dialector {
-		return sqlite.Open(filepath.Join(t.TempDir(), "test.db") +
-			"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
-	}},
-}
-
-// openPostgres creates a schema for t, dropped in Cleanup, and returns a
-// dialector whose search_path is that schema. An unreachable server fails
-// the test.
-func openPostgres(t *testing.T) gorm.Dialector {
-	t.Helper()
-	admin, err := gorm.Open(postgres.Open(pgDSN()), &gorm.Config{Logger: logger.Discard})
-	if err != nil {
-		t.Fatalf("scraper tests need PostgreSQL at %s (in this workspace: /work/shared/services.sh, or set TEST_DATABASE_URL): %v", pgDSN(), err)
-	}
-	sqlAdmin, _ := admin.DB()
-	schema := fmt.Sprintf("sc_%d", rand.Uint64()%1e12)
-	if err := admin.Exec("CREATE SCHEMA " + schema).Error; err != nil {
-		sqlAdmin.Close()
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := admin.Exec("DROP SCHEMA " + schema + " CASCADE").Error; err != nil {
-			t.Errorf("drop schema: %v", err)
-		}
-		sqlAdmin.Close()
-	})
-	sep := "?"
-	if strings.Contains(pgDSN(), "?") {
-		sep = "&"
-	}
-	return postgres.Open(pgDSN() + sep + "search_path=" + schema)
-}
-
-func eachDB(t *testing.T, f func(t *testing.T, d dialect)) {
-	for _, d := range dialects {
-		t.Run(d.name, func(t *testing.T) { f(t, d) })
-	}
 }
 
 // env is a database with the leads table and the interceptor plugged in.
@@ -88,17 +28,11 @@ type env struct {
 	news   []int64 // ids of NEW_LEAD changes
 }
 
-func newEnv(t *testing.T, d dialect) *env {
+// newEnv builds an env on a fresh database from open: a testdb.Dialect's
+// Open, or testdb.SQLite where the engine does not matter.
+func newEnv(t *testing.T, open func(testing.TB) gorm.Dialector) *env {
 	t.Helper()
-	db, err := gorm.Open(d.open(t), &gorm.Config{Logger: logger.Discard})
-	if err != nil {
-		t.Fatalf("open %s: %v", d.name, err)
-	}
-	sqlDB, err := db.DB()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sqlDB.Close() })
+	db := testdb.Open(t, open(t))
 	if err := db.AutoMigrate(&lead.Lead{}); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/leadupdates/leadupdates/examples/server/internal/lead"
 	"github.com/leadupdates/leadupdates/examples/server/internal/scraper"
+	"github.com/leadupdates/leadupdates/examples/server/internal/testdb"
 )
 
 func noFetch(context.Context, string) error { return nil }
@@ -56,10 +57,10 @@ func checkLead(t *testing.T, l lead.Lead, owners []string) {
 	}
 }
 
-func TestHarvest(t *testing.T) { eachDB(t, testHarvest) }
+func TestHarvest(t *testing.T) { testdb.Each(t, testHarvest) }
 
-func testHarvest(t *testing.T, d dialect) {
-	e := newEnv(t, d)
+func testHarvest(t *testing.T, d testdb.Dialect) {
+	e := newEnv(t, d.Open)
 	st := &starter{}
 	reg := prometheus.NewPedanticRegistry()
 	owners := []string{"carol", ""}
@@ -121,10 +122,10 @@ func metric(t *testing.T, reg *prometheus.Registry, name string) float64 {
 
 // TestRun runs every job at a high rate until a lead of each source has
 // been started, then stops it.
-func TestRun(t *testing.T) { eachDB(t, testRun) }
+func TestRun(t *testing.T) { testdb.Each(t, testRun) }
 
-func testRun(t *testing.T, d dialect) {
-	e := newEnv(t, d)
+func testRun(t *testing.T, d testdb.Dialect) {
+	e := newEnv(t, d.Open)
 	st := &starter{started: make(chan int64)}
 	sc := newScraper(t, e, st, scraper.WithRate(60000))
 	ctx, cancel := context.WithCancel(t.Context())
@@ -161,10 +162,10 @@ func testRun(t *testing.T, d dialect) {
 
 // TestActive holds two harvests in their fetch and checks that Active
 // counts them, and no longer once they finish.
-func TestActive(t *testing.T) { eachDB(t, testActive) }
+func TestActive(t *testing.T) { testdb.Each(t, testActive) }
 
-func testActive(t *testing.T, d dialect) {
-	e := newEnv(t, d)
+func testActive(t *testing.T, d testdb.Dialect) {
+	e := newEnv(t, d.Open)
 	entered := make(chan string)
 	release := make(chan struct{})
 	fetch := func(ctx context.Context, source string) error {
@@ -206,10 +207,10 @@ func testActive(t *testing.T, d dialect) {
 
 // TestClosedDB closes the database under a running Scraper: each harvest
 // fails, is logged and counted, and Run goes on until its context ends.
-func TestClosedDB(t *testing.T) { eachDB(t, testClosedDB) }
+func TestClosedDB(t *testing.T) { testdb.Each(t, testClosedDB) }
 
-func testClosedDB(t *testing.T, d dialect) {
-	e := newEnv(t, d)
+func testClosedDB(t *testing.T, d testdb.Dialect) {
+	e := newEnv(t, d.Open)
 	sqlDB, err := e.db.DB()
 	if err != nil {
 		t.Fatal(err)
@@ -256,9 +257,9 @@ func (busyError) Error() string   { return "workflow: too many workflows running
 func (busyError) HTTPStatus() int { return 503 }
 
 // TestStartRefused: a Starter that refuses is logged, the leads stay.
-func TestStartRefused(t *testing.T) { eachDB(t, testStartRefused) }
+func TestStartRefused(t *testing.T) { testdb.Each(t, testStartRefused) }
 
-func testStartRefused(t *testing.T, d dialect) {
+func testStartRefused(t *testing.T, d testdb.Dialect) {
 	for _, tc := range []struct {
 		name  string
 		err   error
@@ -268,7 +269,7 @@ func testStartRefused(t *testing.T, d dialect) {
 		{"other", errors.New("boom"), "warn"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, d)
+			e := newEnv(t, d.Open)
 			l := &logs{}
 			sc := newScraper(t, e, &starter{err: tc.err}, scraper.WithLogger(l))
 			ids, err := sc.Harvest(t.Context(), lead.SourceFacebook)
@@ -288,7 +289,7 @@ func testStartRefused(t *testing.T, d dialect) {
 }
 
 func TestNewValidates(t *testing.T) {
-	e := newEnv(t, dialects[1])
+	e := newEnv(t, testdb.SQLite)
 	for _, tc := range []struct {
 		name string
 		opts []scraper.Option

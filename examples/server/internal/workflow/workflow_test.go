@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/leadupdates/leadupdates/examples/server/internal/lead"
+	"github.com/leadupdates/leadupdates/examples/server/internal/testdb"
 	"github.com/leadupdates/leadupdates/examples/server/internal/workflow"
 	"github.com/leadupdates/leadupdates/interceptor"
 )
@@ -68,10 +69,10 @@ func concat(parts ...[][]string) [][]string {
 	return out
 }
 
-func TestProcessQualified(t *testing.T) { eachDB(t, testProcessQualified) }
+func TestProcessQualified(t *testing.T) { testdb.Each(t, testProcessQualified) }
 
-func testProcessQualified(t *testing.T, d dialect) {
-	e := newEnv(t, d)
+func testProcessQualified(t *testing.T, d testdb.Dialect) {
+	e := newEnv(t, d.Open)
 	n := &recorder{}
 	reg := prometheus.NewPedanticRegistry()
 	r := newRunner(t, e, n, workflow.WithThreshold(0), workflow.WithRegisterer(reg))
@@ -132,10 +133,10 @@ func metric(t *testing.T, reg *prometheus.Registry, name, label string) float64 
 // events and the interceptor's changes in one log. It holds when the
 // interceptor delivers as the transaction commits (WithStrict), as the
 // example server wires it.
-func TestEventOrder(t *testing.T) { eachDB(t, testEventOrder) }
+func TestEventOrder(t *testing.T) { testdb.Each(t, testEventOrder) }
 
-func testEventOrder(t *testing.T, d dialect) {
-	e := newEnv(t, d, interceptor.WithStrict())
+func testEventOrder(t *testing.T, d testdb.Dialect) {
+	e := newEnv(t, d.Open, interceptor.WithStrict())
 	n := &recorder{}
 	e.sink.mu.Lock()
 	e.sink.mirror = n
@@ -173,10 +174,10 @@ func testEventOrder(t *testing.T, d dialect) {
 		"STATUS Enriching->Failed", wf("FAILED", id) + ": " + reason})
 }
 
-func TestProcessDisqualifiedThenAgain(t *testing.T) { eachDB(t, testProcessDisqualifiedThenAgain) }
+func TestProcessDisqualifiedThenAgain(t *testing.T) { testdb.Each(t, testProcessDisqualifiedThenAgain) }
 
-func testProcessDisqualifiedThenAgain(t *testing.T, d dialect) {
-	e := newEnv(t, d)
+func testProcessDisqualifiedThenAgain(t *testing.T, d testdb.Dialect) {
+	e := newEnv(t, d.Open)
 	n := &recorder{}
 	// A lead with nothing but a name from Facebook scores at most 46.
 	r := newRunner(t, e, n)
@@ -200,10 +201,10 @@ func testProcessDisqualifiedThenAgain(t *testing.T, d dialect) {
 	}
 }
 
-func TestFailures(t *testing.T) { eachDB(t, testFailures) }
+func TestFailures(t *testing.T) { testdb.Each(t, testFailures) }
 
-func testFailures(t *testing.T, d dialect) {
-	e := newEnv(t, d)
+func testFailures(t *testing.T, d testdb.Dialect) {
+	e := newEnv(t, d.Open)
 	n := &recorder{}
 	reg := prometheus.NewPedanticRegistry()
 	failing := newRunner(t, e, n, workflow.WithFailureRate(1), workflow.WithRegisterer(reg))
@@ -244,10 +245,10 @@ func testFailures(t *testing.T, d dialect) {
 // TestFailureRate runs many leads at a rate between 0 and 1: every run
 // ends completed or failed with a reason, and the lead's status agrees; at
 // rate 0 none fails.
-func TestFailureRate(t *testing.T) { eachDB(t, testFailureRate) }
+func TestFailureRate(t *testing.T) { testdb.Each(t, testFailureRate) }
 
-func testFailureRate(t *testing.T, d dialect) {
-	e := newEnv(t, d)
+func testFailureRate(t *testing.T, d testdb.Dialect) {
+	e := newEnv(t, d.Open)
 	n := &recorder{}
 	r := newRunner(t, e, n, workflow.WithFailureRate(0.2), workflow.WithThreshold(0), workflow.WithSeed(7))
 	failed := 0
@@ -277,9 +278,9 @@ func testFailureRate(t *testing.T, d dialect) {
 	}
 }
 
-func TestNotifierNeverFailsWorkflow(t *testing.T) { eachDB(t, testNotifierNeverFailsWorkflow) }
+func TestNotifierNeverFailsWorkflow(t *testing.T) { testdb.Each(t, testNotifierNeverFailsWorkflow) }
 
-func testNotifierNeverFailsWorkflow(t *testing.T, d dialect) {
+func testNotifierNeverFailsWorkflow(t *testing.T, d testdb.Dialect) {
 	for _, tc := range []struct {
 		name string
 		n    *recorder
@@ -288,7 +289,7 @@ func testNotifierNeverFailsWorkflow(t *testing.T, d dialect) {
 		{"panic", &recorder{panic: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, d)
+			e := newEnv(t, d.Open)
 			reg := prometheus.NewPedanticRegistry()
 			r := newRunner(t, e, tc.n, workflow.WithThreshold(0), workflow.WithRegisterer(reg))
 			id := e.newLead(t, lead.Lead{})
@@ -316,10 +317,10 @@ func testNotifierNeverFailsWorkflow(t *testing.T, d dialect) {
 	}
 }
 
-func TestStartRefusals(t *testing.T) { eachDB(t, testStartRefusals) }
+func TestStartRefusals(t *testing.T) { testdb.Each(t, testStartRefusals) }
 
-func testStartRefusals(t *testing.T, d dialect) {
-	e := newEnv(t, d)
+func testStartRefusals(t *testing.T, d testdb.Dialect) {
+	e := newEnv(t, d.Open)
 	release := make(chan struct{})
 	reached := make(chan string, 1)
 	n := &recorder{block: map[string]chan struct{}{"WORKFLOW_STARTED": release}, reached: reached}
@@ -399,10 +400,10 @@ func checkRefusal(t *testing.T, name string, err, want error, status int) {
 	}
 }
 
-func TestConcurrentStartSameLead(t *testing.T) { eachDB(t, testConcurrentStartSameLead) }
+func TestConcurrentStartSameLead(t *testing.T) { testdb.Each(t, testConcurrentStartSameLead) }
 
-func testConcurrentStartSameLead(t *testing.T, d dialect) {
-	e := newEnv(t, d)
+func testConcurrentStartSameLead(t *testing.T, d testdb.Dialect) {
+	e := newEnv(t, d.Open)
 	release := make(chan struct{})
 	n := &recorder{block: map[string]chan struct{}{"WORKFLOW_STARTED": release}}
 	r := newRunner(t, e, n, workflow.WithThreshold(0))
@@ -439,9 +440,9 @@ func testConcurrentStartSameLead(t *testing.T, d dialect) {
 // TestConcurrentChange changes or deletes the lead while the workflow is
 // held: the conditional update sees it, the workflow fails, and the other
 // writer's change stands.
-func TestConcurrentChange(t *testing.T) { eachDB(t, testConcurrentChange) }
+func TestConcurrentChange(t *testing.T) { testdb.Each(t, testConcurrentChange) }
 
-func testConcurrentChange(t *testing.T, d dialect) {
+func testConcurrentChange(t *testing.T, d testdb.Dialect) {
 	for _, tc := range []struct {
 		name   string
 		change func(e *env, id int64) error
@@ -453,7 +454,7 @@ func testConcurrentChange(t *testing.T, d dialect) {
 		{"delete", func(e *env, id int64) error { return e.db.Delete(&lead.Lead{}, id).Error }, lead.StatusNew},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, d)
+			e := newEnv(t, d.Open)
 			release := make(chan struct{})
 			reached := make(chan string, 1)
 			n := &recorder{block: map[string]chan struct{}{"WORKFLOW_STARTED": release}, reached: reached}
@@ -485,10 +486,10 @@ func testConcurrentChange(t *testing.T, d dialect) {
 // TestCloseCancels closes a Runner whose workflow would take an hour: Close
 // returns when its context is done, the workflow is cancelled, the lead is
 // Failed and WORKFLOW_FAILED says why.
-func TestCloseCancels(t *testing.T) { eachDB(t, testCloseCancels) }
+func TestCloseCancels(t *testing.T) { testdb.Each(t, testCloseCancels) }
 
-func testCloseCancels(t *testing.T, d dialect) {
-	e := newEnv(t, d)
+func testCloseCancels(t *testing.T, d testdb.Dialect) {
+	e := newEnv(t, d.Open)
 	n := &recorder{}
 	r, err := workflow.New(e.db, n, workflow.WithStepDelay(time.Hour), workflow.WithFailureRate(0))
 	if err != nil {
@@ -516,7 +517,7 @@ func testCloseCancels(t *testing.T, d dialect) {
 }
 
 func TestNewValidates(t *testing.T) {
-	e := newEnv(t, dialects[1])
+	e := newEnv(t, testdb.SQLite)
 	for _, tc := range []struct {
 		name string
 		opts []workflow.Option
@@ -540,10 +541,10 @@ func TestNewValidates(t *testing.T) {
 
 // TestManyAtOnce starts as many workflows as the Runner allows and closes
 // it: Close waits for all of them, and each lead completed.
-func TestManyAtOnce(t *testing.T) { eachDB(t, testManyAtOnce) }
+func TestManyAtOnce(t *testing.T) { testdb.Each(t, testManyAtOnce) }
 
-func testManyAtOnce(t *testing.T, d dialect) {
-	e := newEnv(t, d)
+func testManyAtOnce(t *testing.T, d testdb.Dialect) {
+	e := newEnv(t, d.Open)
 	n := &recorder{}
 	const leads = 8
 	r, err := workflow.New(e.db, n, workflow.WithStepDelay(0), workflow.WithFailureRate(0),
