@@ -152,8 +152,10 @@ type sink struct {
 func (s *sink) Publish(ctx context.Context, cs []interceptor.Change) error {
 	var batch []string
 	for _, c := range cs {
+		// Unscoped: delivery is asynchronous, so the lead may be soft-deleted
+		// by a later request by the time its NEW_LEAD is published.
 		var n int64
-		if err := s.db.WithContext(ctx).Model(&lead.Lead{}).Where("id = ?", c.LeadID).Count(&n).Error; err != nil {
+		if err := s.db.WithContext(ctx).Unscoped().Model(&lead.Lead{}).Where("id = ?", c.LeadID).Count(&n).Error; err != nil {
 			return err
 		}
 		e := fmt.Sprintf("%s#%d", c.Op, c.LeadID)
