@@ -3,8 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,10 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leadupdates/leadupdates/examples/server/internal/testdb"
 	"github.com/leadupdates/leadupdates/hub/jwtauth"
-	"gorm.io/driver/postgres"
-	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
 )
 
 // The end-to-end tests build the real binary once and start it as a
@@ -28,14 +24,6 @@ import (
 // Node (testdata/listen.mjs) and plain HTTP for the REST API.
 
 const secret = "an-end-to-end-test-secret-of-32-bytes+"
-
-// pgBase is the PostgreSQL the tests use, a URL; TEST_DATABASE_URL overrides it.
-func pgBase() string {
-	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-}
 
 var binary string // built by TestMain
 
@@ -60,35 +48,10 @@ func TestMain(m *testing.M) {
 // databases runs f once on a private PostgreSQL schema and once on a fresh
 // SQLite file; each gets the server flags that select it.
 func databases(t *testing.T, f func(t *testing.T, dbArgs []string)) {
-	t.Run("postgres", func(t *testing.T) { f(t, []string{"-db", pgSchema(t)}) })
+	t.Run("postgres", func(t *testing.T) { f(t, []string{"-db", testdb.PostgresURL(t)}) })
 	t.Run("sqlite", func(t *testing.T) {
 		f(t, []string{"-db", "", "-sqlite", filepath.Join(t.TempDir(), "leads.db")})
 	})
-}
-
-// pgSchema creates a schema of its own for t and returns a URL that uses it.
-func pgSchema(t *testing.T) string {
-	t.Helper()
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "e2e_" + hex.EncodeToString(b)
-	db, err := gorm.Open(postgres.Open(pgBase()), &gorm.Config{Logger: logger.Discard})
-	if err != nil {
-		t.Fatalf("PostgreSQL is needed at %s (in this workspace: /work/shared/services.sh, or set TEST_DATABASE_URL): %v", pgBase(), err)
-	}
-	sqlDB, _ := db.DB()
-	if err := db.Exec("CREATE SCHEMA " + schema).Error; err != nil {
-		t.Fatalf("create a schema in %s: %v", pgBase(), err)
-	}
-	t.Cleanup(func() {
-		db.Exec("DROP SCHEMA " + schema + " CASCADE")
-		sqlDB.Close()
-	})
-	sep := "?"
-	if strings.Contains(pgBase(), "?") {
-		sep = "&"
-	}
-	return pgBase() + sep + "search_path=" + schema
 }
 
 // server is one running server process.

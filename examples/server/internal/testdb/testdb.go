@@ -28,6 +28,12 @@ func DSN() string {
 // that concurrent tests and packages never see each other's tables.
 func Postgres(t testing.TB) gorm.Dialector {
 	t.Helper()
+	return postgres.Open(PostgresURL(t))
+}
+
+// PostgresURL is Postgres as a connection URL, for a process the test starts.
+func PostgresURL(t testing.TB) string {
+	t.Helper()
 	admin, err := gorm.Open(postgres.Open(DSN()), quiet())
 	if err != nil {
 		t.Fatalf("these tests need PostgreSQL at %s (start it with /work/shared/services.sh or set TEST_DATABASE_URL): %v", DSN(), err)
@@ -49,7 +55,7 @@ func Postgres(t testing.TB) gorm.Dialector {
 	if strings.Contains(DSN(), "?") {
 		sep = "&"
 	}
-	return postgres.Open(DSN() + sep + "search_path=" + schema)
+	return DSN() + sep + "search_path=" + schema
 }
 
 // SQLite returns a dialector on a fresh file in t's temporary directory,
