@@ -25,8 +25,8 @@ func TestStartsAndServes(t *testing.T) {
 		for path, want := range map[string]string{
 			"/healthz": "ok",
 			// The dashboard, or how to build it.
-			"/": "html",
-			"/readyz":  "ready",
+			"/":       "html",
+			"/readyz": "ready",
 			// The hub's, the notifier's, the publisher's and the Go runtime's
 			// collectors on one registry (the interceptor's: TestLeadLifecycle).
 			"/metrics": `leadupdates_hub_connections{transport="WebSockets"} 1`,
