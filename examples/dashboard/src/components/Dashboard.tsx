@@ -106,7 +106,7 @@ export function Dashboard({ onSignOut }: { onSignOut: () => void }) {
               ) : (
                 <ul className="events" data-testid="activity">
                   {state.activity.map((a) => (
-                    <li key={a.key} className={`tone-${a.tone}`}>
+                    <li key={a.key} className={`tone-${a.tone}`} data-type={a.type} data-lead={a.leadId}>
                       <time>{formatTime(a.at)}</time> {a.text}
                     </li>
                   ))}

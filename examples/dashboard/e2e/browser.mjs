@@ -1,0 +1,214 @@
+// The dashboard's end-to-end scenario in headless Chromium, driven by
+// e2e_test.go, which owns the example server: this script asks it to stop
+// and start the server by printing "@stop-server" / "@start-server" and
+// waits for "ok" on stdin. Every other line it prints is a log line.
+//
+// Env: DASHBOARD_URL (the server's "dashboard:" link, with #token=...),
+// CHROMIUM (the browser binary), SCREENSHOTS (directory for screenshots).
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import readline from 'node:readline';
+import { chromium } from 'playwright-core';
+
+const dashboardURL = need('DASHBOARD_URL');
+const shots = need('SCREENSHOTS');
+const origin = new URL(dashboardURL).origin;
+const token = new URLSearchParams(new URL(dashboardURL).hash.slice(1)).get('token');
+if (!token) throw new Error(`DASHBOARD_URL has no #token=: ${dashboardURL}`);
+mkdirSync(shots, { recursive: true });
+
+const stdin = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+const pageErrors = [];
+
+function need(name) {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set`);
+  return v;
+}
+
+function log(...args) {
+  console.log(...args);
+}
+
+/** ask has the Go test do something to the server and waits until it is done. */
+async function ask(what) {
+  console.log(`@${what}`);
+  const { value, done } = await stdin.next();
+  if (done || value.trim() !== 'ok') throw new Error(`${what}: the test answered ${JSON.stringify(value)}`);
+}
+
+async function api(method, path, body) {
+  const res = await fetch(origin + path, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : undefined;
+}
+
+async function step(name, fn) {
+  const t0 = Date.now();
+  try {
+    await fn();
+  } catch (err) {
+    throw new Error(`step "${name}": ${err.message}`, { cause: err });
+  }
+  log(`ok   ${name} (${Date.now() - t0} ms)`);
+}
+
+async function screenshot(page, name) {
+  const path = join(shots, `${name}.png`);
+  await page.screenshot({ path, fullPage: true });
+  log(`screenshot: ${path}`);
+}
+
+/** waitText waits until the element of selector shows text (trimmed, exact). */
+async function waitText(page, selector, text, timeout = 15_000) {
+  try {
+    await page.waitForFunction(
+      ([s, t]) => document.querySelector(s)?.textContent?.trim() === t,
+      [selector, text],
+      { timeout, polling: 100 },
+    );
+  } catch (err) {
+    const got = await page.locator(selector).first().textContent({ timeout: 1000 }).catch(() => '(missing)');
+    throw new Error(`${selector}: want ${JSON.stringify(text)}, got ${JSON.stringify(got?.trim())}: ${err.message}`);
+  }
+}
+
+async function waitState(page, state, timeout) {
+  await page.waitForSelector(`[data-testid=connection-state][data-state=${state}]`, { timeout });
+}
+
+const browser = await chromium.launch({
+  executablePath: need('CHROMIUM'),
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 }, locale: 'en-US' });
+  page.on('pageerror', (err) => {
+    pageErrors.push(err);
+    log(`[page error] ${err.message}`);
+  });
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') log(`[browser ${m.type()}] ${m.text()}`);
+  });
+
+  await step('loads with the token and removes it from the address bar', async () => {
+    await page.goto(dashboardURL);
+    await page.waitForFunction(() => !location.hash.includes('token='), null, { timeout: 10_000 });
+    const stored = await page.evaluate(() => sessionStorage.getItem('leadupdates.token'));
+    if (stored !== token) throw new Error('the token is not in sessionStorage');
+  });
+
+  await step('connects and shows live data', async () => {
+    await waitState(page, 'connected', 20_000);
+    await page.waitForSelector('[data-testid=dashboard][data-mode=live]', { timeout: 10_000 });
+  });
+
+  // A marker that a reload would wipe.
+  await page.evaluate(() => {
+    window.__e2eNoReload = true;
+  });
+  const total0 = Number((await page.textContent('[data-testid=metric-totalLeads-value]')).replace(/\D/g, ''));
+
+  let lead;
+  await step('a lead created through the API appears in the table', async () => {
+    lead = await api('POST', '/api/leads', {
+      name: 'E2E Ada Lovelace',
+      company: 'Analytical Engines',
+      email: 'ada@example.com',
+      source: 'LinkedIn',
+    });
+    await page.waitForSelector(`[data-testid=lead-row-${lead.id}]`, { timeout: 15_000 });
+    await waitText(page, `[data-testid=lead-row-${lead.id}] [data-testid=lead-status]`, 'New');
+    const row = await page.textContent(`[data-testid=lead-row-${lead.id}]`);
+    if (!row.includes('E2E Ada Lovelace') || !row.includes('LinkedIn')) throw new Error(`row: ${row}`);
+  });
+
+  await step('the metric cards change', async () => {
+    await waitText(page, '[data-testid=metric-totalLeads-value]', (total0 + 1).toLocaleString('en-US'));
+    await page.waitForFunction(() => document.querySelector('[data-testid=chart-source]')?.textContent?.includes('LinkedIn'), null, {
+      timeout: 15_000,
+    });
+  });
+
+  await step('a status change updates the row', async () => {
+    await api('PATCH', `/api/leads/${lead.id}`, { status: 'Enriching' });
+    await waitText(page, `[data-testid=lead-row-${lead.id}] [data-testid=lead-status]`, 'Enriching');
+    await page.waitForFunction(() => document.querySelector('[data-testid=chart-status]')?.textContent?.includes('Enriching'), null, {
+      timeout: 15_000,
+    });
+  });
+
+  await step('the detail view follows the lead', async () => {
+    await page.click(`[data-testid=lead-row-${lead.id}]`);
+    await waitText(page, '[data-testid=lead-group]', `Following Lead_${lead.id}`);
+    await api('PATCH', `/api/leads/${lead.id}`, { score: 42 });
+    await waitText(page, `[data-testid=lead-row-${lead.id}] [data-testid=lead-score]`, '42.0');
+  });
+
+  await step('a processed lead shows its workflow start and end', async () => {
+    const third = await api('POST', '/api/leads', { name: 'E2E Alan Turing', source: 'Google' });
+    await page.waitForSelector(`[data-testid=lead-row-${third.id}]`, { timeout: 15_000 });
+    await api('POST', `/api/leads/${third.id}/process`);
+    await page.waitForSelector(`[data-testid=activity] li[data-type=WORKFLOW_STARTED][data-lead="${third.id}"]`, { timeout: 15_000 });
+    await page.waitForSelector(
+      `[data-testid=activity] li[data-lead="${third.id}"]:is([data-type=WORKFLOW_COMPLETED], [data-type=WORKFLOW_FAILED])`,
+      { timeout: 30_000 },
+    );
+    const status = (await page.textContent(`[data-testid=lead-row-${third.id}] [data-testid=lead-status]`)).trim();
+    if (!['Synced to CRM', 'Disqualified', 'Failed'].includes(status)) throw new Error(`status after the workflow: ${status}`);
+    log(`     workflow ended with ${status}`);
+  });
+
+  if (!(await page.evaluate(() => window.__e2eNoReload === true))) throw new Error('the page reloaded');
+  await screenshot(page, 'dashboard-connected');
+
+  await ask('stop-server');
+  await step('a stopped server shows "reconnecting"', async () => {
+    await waitState(page, 'reconnecting', 15_000);
+    await page.waitForSelector('[data-testid=reconnecting-banner]', { timeout: 5_000 });
+  });
+  await screenshot(page, 'dashboard-reconnecting');
+
+  await step('after the retries (1+2+4+8+16 s) it shows labelled sample data', async () => {
+    await page.waitForSelector('[data-testid=fallback-banner]', { timeout: 60_000 });
+    await waitState(page, 'fallback', 5_000);
+    await page.waitForSelector('[data-testid=dashboard][data-mode=fallback]', { timeout: 5_000 });
+    const table = await page.textContent('[data-testid=leads-table]');
+    if (!table.includes('Sample lead')) throw new Error(`the table does not show sample data: ${table}`);
+    if (table.includes('E2E Ada Lovelace')) throw new Error('the table still shows live leads');
+  });
+  await screenshot(page, 'dashboard-fallback');
+
+  await ask('start-server');
+  await step('retry reconnects to the restarted server and reloads', async () => {
+    await page.click('[data-testid=retry-button]');
+    await waitState(page, 'connected', 30_000);
+    await page.waitForSelector('[data-testid=dashboard][data-mode=live]', { timeout: 10_000 });
+    await waitText(page, `[data-testid=lead-row-${lead.id}] [data-testid=lead-status]`, 'Enriching');
+  });
+
+  await step('live updates resume', async () => {
+    await api('PATCH', `/api/leads/${lead.id}`, { status: 'Enriched' });
+    await waitText(page, `[data-testid=lead-row-${lead.id}] [data-testid=lead-status]`, 'Enriched');
+    const second = await api('POST', '/api/leads', { name: 'E2E Grace Hopper', source: 'Google' });
+    await page.waitForSelector(`[data-testid=lead-row-${second.id}]`, { timeout: 15_000 });
+    await waitText(page, '[data-testid=metric-totalLeads-value]', (total0 + 3).toLocaleString('en-US'));
+  });
+  await screenshot(page, 'dashboard-reconnected');
+
+  if (!(await page.evaluate(() => window.__e2eNoReload === true))) throw new Error('the page reloaded');
+  if (pageErrors.length > 0) throw new Error(`${pageErrors.length} uncaught page error(s), first: ${pageErrors[0].message}`);
+  log('PASS');
+} catch (err) {
+  log(`FAIL ${err.stack ?? err}`);
+  process.exitCode = 1;
+} finally {
+  await browser.close().catch((err) => log(`closing the browser: ${err.message}`));
+  // stdin (the test's answers) would keep the process alive.
+  process.exit();
+}
