@@ -117,7 +117,7 @@ func newRelay(bp Backplane, limit int) *relay {
 	return r
 }
 
-// start runs the publishing and receiving goroutines until stopRelay.
+// startRelay runs the publishing and receiving goroutines until stopRelay.
 func (s *Server) startRelay(ctx context.Context) {
 	r := s.relay
 	r.stopped.Add(2)
@@ -327,6 +327,11 @@ func (r *relay) peer(origin [originSize]byte) *peer {
 				if now.Sub(q.seen) > forgetPeer {
 					delete(r.last, o)
 				}
+			}
+			if len(r.last) >= maxPeers {
+				// Bounded whatever appears on the channel; each instance's
+				// next send starts counting again.
+				clear(r.last)
 			}
 		}
 		p = &peer{}

@@ -474,7 +474,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // Close ends every connection at once and stops the Server. Prefer Shutdown,
-// which lets clients know they should reconnect.
+// which lets clients know they should reconnect. With a backplane, Close
+// publishes what is still queued for the other instances, waiting at most
+// 5 s per batch, and stops the subscription.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
