@@ -70,7 +70,7 @@ export function LeadsTable({
                   {l.score === undefined ? '' : l.score.toFixed(1)}
                 </td>
                 <td>{l.owner ?? ''}</td>
-                <td>{formatTime(l.createdAt)}</td>
+                <td title={formatTime(l.createdAt)}>{formatShort(l.createdAt)}</td>
               </tr>
             ))}
           </tbody>
@@ -84,4 +84,12 @@ export function formatTime(t: string | undefined): string {
   if (!t) return '';
   const d = new Date(t);
   return Number.isNaN(d.getTime()) ? t : d.toLocaleString();
+}
+
+/** formatShort is the time of day for today, the date otherwise. */
+export function formatShort(t: string | undefined, now = new Date()): string {
+  if (!t) return '';
+  const d = new Date(t);
+  if (Number.isNaN(d.getTime())) return t;
+  return d.toDateString() === now.toDateString() ? d.toLocaleTimeString() : d.toLocaleDateString();
 }
