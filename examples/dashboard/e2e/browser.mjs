@@ -145,6 +145,7 @@ try {
 
   await step('the detail view follows the lead', async () => {
     await page.click(`[data-testid=lead-row-${lead.id}]`);
+    await page.waitForSelector('[data-testid=lead-group][data-status=joined]', { timeout: 10_000 });
     await waitText(page, '[data-testid=lead-group]', `Following Lead_${lead.id}`);
     await api('PATCH', `/api/leads/${lead.id}`, { score: 42 });
     await waitText(page, `[data-testid=lead-row-${lead.id}] [data-testid=lead-score]`, '42.0');
@@ -190,6 +191,8 @@ try {
     await waitState(page, 'connected', 30_000);
     await page.waitForSelector('[data-testid=dashboard][data-mode=live]', { timeout: 10_000 });
     await waitText(page, `[data-testid=lead-row-${lead.id}] [data-testid=lead-status]`, 'Enriching');
+    // The detail view is still open: the service joined its group again.
+    await page.waitForSelector('[data-testid=lead-group][data-status=joined]', { timeout: 10_000 });
   });
 
   await step('live updates resume', async () => {

@@ -30,7 +30,13 @@ export function App() {
     setToken(null);
   };
   return (
-    <LeadProvider token={getToken} onUnauthorized={(why) => signOut(`The server rejected the token: ${why}`)}>
+    <LeadProvider
+      token={getToken}
+      onUnauthorized={(why) => {
+        console.warn('dashboard: token rejected:', why);
+        signOut('The server rejected the token (401): it may have expired, or the server restarted with another secret.');
+      }}
+    >
       <ErrorBoundary>
         <Dashboard onSignOut={() => signOut(null)} />
       </ErrorBoundary>

@@ -31,8 +31,12 @@ export function LeadDetail({ id, onClose }: { id: number; onClose: () => void })
         </button>
       </header>
       {live && (
-        <p className="muted small" data-testid="lead-group">
-          {group.error ? `Live updates for this lead unavailable: ${group.error}` : `Following Lead_${id}`}
+        <p className="muted small" data-testid="lead-group" data-status={group.status}>
+          {group.status === 'denied'
+            ? `Live updates for this lead unavailable: ${group.error}`
+            : group.status === 'joined'
+              ? `Following Lead_${id}`
+              : `Will follow Lead_${id} once connected`}
         </p>
       )}
       {error && (

@@ -41,24 +41,48 @@ export function useSignalR(): SignalRHook {
   return { connection, lastLeadUpdate, lastMetricsUpdate, retry: () => void service.retry(), service };
 }
 
+/** Where a useLeadGroup membership stands. */
+export type GroupStatus = 'none' | 'waiting' | 'joined' | 'denied';
+
 /**
  * useLeadGroup joins Lead_{id} while the calling component is mounted with
- * that id (null: none), and reports a denied join.
+ * that id (null: none), and reports whether the hub has it in the group:
+ * 'waiting' until connected (the service joins on connect), 'denied' with
+ * the hub's error.
  */
-export function useLeadGroup(id: number | null): { error: string | null } {
+export function useLeadGroup(id: number | null): { status: GroupStatus; error: string | null } {
   const service = useService();
+  const [status, setStatus] = useState<GroupStatus>('none');
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
-    if (id === null || id < 0) return;
+    if (id === null || id < 0) {
+      setStatus('none');
+      return;
+    }
     let live = true;
     setError(null);
-    service.joinLeadGroup(id).catch((err: unknown) => {
-      if (live) setError(err instanceof Error ? err.message : String(err));
+    setStatus('waiting');
+    service.joinLeadGroup(id).then(
+      (joined) => {
+        if (live) setStatus(joined ? 'joined' : 'waiting');
+      },
+      (err: unknown) => {
+        if (!live) return;
+        setStatus('denied');
+        setError(err instanceof Error ? err.message : String(err));
+      },
+    );
+    // After a reconnect the service re-joins by itself.
+    const off = service.onStateChange((s) => {
+      if (!live) return;
+      if (s.status === 'connected') setStatus((st) => (st === 'denied' ? st : 'joined'));
+      else if (s.status !== 'connecting') setStatus((st) => (st === 'denied' ? st : 'waiting'));
     });
     return () => {
       live = false;
+      off();
       void service.leaveLeadGroup(id);
     };
   }, [service, id]);
-  return { error };
+  return { status, error };
 }

@@ -224,7 +224,7 @@ describe('SignalRService', () => {
   it('reports reconnecting and reconnected, and rejoins lead groups', async () => {
     const { conn, svc, states } = setup();
     await svc.start();
-    await svc.joinLeadGroup(7);
+    expect(await svc.joinLeadGroup(7)).toBe(true);
     expect(conn.invoked).toEqual([['JoinLeadGroup', 7]]);
     conn.drop();
     expect(svc.state).toMatchObject({ status: 'reconnecting', attempt: 1, nextRetryMs: 1000 });
@@ -255,10 +255,15 @@ describe('SignalRService', () => {
 
   it('joins groups asked for before connecting once connected', async () => {
     const { conn, svc } = setup();
-    await svc.joinLeadGroup(5);
+    expect(await svc.joinLeadGroup(5)).toBe(false);
     expect(conn.invoked).toEqual([]);
+    let invokedWhenConnected: unknown[] = [];
+    svc.onStateChange((s) => {
+      if (s.status === 'connected') invokedWhenConnected = [...conn.invoked];
+    });
     await svc.start();
-    expect(conn.invoked).toEqual([['JoinLeadGroup', 5]]);
+    expect(invokedWhenConnected).toEqual([['JoinLeadGroup', 5]]);
+    expect(await svc.joinLeadGroup(5)).toBe(true);
   });
 
   it('rejects a denied join and forgets it', async () => {

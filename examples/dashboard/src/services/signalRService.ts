@@ -158,8 +158,7 @@ export class SignalRService {
       this.setState({ status: 'reconnecting', attempt: 1, nextRetryMs: this.delays[0] ?? 0, ...withError(err) });
     });
     this.conn.onreconnected((id) => {
-      this.setState({ status: 'connected', ...(id ? { connectionId: id } : {}) });
-      void this.rejoin();
+      void this.rejoin().then(() => this.setState({ status: 'connected', ...(id ? { connectionId: id } : {}) }));
     });
     this.conn.onclose((err) => {
       if (this.stopped) {
@@ -233,19 +232,21 @@ export class SignalRService {
 
   /**
    * joinLeadGroup asks for lead id's events (group Lead_{id}). Membership
-   * is counted, kept across reconnects, and sent only while connected; the
-   * promise rejects when the hub denies the join.
+   * is counted, kept across reconnects, and sent only while connected. It
+   * resolves true once the hub is in the group, false when the join waits
+   * for a connection, and rejects when the hub denies it.
    */
-  async joinLeadGroup(id: number): Promise<void> {
+  async joinLeadGroup(id: number): Promise<boolean> {
     const n = this.groups.get(id) ?? 0;
     this.groups.set(id, n + 1);
-    if (n === 0 && this.conn.state === HubConnectionState.Connected) {
-      try {
-        await this.conn.invoke(ServerMethods.joinLeadGroup, id);
-      } catch (err) {
-        this.release(id);
-        throw err;
-      }
+    if (this.conn.state !== HubConnectionState.Connected) return false;
+    if (n > 0) return true;
+    try {
+      await this.conn.invoke(ServerMethods.joinLeadGroup, id);
+      return true;
+    } catch (err) {
+      this.release(id);
+      throw err;
     }
   }
 
@@ -276,8 +277,8 @@ export class SignalRService {
       try {
         await this.conn.start();
         if (this.stopped) return;
-        this.setState({ status: 'connected', ...(this.conn.connectionId ? { connectionId: this.conn.connectionId } : {}) });
         await this.rejoin();
+        this.setState({ status: 'connected', ...(this.conn.connectionId ? { connectionId: this.conn.connectionId } : {}) });
         return;
       } catch (err) {
         if (this.stopped) return;
@@ -312,8 +313,8 @@ export class SignalRService {
     if (this.stopped || this.starting || this.snap.status !== 'fallback') return;
     try {
       await this.conn.start();
-      this.setState({ status: 'connected', ...(this.conn.connectionId ? { connectionId: this.conn.connectionId } : {}) });
       await this.rejoin();
+      this.setState({ status: 'connected', ...(this.conn.connectionId ? { connectionId: this.conn.connectionId } : {}) });
     } catch (err) {
       if (isUnauthorized(err)) {
         this.setState({ status: 'unauthorized', ...withError(err) });
@@ -323,7 +324,11 @@ export class SignalRService {
     }
   }
 
-  /** rejoin re-enters the wanted lead groups: a new connection starts in none. */
+  /**
+   * rejoin re-enters the wanted lead groups: a new connection starts in
+   * none. It runs before the connection is announced, so that whoever sees
+   * 'connected' may count on its groups.
+   */
   private async rejoin(): Promise<void> {
     for (const id of this.groups.keys()) {
       try {
