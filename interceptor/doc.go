@@ -122,6 +122,19 @@
 // WithStrict the Sink runs synchronously after commit and its error is
 // returned to the caller, although the data is committed.
 //
+// # Cost
+//
+// On inserts the plugin adds nothing to the SQL: it reads the ids GORM
+// already returns, copies the rows of a statement in one allocation and
+// builds their Changes in another. A captured update is one statement, as
+// without the plugin, whose SQL text (all but the WHERE) is cached per
+// table and per set of assigned columns; the pre-image lock and the second
+// index probe are the remaining cost, paid in the database. A transaction's
+// first batch is buffered without a copy and a batch at the head of the
+// commit order is delivered without touching the ordering maps. Measured
+// against plain GORM on the same table (README.md): about 1.0 on inserts
+// and about 0.9 on single-row and 4-writer updates, on a noisy 2-core VM.
+//
 // # Not seen
 //
 // Only GORM's create, update and delete paths on the watched model are seen.
