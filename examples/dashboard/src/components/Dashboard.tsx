@@ -1,14 +1,17 @@
 import { useMemo, useState } from 'react';
 import { useLeads } from '../contexts/LeadContext.tsx';
+import { useSignalR } from '../hooks/useSignalR.ts';
 import { displayOrder, mapStatus } from '../status.ts';
 import { BarChart, type Bar } from './BarChart.tsx';
 import { ConnectionIndicator } from './ConnectionIndicator.tsx';
 import { LeadDetail } from './LeadDetail.tsx';
-import { LeadsTable, formatTime } from './LeadsTable.tsx';
+import { LeadsTable, formatShort, formatTime } from './LeadsTable.tsx';
 import { MetricCards } from './MetricCards.tsx';
 
 export function Dashboard({ onSignOut }: { onSignOut: () => void }) {
-  const { state, connection, retry, reload, notifications } = useLeads();
+  const { state, retry, reload, notifications } = useLeads();
+  const { connection, lastLeadUpdate, lastMetricsUpdate } = useSignalR();
+  const lastMessage = latest(lastLeadUpdate?.timestamp, lastMetricsUpdate?.timestamp);
   const [selected, setSelected] = useState<number | null>(null);
 
   const bySource = useMemo<Bar[]>(
@@ -33,6 +36,11 @@ export function Dashboard({ onSignOut }: { onSignOut: () => void }) {
       <header className="topbar">
         <h1>Lead processing</h1>
         <ConnectionIndicator connection={connection} />
+        {lastMessage && (
+          <small className="muted" data-testid="last-message">
+            last update {formatShort(lastMessage)}
+          </small>
+        )}
         {running > 0 && (
           <span className="processing" data-testid="processing-count">
             <span className="spinner" /> {running} workflow{running === 1 ? '' : 's'} running
@@ -118,4 +126,10 @@ export function Dashboard({ onSignOut }: { onSignOut: () => void }) {
       </main>
     </div>
   );
+}
+
+function latest(a: string | undefined, b: string | undefined): string | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return a > b ? a : b;
 }
