@@ -137,7 +137,7 @@ func build(ctx context.Context, c config, stderr io.Writer) (_ *app, err error) 
 		return nil, err
 	}
 	calc, err := metrics.New(a.db, metrics.WithActiveHarvesters(func(context.Context) (int64, error) {
-		return a.scrapers.Active(), nil
+		return a.scrapers.Jobs(), nil
 	}))
 	if err != nil {
 		return nil, err

@@ -243,6 +243,8 @@ func TestSimulatedScrapers(t *testing.T) {
 			seen["WORKFLOW_STARTED"] = true
 		}
 	}
+	// The four harvester jobs count as active.
+	c.nextMetrics(t, func(m map[string]any) bool { return m["activeHarvesters"] == float64(4) })
 }
 
 func grep(s, sub string) string {

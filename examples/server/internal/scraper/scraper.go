@@ -35,7 +35,8 @@ type Scraper struct {
 	starter Starter
 	cfg     config
 	tel     *telemetry
-	active  atomic.Int64
+	active  atomic.Int64 // harvests in progress
+	jobs    atomic.Int64 // job loops running
 
 	randMu sync.Mutex
 	rand   *rand.Rand
@@ -94,9 +95,13 @@ func New(db *gorm.DB, s Starter, opts ...Option) (*Scraper, error) {
 	return sc, nil
 }
 
-// Active returns how many harvests are running now (the dashboard's
-// activeHarvesters).
+// Active returns how many harvests are in progress at this moment.
 func (s *Scraper) Active() int64 { return s.active.Load() }
+
+// Jobs returns how many harvester jobs are running: the dashboard's
+// activeHarvesters. Each job is idle most of the time between harvests, so
+// Active alone would read 0 on most snapshots.
+func (s *Scraper) Jobs() int64 { return s.jobs.Load() }
 
 // Run runs every job until ctx is done, then waits for them and returns
 // ctx.Err(). A failed harvest is logged and counted and the job goes on.
@@ -112,6 +117,8 @@ func (s *Scraper) Run(ctx context.Context) error {
 }
 
 func (s *Scraper) job(ctx context.Context, source string) {
+	s.jobs.Add(1)
+	defer s.jobs.Add(-1)
 	// A harvest finds (1+batch)/2 leads on average.
 	period := time.Duration(float64(time.Minute) * float64(1+s.cfg.batch) / 2 / s.cfg.rate)
 	wait := time.Duration(s.float64() * float64(period))

@@ -141,12 +141,20 @@ func testRun(t *testing.T, d testdb.Dialect) {
 		}
 		seen[l.Source] = true
 	}
+	// Every job that has harvested is running (a job counts itself before
+	// its first harvest).
+	if got := sc.Jobs(); got != 4 {
+		t.Errorf("Jobs() while running = %d, want 4", got)
+	}
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("Run = %v, want context.Canceled", err)
 	}
 	if got := sc.Active(); got != 0 {
 		t.Errorf("Active() after Run = %d", got)
+	}
+	if got := sc.Jobs(); got != 0 {
+		t.Errorf("Jobs() after Run = %d", got)
 	}
 	sources := map[string]int{}
 	for _, l := range e.leads(t) {
