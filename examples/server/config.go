@@ -41,7 +41,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	origins := fs.String("origins", os.Getenv("LEADUPDATES_ORIGINS"), "comma-separated browser origins allowed cross-origin (env LEADUPDATES_ORIGINS)")
 	fs.BoolVar(&c.simulate, "simulate", e.bool("LEADUPDATES_SIMULATE", true), "run the simulated scrapers (env LEADUPDATES_SIMULATE)")
 	fs.Float64Var(&c.scrapeRate, "scrape-rate", e.float("LEADUPDATES_SCRAPE_RATE", 6), "leads per minute per simulated scraper (env LEADUPDATES_SCRAPE_RATE)")
-	fs.Float64Var(&c.failureRate, "failure-rate", e.float("LEADUPDATES_FAILURE_RATE", 0.05), "probability that a workflow activity fails, 0-1 (env LEADUPDATES_FAILURE_RATE)")
+	fs.Float64Var(&c.failureRate, "failure-rate", e.float("LEADUPDATES_FAILURE_RATE", 0.03), "probability that a workflow activity fails, 0-1 (env LEADUPDATES_FAILURE_RATE)")
 	fs.DurationVar(&c.stepDelay, "step-delay", e.duration("LEADUPDATES_STEP_DELAY", 300*time.Millisecond), "simulated duration of each workflow activity (env LEADUPDATES_STEP_DELAY)")
 	fs.StringVar(&c.redisURL, "redis", os.Getenv("REDIS_URL"), "Redis URL of the backplane that joins several instances, e.g. redis://127.0.0.1:6379 (env REDIS_URL); empty: one instance")
 	fs.StringVar(&c.logLevel, "log-level", envOr("LEADUPDATES_LOG_LEVEL", "info"), "debug, info, warn or error (env LEADUPDATES_LOG_LEVEL)")
