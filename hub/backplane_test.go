@@ -351,3 +351,59 @@ func TestBackplaneOutageLosesOnlyRemoteAndCounts(t *testing.T) {
 		t.Errorf("B counted %v lost sends, want 3", got)
 	}
 }
+
+// stuck is a backplane whose Publish waits until released: Redis, or the
+// network, far slower than the sender.
+type stuck struct {
+	*bus
+	calls   chan struct{}
+	release chan struct{}
+}
+
+func (s *stuck) Publish(ctx context.Context, msg []byte) error {
+	s.calls <- struct{}{}
+	<-s.release
+	return s.bus.Publish(ctx, msg)
+}
+
+// TestSlowBackplaneNeverBlocksSend: while the backplane takes nothing, Send
+// still returns at once and delivers locally; what overflows the publish
+// queue is counted by the sender and, as a gap, by the others.
+func TestSlowBackplaneNeverBlocksSend(t *testing.T) {
+	b := newBus()
+	slow := &stuck{bus: b, calls: make(chan struct{}, 100), release: make(chan struct{})}
+	regA, regB := prometheus.NewPedanticRegistry(), prometheus.NewPedanticRegistry()
+	a := newEnv(t, hub.WithBackplane(slow), hub.WithBackplaneQueue(2), hub.WithRegisterer(regA))
+	awaitCond(t, "A to subscribe", func() bool { return b.subscribers() == 1 })
+	bEnv := newEnv(t, hub.WithBackplane(b), hub.WithRegisterer(regB))
+	awaitCond(t, "B to subscribe", func() bool { return b.subscribers() == 2 })
+	t.Cleanup(func() { close(slow.release) }) // before the hubs close: LIFO
+	wa, _ := a.connect(t)
+	wb, _ := bEnv.connect(t)
+
+	a.s.All().Send("ReceiveLeadUpdate", tagged{"a", 0})
+	<-slow.calls // the publisher now waits with seq 0
+	for seq := 1; seq <= 3; seq++ {
+		a.s.All().Send("ReceiveLeadUpdate", tagged{"a", seq}) // 1, 2 queue; 3 overflows
+	}
+	expectFrom(t, wa, 4, "a") // local delivery never waited
+	if got := gather(t, regA)["leadupdates_hub_backplane_dropped_total{reason=overflow}"]; got != 1 {
+		t.Errorf("overflow counted %v, want 1", got)
+	}
+	slow.release <- struct{}{} // 0 goes out
+	<-slow.calls               // the publisher waits with 1 and 2
+	a.s.All().Send("ReceiveLeadUpdate", tagged{"a", 4})
+	slow.release <- struct{}{} // 1 and 2 go out
+	<-slow.calls               // the publisher waits with 4
+	slow.release <- struct{}{}
+	var got []int
+	for range 4 {
+		got = append(got, nextTagged(t, wb).Seq)
+	}
+	if !slices.Equal(got, []int{0, 1, 2, 4}) {
+		t.Errorf("B got %v, want [0 1 2 4]", got)
+	}
+	if got := gather(t, regB)["leadupdates_hub_backplane_lost_total{reason=gap}"]; got != 1 {
+		t.Errorf("B counted %v lost, want 1", got)
+	}
+}
