@@ -55,7 +55,7 @@ func newTelemetry(reg prometheus.Registerer, backplane bool) (*telemetry, error)
 		}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "leadupdates_hub_messages_dropped_total",
-			Help: "Server-to-client invocations not delivered, by reason (closing, overflow, encode).",
+			Help: "Server-to-client invocations not delivered, by reason (closing, overflow, encode; filter: a send to a filter name this instance does not know, counted once per send).",
 		}, []string{"reason"}),
 		slowClosed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "leadupdates_hub_slow_consumer_closes_total",
