@@ -20,9 +20,9 @@ import (
 // nopClients is a hub that discards everything, to measure the caller's cost.
 type nopClients struct{}
 
-func (nopClients) GroupsWhere(func(string, []string) bool, ...string) signalr.ClientProxy {
-	return nopProxy{}
-}
+func (nopClients) Groups(...string) signalr.ClientProxy { return nopProxy{} }
+
+func (nopClients) GroupsFiltered(string, string, ...string) signalr.ClientProxy { return nopProxy{} }
 
 type nopProxy struct{}
 
@@ -139,7 +139,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 	b.Run("hub-direct", func(b *testing.B) {
 		run(b, func(i int) {
 			id := int64(i%100 + 1)
-			srv.GroupsWhere(nil, notify.GroupAll, notify.LeadGroup(id)).Send(notify.MethodLeadUpdate, &notify.LeadUpdateMessage{
+			srv.Groups(notify.GroupAll, notify.LeadGroup(id)).Send(notify.MethodLeadUpdate, &notify.LeadUpdateMessage{
 				Type: notify.TypeStatusUpdate, LeadID: id, PreviousStatus: "New", NewStatus: "Enriching",
 				Timestamp: notify.Timestamp{Time: time.Now()}, Sequence: uint64(i + 1),
 			})

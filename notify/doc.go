@@ -5,9 +5,14 @@
 //
 // A first program, with the hub:
 //
-//	srv, _ := hub.New(hub.WithAuthenticator(auth))
-//	n, err := notify.New(srv, notify.WithFilter(func(ev *notify.LeadUpdateMessage, v notify.Viewer) bool {
-//		return slices.Contains(v.Roles, "admin") || ownerOf(ev.LeadID) == v.ID
+//	// Salespeople see only the events of their own leads: the sender names
+//	// the owner, each hub instance decides per connection.
+//	srv, _ := hub.New(hub.WithAuthenticator(auth),
+//		hub.WithFilter(notify.FilterName, notify.ViewerFilter(func(owner string, v notify.Viewer) bool {
+//			return slices.Contains(v.Roles, "admin") || owner == v.ID
+//		})))
+//	n, err := notify.New(srv, notify.WithAudience(func(ev *notify.LeadUpdateMessage) string {
+//		return ownerOf(ev.LeadID)
 //	}))
 //	if err != nil {
 //		log.Fatal(err)

@@ -44,11 +44,11 @@ func TestNotifierThroughTheHub(t *testing.T) {
 			return &hub.Principal{ID: tok, Roles: rs}, nil
 		}
 		return nil, errors.New("unknown token")
+	})), hub.WithFilter(notify.FilterName, notify.ViewerFilter(func(owner string, v notify.Viewer) bool {
+		return slices.Contains(v.Roles, "admin") || owner == v.ID
 	})))
 	owner := map[int64]string{1: "alice", 2: "bob"}
-	n := newNotifier(t, srv, notify.WithFilter(func(ev *notify.LeadUpdateMessage, v notify.Viewer) bool {
-		return slices.Contains(v.Roles, "admin") || owner[ev.LeadID] == v.ID
-	}))
+	n := newNotifier(t, srv, notify.WithAudience(func(ev *notify.LeadUpdateMessage) string { return owner[ev.LeadID] }))
 
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()

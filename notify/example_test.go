@@ -10,11 +10,19 @@ import (
 	"github.com/philippseith/signalr"
 )
 
-// printingHub stands in for *hub.Server: it prints what it is asked to send.
-type printingHub struct{}
+// printingHub stands in for *hub.Server: it prints what it is asked to
+// send, and whether bob, a salesperson, would see it through keep (the
+// filter the application registers as notify.FilterName on the hub).
+type printingHub struct {
+	keep func(arg, userID string, roles []string) bool
+}
 
-func (printingHub) GroupsWhere(keep func(string, []string) bool, groups ...string) signalr.ClientProxy {
-	return printingProxy{keep, groups}
+func (h printingHub) Groups(groups ...string) signalr.ClientProxy {
+	return printingProxy{func(string, []string) bool { return true }, groups}
+}
+
+func (h printingHub) GroupsFiltered(filter, key string, groups ...string) signalr.ClientProxy {
+	return printingProxy{func(user string, roles []string) bool { return h.keep(key, user, roles) }, groups}
 }
 
 type printingProxy struct {
@@ -34,12 +42,14 @@ func (p printingProxy) Send(method string, args ...any) {
 }
 
 // The application wires a Notifier to the hub (here a stand-in that
-// prints), with a filter so that salespeople only see their own leads.
+// prints), with an audience so that salespeople only see their own leads:
+// the notifier names each event's owner, the hub's filter decides.
 func Example() {
 	owners := map[int64]string{7: "bob", 8: "alice"}
-	n, err := notify.New(printingHub{}, notify.WithFilter(func(ev *notify.LeadUpdateMessage, v notify.Viewer) bool {
-		return slices.Contains(v.Roles, "admin") || owners[ev.LeadID] == v.ID
-	}))
+	h := printingHub{keep: notify.ViewerFilter(func(owner string, v notify.Viewer) bool {
+		return slices.Contains(v.Roles, "admin") || owner == v.ID
+	})}
+	n, err := notify.New(h, notify.WithAudience(func(ev *notify.LeadUpdateMessage) string { return owners[ev.LeadID] }))
 	if err != nil {
 		panic(err)
 	}

@@ -13,10 +13,13 @@ import (
 )
 
 // Clients is the part of a SignalR server a Notifier uses; *hub.Server
-// satisfies it. GroupsWhere sends to the connections of the named groups,
-// each once, narrowed to those whose user keep accepts (keep nil: everyone).
+// satisfies it. Groups sends to the connections of the named groups, each
+// once; GroupsFiltered narrows them, connection by connection, with the
+// filter registered under the name filter, asked with arg. Both reach every
+// instance when the hub has a backplane.
 type Clients interface {
-	GroupsWhere(keep func(userID string, roles []string) bool, names ...string) signalr.ClientProxy
+	Groups(names ...string) signalr.ClientProxy
+	GroupsFiltered(filter, arg string, names ...string) signalr.ClientProxy
 }
 
 var (
@@ -234,14 +237,14 @@ func (n *Notifier) send(ev event) {
 	n.seq++
 	if m := ev.lead; m != nil {
 		m.Sequence = n.seq
-		var keep func(string, []string) bool
-		if f := n.cfg.filter; f != nil {
-			keep = func(user string, roles []string) bool { return f(m, Viewer{ID: user, Roles: roles}) }
+		if key := n.cfg.audience; key != nil {
+			n.clients.GroupsFiltered(FilterName, key(m), GroupAll, LeadGroup(m.LeadID)).Send(MethodLeadUpdate, m)
+		} else {
+			n.clients.Groups(GroupAll, LeadGroup(m.LeadID)).Send(MethodLeadUpdate, m)
 		}
-		n.clients.GroupsWhere(keep, GroupAll, LeadGroup(m.LeadID)).Send(MethodLeadUpdate, m)
 	} else {
 		ev.metrics.Sequence = n.seq
-		n.clients.GroupsWhere(nil, GroupAll).Send(MethodMetricsUpdate, ev.metrics)
+		n.clients.Groups(GroupAll).Send(MethodMetricsUpdate, ev.metrics)
 	}
 	n.tel.sent.WithLabelValues(ev.typ()).Inc()
 }

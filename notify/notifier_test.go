@@ -14,9 +14,9 @@ import (
 
 // sent is one Send the fake hub saw.
 type sent struct {
-	groups []string
-	keep   func(string, []string) bool
-	target string
+	groups      []string
+	filter, key string // GroupsFiltered's; empty for Groups
+	target      string
 	arg    any
 }
 
@@ -27,8 +27,12 @@ type recordingClients struct {
 	hook  func(sent) // runs inside Send, e.g. to block or panic
 }
 
-func (r *recordingClients) GroupsWhere(keep func(string, []string) bool, names ...string) signalr.ClientProxy {
-	return proxy{r: r, keep: keep, groups: names}
+func (r *recordingClients) Groups(names ...string) signalr.ClientProxy {
+	return proxy{r: r, groups: names}
+}
+
+func (r *recordingClients) GroupsFiltered(filter, key string, names ...string) signalr.ClientProxy {
+	return proxy{r: r, filter: filter, key: key, groups: names}
 }
 
 func (r *recordingClients) all() []sent {
@@ -38,13 +42,13 @@ func (r *recordingClients) all() []sent {
 }
 
 type proxy struct {
-	r      *recordingClients
-	keep   func(string, []string) bool
-	groups []string
+	r           *recordingClients
+	filter, key string
+	groups      []string
 }
 
 func (p proxy) Send(target string, args ...any) {
-	s := sent{groups: p.groups, keep: p.keep, target: target, arg: args[0]}
+	s := sent{groups: p.groups, filter: p.filter, key: p.key, target: target, arg: args[0]}
 	if p.r.hook != nil {
 		p.r.hook(s)
 	}
@@ -147,13 +151,13 @@ func TestEveryOperationSendsItsMessage(t *testing.T) {
 
 func TestMetricsGoToLeadUpdates(t *testing.T) {
 	fake := &recordingClients{}
-	n := newNotifier(t, fake, notify.WithFilter(func(*notify.LeadUpdateMessage, notify.Viewer) bool { return false }))
+	n := newNotifier(t, fake, notify.WithAudience(func(*notify.LeadUpdateMessage) string { return "nobody" }))
 	if err := n.NotifyMetricsUpdate(t.Context(), notify.Metrics{TotalLeads: 10, QualifiedLeads: 3}); err != nil {
 		t.Fatal(err)
 	}
 	n.Close()
 	got := fake.all()
-	if len(got) != 1 || got[0].target != notify.MethodMetricsUpdate || !slices.Equal(got[0].groups, []string{notify.GroupAll}) || got[0].keep != nil {
+	if len(got) != 1 || got[0].target != notify.MethodMetricsUpdate || !slices.Equal(got[0].groups, []string{notify.GroupAll}) || got[0].filter != "" {
 		t.Fatalf("sends %+v", got)
 	}
 	m := got[0].arg.(*notify.MetricsUpdateMessage)
@@ -274,16 +278,23 @@ func TestCallsAfterCloseReturnErrClosed(t *testing.T) {
 	}
 }
 
-func TestFilterDecidesPerEventAndViewer(t *testing.T) {
+// TestAudience: the sender names each lead event's audience key and the
+// hub's filter (ViewerFilter) decides per viewer from it.
+func TestAudience(t *testing.T) {
 	fake := &recordingClients{}
 	owner := map[int64]string{1: "alice", 2: "bob"}
-	n := newNotifier(t, fake, notify.WithFilter(func(ev *notify.LeadUpdateMessage, v notify.Viewer) bool {
-		return slices.Contains(v.Roles, "admin") || owner[ev.LeadID] == v.ID
-	}))
+	n := newNotifier(t, fake, notify.WithAudience(func(ev *notify.LeadUpdateMessage) string { return owner[ev.LeadID] }))
 	_ = n.NotifyLeadDeleted(t.Context(), 1)
 	_ = n.NotifyLeadDeleted(t.Context(), 2)
 	n.Close()
 	got := fake.all()
+	if len(got) != 2 || got[0].filter != notify.FilterName || got[0].key != "alice" || got[1].key != "bob" ||
+		!slices.Equal(got[0].groups, []string{notify.GroupAll, notify.LeadGroup(1)}) {
+		t.Fatalf("sends %+v", got)
+	}
+	keep := notify.ViewerFilter(func(owner string, v notify.Viewer) bool {
+		return slices.Contains(v.Roles, "admin") || owner == v.ID
+	})
 	tests := []struct {
 		name  string
 		event int
@@ -298,10 +309,22 @@ func TestFilterDecidesPerEventAndViewer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := got[tt.event].keep(tt.user, tt.roles); got != tt.want {
+			if got := keep(got[tt.event].key, tt.user, tt.roles); got != tt.want {
 				t.Errorf("keep = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestNoAudienceSendsToTheGroups: without WithAudience, lead events go to
+// both groups unfiltered.
+func TestNoAudienceSendsToTheGroups(t *testing.T) {
+	fake := &recordingClients{}
+	n := newNotifier(t, fake)
+	_ = n.NotifyLeadDeleted(t.Context(), 7)
+	n.Close()
+	if got := fake.all(); len(got) != 1 || got[0].filter != "" || !slices.Equal(got[0].groups, []string{notify.GroupAll, notify.LeadGroup(7)}) {
+		t.Fatalf("sends %+v", got)
 	}
 }
 

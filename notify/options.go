@@ -18,7 +18,7 @@ type config struct {
 	queue      int
 	logger     log.Logger
 	registerer prometheus.Registerer
-	filter     func(*LeadUpdateMessage, Viewer) bool
+	audience   func(*LeadUpdateMessage) string
 }
 
 func defaults() config {
@@ -37,11 +37,30 @@ func WithLogger(l log.Logger) Option { return func(c *config) { c.logger = l } }
 // default they are kept but not registered.
 func WithRegisterer(r prometheus.Registerer) Option { return func(c *config) { c.registerer = r } }
 
-// WithFilter decides, per lead event and connection, whether that
-// connection's user sees the event: for example a salesperson sees only the
-// events of leads they own. It runs once per connection per event, inside
-// the hub's delivery, so it must be fast and must not block; it never sees
-// metrics. Defaults to everyone seeing every event.
-func WithFilter(f func(ev *LeadUpdateMessage, v Viewer) bool) Option {
-	return func(c *config) { c.filter = f }
+// FilterName is the name under which every hub instance must register
+// ViewerFilter when a Notifier has WithAudience:
+//
+//	hub.WithFilter(notify.FilterName, notify.ViewerFilter(match))
+const FilterName = "leadupdates.notify.audience"
+
+// WithAudience narrows who sees each lead event, in two halves so that it
+// works across hub instances joined by a backplane: key, run here once per
+// event, names what decides it (for example the lead's owner, known where
+// the lead was written), and the hub of every instance asks the filter
+// registered under FilterName — ViewerFilter(match) — with that key for each
+// of its connections. It never applies to metrics. Without it every
+// connection of the groups sees every event; with it and no registered
+// filter, nobody does (the hub fails closed).
+func WithAudience(key func(ev *LeadUpdateMessage) string) Option {
+	return func(c *config) { c.audience = key }
+}
+
+// ViewerFilter adapts match, which decides from an event's audience key
+// whether a viewer sees it, to the hub's filter signature. It runs once per
+// connection per event inside the hub's delivery, so it must be fast and
+// must not block.
+func ViewerFilter(match func(key string, v Viewer) bool) func(arg, userID string, roles []string) bool {
+	return func(arg, userID string, roles []string) bool {
+		return match(arg, Viewer{ID: userID, Roles: roles})
+	}
 }

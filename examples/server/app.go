@@ -22,12 +22,14 @@ import (
 	"github.com/leadupdates/leadupdates/examples/server/internal/workflow"
 	"github.com/leadupdates/leadupdates/hub"
 	"github.com/leadupdates/leadupdates/hub/jwtauth"
+	"github.com/leadupdates/leadupdates/hub/redisbackplane"
 	"github.com/leadupdates/leadupdates/interceptor"
 	"github.com/leadupdates/leadupdates/metrics"
 	"github.com/leadupdates/leadupdates/notify"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 	"gorm.io/gorm"
 )
 
@@ -103,6 +105,11 @@ func build(ctx context.Context, c config, stderr io.Writer) (_ *app, err error) 
 			}
 			return err == nil && access.CanSee(p.ID, p.Roles, owner), err
 		})),
+		// A lead event carries its owner (see the notifier below); every
+		// instance decides per connection from it.
+		hub.WithFilter(notify.FilterName, notify.ViewerFilter(func(owner string, v notify.Viewer) bool {
+			return access.CanSee(v.ID, v.Roles, owner)
+		})),
 		hub.WithOnConnected(a.sendLatestMetrics),
 		hub.WithLogger(a.logger),
 		hub.WithRegisterer(reg),
@@ -110,16 +117,23 @@ func build(ctx context.Context, c config, stderr io.Writer) (_ *app, err error) 
 	if len(c.origins) > 0 {
 		hubOpts = append(hubOpts, hub.WithAllowedOrigins(c.origins...))
 	}
+	if c.redisURL != "" {
+		bp, err := a.backplane(ctx, reg)
+		if err != nil {
+			return nil, err
+		}
+		hubOpts = append(hubOpts, hub.WithBackplane(bp))
+	}
 	if a.hub, err = hub.New(hubOpts...); err != nil {
 		return nil, err
 	}
 	a.closers = append(a.closers, func() { a.hub.Close() })
 
 	// The notifier: a salesperson's connections receive only their leads.
+	// The owner is looked up here, where the lead was written, so that other
+	// instances need not know it.
 	if a.notifier, err = notify.New(a.hub,
-		notify.WithFilter(func(ev *notify.LeadUpdateMessage, v notify.Viewer) bool {
-			return access.CanSee(v.ID, v.Roles, owners.Owner(ev.LeadID))
-		}),
+		notify.WithAudience(func(ev *notify.LeadUpdateMessage) string { return owners.Owner(ev.LeadID) }),
 		notify.WithLogger(a.logger), notify.WithRegisterer(reg)); err != nil {
 		return nil, err
 	}
@@ -176,6 +190,25 @@ func build(ctx context.Context, c config, stderr io.Writer) (_ *app, err error) 
 	a.mux.HandleFunc("GET /readyz", a.ready)
 	a.mux.Handle("/", dashboard.Handler()) // the dashboard, or how to build it
 	return a, nil
+}
+
+// backplane connects to the configured Redis. An unreachable Redis at start
+// is a configuration error; lost later, the hub keeps serving its own
+// clients, retries, and /readyz reports it.
+func (a *app) backplane(ctx context.Context, reg prometheus.Registerer) (hub.Backplane, error) {
+	opt, err := redis.ParseURL(a.cfg.redisURL)
+	if err != nil {
+		return nil, fmt.Errorf("-redis: %w", err)
+	}
+	rdb := redis.NewClient(opt)
+	a.closers = append(a.closers, func() { rdb.Close() })
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		return nil, fmt.Errorf("redis %s unreachable: %w", redact(a.cfg.redisURL), err)
+	}
+	return redisbackplane.New(rdb, redisbackplane.WithChannel("leadupdates"),
+		redisbackplane.WithLogger(a.logger), redisbackplane.WithRegisterer(reg))
 }
 
 // sendLatestMetrics gives a new connection the current figures, so that a

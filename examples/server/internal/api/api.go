@@ -40,7 +40,7 @@ type MetricsSource interface {
 
 // OwnerCache learns lead owners; *access.Owners satisfies it. The API calls
 // Remember after the commit of a created lead (one with an owner) or of an
-// owner change.
+// owner change, and whenever it reads a lead.
 type OwnerCache interface {
 	Remember(id int64, owner string)
 }

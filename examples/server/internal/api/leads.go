@@ -185,7 +185,9 @@ func (a *API) find(ctx context.Context, r *http.Request, u user) (*lead.Lead, er
 	return l, nil
 }
 
-// load reads a live lead.
+// load reads a live lead, and tells the owner cache its owner: with
+// several instances the lead may have been created on another one, and the
+// events of the write about to follow need the owner here.
 func (a *API) load(ctx context.Context, id int64) (*lead.Lead, error) {
 	var l lead.Lead
 	err := a.db.WithContext(ctx).Take(&l, id).Error
@@ -195,6 +197,7 @@ func (a *API) load(ctx context.Context, id int64) (*lead.Lead, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read lead %d: %w", id, err)
 	}
+	a.owners.Remember(l.ID, l.Owner)
 	return &l, nil
 }
 
