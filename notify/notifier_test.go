@@ -17,7 +17,7 @@ type sent struct {
 	groups      []string
 	filter, key string // GroupsFiltered's; empty for Groups
 	target      string
-	arg    any
+	arg         any
 }
 
 // recordingClients is a fake hub that records what it is asked to send.
