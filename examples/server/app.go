@@ -207,7 +207,7 @@ func (a *app) backplane(ctx context.Context, reg prometheus.Registerer) (hub.Bac
 	if err := rdb.Ping(pctx).Err(); err != nil {
 		return nil, fmt.Errorf("redis %s unreachable: %w", redact(a.cfg.redisURL), err)
 	}
-	return redisbackplane.New(rdb, redisbackplane.WithChannel("leadupdates"),
+	return redisbackplane.New(rdb, redisbackplane.WithChannel(a.cfg.redisChan),
 		redisbackplane.WithLogger(a.logger), redisbackplane.WithRegisterer(reg))
 }
 

@@ -25,6 +25,7 @@ type config struct {
 	failureRate float64 // probability that one workflow activity fails
 	stepDelay   time.Duration
 	redisURL    string
+	redisChan   string
 	logLevel    string
 	shutdown    time.Duration
 }
@@ -44,6 +45,7 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.Float64Var(&c.failureRate, "failure-rate", e.float("LEADUPDATES_FAILURE_RATE", 0.03), "probability that a workflow activity fails, 0-1 (env LEADUPDATES_FAILURE_RATE)")
 	fs.DurationVar(&c.stepDelay, "step-delay", e.duration("LEADUPDATES_STEP_DELAY", 300*time.Millisecond), "simulated duration of each workflow activity (env LEADUPDATES_STEP_DELAY)")
 	fs.StringVar(&c.redisURL, "redis", os.Getenv("REDIS_URL"), "Redis URL of the backplane that joins several instances, e.g. redis://127.0.0.1:6379 (env REDIS_URL); empty: one instance")
+	fs.StringVar(&c.redisChan, "redis-channel", envOr("LEADUPDATES_REDIS_CHANNEL", "leadupdates"), "Redis channel of the backplane; instances of one deployment share it (env LEADUPDATES_REDIS_CHANNEL)")
 	fs.StringVar(&c.logLevel, "log-level", envOr("LEADUPDATES_LOG_LEVEL", "info"), "debug, info, warn or error (env LEADUPDATES_LOG_LEVEL)")
 	fs.DurationVar(&c.shutdown, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
 	if err := fs.Parse(args); err != nil {
@@ -87,6 +89,9 @@ func (c *config) validate() error {
 		if u, err := url.Parse(c.redisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
 			errs = append(errs, fmt.Errorf("-redis: %q: want redis://host:port or rediss://", c.redisURL))
 		}
+	}
+	if c.redisChan == "" {
+		errs = append(errs, errors.New("-redis-channel: empty"))
 	}
 	switch c.logLevel {
 	case "debug", "info", "warn", "error":

@@ -64,6 +64,7 @@ func TestRejectsBadConfiguration(t *testing.T) {
 		{[]string{"-jwt-secret", "short"}, nil, "-jwt-secret: 5 bytes"},
 		{[]string{"-failure-rate", "2"}, nil, "-failure-rate"},
 		{[]string{"-redis", "http://x"}, nil, "-redis"},
+		{[]string{"-redis", "redis://127.0.0.1:1"}, nil, "redis redis://127.0.0.1:1 unreachable"},
 		{nil, []string{"LEADUPDATES_SIMULATE=perhaps"}, `LEADUPDATES_SIMULATE="perhaps"`},
 		{[]string{"stray"}, nil, `unexpected argument "stray"`},
 	} {

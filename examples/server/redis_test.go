@@ -1,0 +1,77 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"os"
+	"testing"
+
+	"github.com/leadupdates/leadupdates/examples/server/internal/testdb"
+)
+
+// redisURL is the Redis the backplane tests use; TEST_REDIS_URL overrides it.
+func redisURL() string {
+	if u := os.Getenv("TEST_REDIS_URL"); u != "" {
+		return u
+	}
+	return "redis://127.0.0.1:6379/0"
+}
+
+// TestTwoInstancesOneHub: two server processes on one database and one
+// Redis act as one hub — a client on either instance receives, in order
+// and once, what is written through the other, with per-owner visibility.
+func TestTwoInstancesOneHub(t *testing.T) {
+	b := make([]byte, 6)
+	rand.Read(b)
+	shared := []string{"-db", testdb.PostgresURL(t), "-redis", redisURL(), "-redis-channel", "e2e-" + hex.EncodeToString(b)}
+	a := startServer(t, "127.0.0.1:0", shared...)
+	bsrv := startServer(t, "127.0.0.1:0", shared...)
+	for _, s := range []*server{a, bsrv} {
+		resp, err := http.Get(s.url("/readyz"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("/readyz of %s: %d", s.addr, resp.StatusCode)
+		}
+	}
+	admin := issue(t, "ann", "admin")
+	onA := listen(t, a, admin, "json")
+	onB := listen(t, bsrv, admin, "messagepack")
+	aliceOnB := listen(t, bsrv, issue(t, "alice", "sales"), "json")
+
+	// Written through A: B's clients hear of it, alice only of hers.
+	bobs := a.create(t, admin, map[string]any{"name": "Bob's", "owner": "bob"})
+	alices := a.create(t, admin, map[string]any{"name": "Alice's", "owner": "alice"})
+	// Then a run of changes through B to a lead created on A: A's client
+	// sees them in order.
+	steps := []string{"Enriching", "Failed", "New", "Enriching", "Enriched"}
+	for _, st := range steps {
+		if code := bsrv.call(t, admin, "PATCH", fmt.Sprintf("/api/leads/%d", alices.ID), map[string]any{"status": st}, nil); code != 200 {
+			t.Fatalf("PATCH %s through B: %d", st, code)
+		}
+	}
+	for name, c := range map[string]*client{"A": onA, "B": onB} {
+		for _, id := range []int64{bobs.ID, alices.ID} {
+			if m := c.nextLead(t); m.Type != "NEW_LEAD" || m.LeadID != id {
+				t.Errorf("admin on %s: %+v, want NEW_LEAD of %d", name, m, id)
+			}
+		}
+		prev := "New"
+		for _, st := range steps {
+			if m := c.nextLead(t); m.Type != "STATUS_UPDATE" || m.LeadID != alices.ID || m.PreviousStatus != prev || m.NewStatus != st {
+				t.Errorf("admin on %s: %+v, want STATUS_UPDATE %s → %s", name, m, prev, st)
+			}
+			prev = st
+		}
+	}
+	if m := aliceOnB.nextLead(t); m.LeadID != alices.ID || m.Type != "NEW_LEAD" {
+		t.Errorf("alice on B: first event %+v, want NEW_LEAD of her lead %d only", m, alices.ID)
+	}
+	if m := aliceOnB.nextLead(t); m.LeadID != alices.ID || m.NewStatus != "Enriching" {
+		t.Errorf("alice on B: second event %+v, want her lead's STATUS_UPDATE", m)
+	}
+}
