@@ -36,6 +36,14 @@
 // waits for a client; a client whose queue overflows is closed with
 // allowReconnect, so it reconnects and catches up (see [WithSendQueue]).
 //
+// With a [Backplane] ([WithBackplane]; hub/redisbackplane for Redis) several
+// Servers act as one hub: each delivers its own sends to its own connections
+// at once and publishes them, encoded, for the others, which deliver them to
+// theirs; per sender, order holds across instances. Group membership stays
+// with the instance that holds the connection. Per-user filters travel as a
+// name and an argument ([Server.GroupsFiltered], [WithFilter]); a closure
+// given to [Server.GroupsWhere] reaches only this instance's connections.
+//
 // # How it uses philippseith/signalr
 //
 // github.com/philippseith/signalr is the hub protocol engine: handshake and
