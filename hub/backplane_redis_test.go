@@ -3,10 +3,7 @@ package hub_test
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +14,7 @@ import (
 	"time"
 
 	"github.com/leadupdates/leadupdates/hub"
+	"github.com/leadupdates/leadupdates/hub/internal/redistest"
 	"github.com/leadupdates/leadupdates/hub/redisbackplane"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -26,8 +24,8 @@ import (
 // each on a channel of its own so that parallel runs do not hear each other.
 
 var redisBackplane = backplaneKind{"redis", func(t *testing.T) func() (hub.Backplane, func() bool) {
-	rdb := sharedRedis(t)
-	ch := redisbackplane.WithChannel(uniqueChannel(t))
+	rdb := redistest.Shared(t)
+	ch := redisbackplane.WithChannel(redistest.Channel(t))
 	return func() (hub.Backplane, func() bool) {
 		bp, err := redisbackplane.New(rdb, ch)
 		if err != nil {
@@ -49,10 +47,10 @@ func TestBackplaneRedis(t *testing.T) {
 // sends, Ready reports the outage, what could not cross is counted on both
 // sides, and the instances hear each other again once Redis is back.
 func TestBackplaneRedisRestart(t *testing.T) {
-	p := startPrivateRedis(t)
-	rdb := redis.NewClient(&redis.Options{Addr: p.addr(), MaxRetries: -1, DialTimeout: time.Second})
+	p := redistest.StartPrivate(t)
+	rdb := redis.NewClient(&redis.Options{Addr: p.Addr(), MaxRetries: -1, DialTimeout: time.Second})
 	t.Cleanup(func() { _ = rdb.Close() })
-	ch := redisbackplane.WithChannel(uniqueChannel(t))
+	ch := redisbackplane.WithChannel(redistest.Channel(t))
 	backoff := redisbackplane.WithBackoff(10*time.Millisecond, 100*time.Millisecond)
 	var es [2]*env
 	var regs [2]*prometheus.Registry
@@ -82,7 +80,7 @@ func TestBackplaneRedisRestart(t *testing.T) {
 	expectFrom(t, wa, 1, "a", "b")
 	expectFrom(t, wb, 1, "a", "b")
 
-	p.stop()
+	p.Stop()
 	ready(false)
 	for seq := 1; seq <= 3; seq++ {
 		a.s.All().Send("ReceiveLeadUpdate", tagged{"a", seq})
@@ -96,7 +94,7 @@ func TestBackplaneRedisRestart(t *testing.T) {
 		t.Errorf("subscribed gauge %v while Redis is down", got)
 	}
 
-	p.start()
+	p.Start()
 	ready(true)
 	a.s.All().Send("ReceiveLeadUpdate", tagged{"a", 4})
 	b.s.All().Send("ReceiveLeadUpdate", tagged{"b", 2})
@@ -140,9 +138,9 @@ func TestBackplaneRedisRestart(t *testing.T) {
 // TestBackplaneRedisUnavailableAtStart: an instance whose Redis is down when
 // it starts serves its own clients and is not ready until Redis comes.
 func TestBackplaneRedisUnavailableAtStart(t *testing.T) {
-	p := startPrivateRedis(t)
-	p.stop()
-	rdb := redis.NewClient(&redis.Options{Addr: p.addr(), MaxRetries: -1, DialTimeout: time.Second})
+	p := redistest.StartPrivate(t)
+	p.Stop()
+	rdb := redis.NewClient(&redis.Options{Addr: p.Addr(), MaxRetries: -1, DialTimeout: time.Second})
 	t.Cleanup(func() { _ = rdb.Close() })
 	bp, err := redisbackplane.New(rdb, redisbackplane.WithBackoff(10*time.Millisecond, 100*time.Millisecond))
 	if err != nil {
@@ -155,7 +153,7 @@ func TestBackplaneRedisUnavailableAtStart(t *testing.T) {
 	w, _ := e.connect(t)
 	e.s.All().Send("ReceiveLeadUpdate", tagged{"local", 0})
 	expectFrom(t, w, 1, "local")
-	p.start()
+	p.Start()
 	awaitCond(t, "the instance to become ready", func() bool { return e.s.Ready(t.Context()) == nil })
 }
 
@@ -255,82 +253,4 @@ func containsTagged(s []tagged, v tagged) bool {
 		}
 	}
 	return false
-}
-
-// sharedRedis returns a client of the Redis the tests share; it fails the
-// test when that Redis does not answer.
-func sharedRedis(t *testing.T) *redis.Client {
-	t.Helper()
-	addr := os.Getenv("TEST_REDIS_ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:6379"
-	}
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	t.Cleanup(func() { _ = rdb.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		t.Fatalf("Redis at %s does not answer (start one, e.g. `redis-server`, or set TEST_REDIS_ADDR): %v", addr, err)
-	}
-	return rdb
-}
-
-func uniqueChannel(t *testing.T) string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return "test:" + t.Name() + ":" + hex.EncodeToString(b[:])
-}
-
-// privateRedis is a redis-server of the test's own on a free port, which the
-// test stops and starts; the shared Redis is never touched.
-type privateRedis struct {
-	t    *testing.T
-	port int
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-func startPrivateRedis(t *testing.T) *privateRedis {
-	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Fatalf("redis-server is not installed (apt-get install redis-server): %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &privateRedis{t: t, port: ln.Addr().(*net.TCPAddr).Port}
-	ln.Close()
-	p.start()
-	t.Cleanup(p.stop)
-	return p
-}
-
-func (p *privateRedis) addr() string { return "127.0.0.1:" + strconv.Itoa(p.port) }
-
-func (p *privateRedis) start() {
-	p.t.Helper()
-	p.cmd = exec.Command("redis-server", "--port", strconv.Itoa(p.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-	if err := p.cmd.Start(); err != nil {
-		p.t.Fatalf("start redis-server: %v", err)
-	}
-	p.done = make(chan struct{})
-	go func(cmd *exec.Cmd, done chan struct{}) {
-		_ = cmd.Wait()
-		close(done)
-	}(p.cmd, p.done)
-	rdb := redis.NewClient(&redis.Options{Addr: p.addr(), MaxRetries: -1})
-	defer rdb.Close()
-	awaitCond(p.t, "the private redis-server to answer", func() bool {
-		return rdb.Ping(context.Background()).Err() == nil
-	})
-}
-
-func (p *privateRedis) stop() {
-	if p.cmd == nil {
-		return
-	}
-	_ = p.cmd.Process.Kill()
-	<-p.done
-	p.cmd = nil
 }

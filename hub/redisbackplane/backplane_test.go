@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leadupdates/leadupdates/hub/internal/redistest"
 	"github.com/leadupdates/leadupdates/hub/redisbackplane"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -99,8 +100,8 @@ func TestNewRejectsBadOptions(t *testing.T) {
 }
 
 func TestEveryPublishReachesEverySubscriberInOrder(t *testing.T) {
-	rdb := sharedRedis(t)
-	ch := redisbackplane.WithChannel(uniqueChannel(t))
+	rdb := redistest.Shared(t)
+	ch := redisbackplane.WithChannel(redistest.Channel(t))
 	a, b := newBackplane(t, rdb, ch), newBackplane(t, rdb, ch)
 	sa, sb := subscribe(t, a), subscribe(t, b)
 	awaitReady(t, a, true)
@@ -138,10 +139,10 @@ func TestEveryPublishReachesEverySubscriberInOrder(t *testing.T) {
 }
 
 func TestUnavailableAtStartRunsDegradedUntilRedisComes(t *testing.T) {
-	p := startPrivateRedis(t)
-	p.stop()
+	p := redistest.StartPrivate(t)
+	p.Stop()
 	reg := prometheus.NewPedanticRegistry()
-	rdb := redis.NewClient(&redis.Options{Addr: p.addr(), MaxRetries: -1})
+	rdb := redis.NewClient(&redis.Options{Addr: p.Addr(), MaxRetries: -1})
 	defer rdb.Close()
 	bp := newBackplane(t, rdb, redisbackplane.WithRegisterer(reg), redisbackplane.WithBackoff(10*time.Millisecond, 50*time.Millisecond))
 	s := subscribe(t, bp)
@@ -156,7 +157,7 @@ func TestUnavailableAtStartRunsDegradedUntilRedisComes(t *testing.T) {
 		t.Fatalf("subscribed gauge %v without Redis", got)
 	}
 
-	p.start()
+	p.Start()
 	awaitReady(t, bp, true)
 	if err := bp.Publish(t.Context(), []byte("hello")); err != nil {
 		t.Fatal(err)
@@ -170,9 +171,9 @@ func TestUnavailableAtStartRunsDegradedUntilRedisComes(t *testing.T) {
 }
 
 func TestRedisRestartResubscribes(t *testing.T) {
-	p := startPrivateRedis(t)
+	p := redistest.StartPrivate(t)
 	reg := prometheus.NewPedanticRegistry()
-	rdb := redis.NewClient(&redis.Options{Addr: p.addr(), MaxRetries: -1})
+	rdb := redis.NewClient(&redis.Options{Addr: p.Addr(), MaxRetries: -1})
 	defer rdb.Close()
 	bp := newBackplane(t, rdb, redisbackplane.WithRegisterer(reg), redisbackplane.WithBackoff(10*time.Millisecond, 100*time.Millisecond))
 	s := subscribe(t, bp)
@@ -184,9 +185,9 @@ func TestRedisRestartResubscribes(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 
-	p.stop()
+	p.Stop()
 	awaitReady(t, bp, false)
-	p.start()
+	p.Start()
 	awaitReady(t, bp, true)
 	if err := bp.Publish(t.Context(), []byte("after")); err != nil {
 		t.Fatal(err)
@@ -200,8 +201,8 @@ func TestRedisRestartResubscribes(t *testing.T) {
 }
 
 func TestSilentRedisIsDetected(t *testing.T) {
-	p := startPrivateRedis(t)
-	rdb := redis.NewClient(&redis.Options{Addr: p.addr(), MaxRetries: -1})
+	p := redistest.StartPrivate(t)
+	rdb := redis.NewClient(&redis.Options{Addr: p.Addr(), MaxRetries: -1})
 	defer rdb.Close()
 	bp := newBackplane(t, rdb, redisbackplane.WithHealthInterval(50*time.Millisecond), redisbackplane.WithBackoff(10*time.Millisecond, 50*time.Millisecond))
 	subscribe(t, bp)
@@ -214,11 +215,11 @@ func TestSilentRedisIsDetected(t *testing.T) {
 	}
 	// A Redis that stops answering (SIGSTOP: the socket stays open) is
 	// given up.
-	if err := p.cmd.Process.Signal(sigStop); err != nil {
+	if err := p.Signal(sigStop); err != nil {
 		t.Fatal(err)
 	}
 	awaitReady(t, bp, false)
-	if err := p.cmd.Process.Signal(sigCont); err != nil {
+	if err := p.Signal(sigCont); err != nil {
 		t.Fatal(err)
 	}
 	awaitReady(t, bp, true)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/leadupdates/leadupdates/hub"
+	"github.com/leadupdates/leadupdates/hub/internal/redistest"
 	"github.com/leadupdates/leadupdates/hub/redisbackplane"
 )
 
@@ -41,13 +42,13 @@ import (
 // Latency: 40 sends paced at 4 per second (20,000 deliveries per second
 // offered), p50 and p99 from Send to the client's read.
 func BenchmarkScaleOut(b *testing.B) {
-	rdb := sharedRedis(b)
+	rdb := redistest.Shared(b)
 	conns := 5000
 	if n, err := strconv.Atoi(os.Getenv("SCALEOUT_CONNS")); err == nil && n > 1 {
 		conns = n - n%2 // a smaller run isolates the cost of the Redis hop
 	}
 	single := func(int) []hub.Option { return nil }
-	ch := redisbackplane.WithChannel(uniqueChannel(b))
+	ch := redisbackplane.WithChannel(redistest.Channel(b))
 	joined := func(int) []hub.Option {
 		bp, err := redisbackplane.New(rdb, ch)
 		if err != nil {
