@@ -1506,9 +1506,7 @@ func (s *sseStream) next(pending *[][]byte) []byte {
 			if !bytes.HasSuffix(ev, []byte(rs)) {
 				s.t.Fatalf("event does not end with a record separator: %q", ev)
 			}
-			for _, r := range bytes.Split(ev[:len(ev)-1], []byte(rs)) {
-				*pending = append(*pending, r)
-			}
+			*pending = append(*pending, bytes.Split(ev[:len(ev)-1], []byte(rs))...)
 		case <-time.After(wait):
 			s.t.Fatalf("no SSE event and no end of the stream within %v", wait)
 		}

@@ -80,7 +80,7 @@ func report(args []string, out io.Writer) error {
 		results = append(results, rs...)
 	}
 	if len(results) == 0 {
-		return errors.New("usage: hubbench report [-maxforeign pct] results.json...")
+		return errors.New("hubbench report needs at least one results file (usage: hubbench report [-maxforeign pct] FILE [FILE ...])")
 	}
 	first := results[0]
 	cfg.n, cfg.m, cfg.paced = first.N, first.M, time.Duration(first.IntervalMs*1e6)

@@ -291,8 +291,11 @@ func rsaModulus(n *big.Int) error {
 
 // ecdsaAlg returns the one algorithm RFC 7518 §3.4 pairs with k's curve.
 func ecdsaAlg(k *ecdsa.PublicKey) (string, error) {
-	if k.Curve == nil || k.X == nil || k.Y == nil {
+	if k.Curve == nil {
 		return "", errors.New("jwtauth: incomplete ECDSA key")
+	}
+	if _, err := k.Bytes(); err != nil { // a point on the curve
+		return "", fmt.Errorf("jwtauth: incomplete ECDSA key: %w", err)
 	}
 	var alg string
 	switch k.Curve {
