@@ -4,9 +4,17 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"log"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/leadupdates/leadupdates/examples/server/internal/testdb"
 )
@@ -73,5 +81,43 @@ func TestTwoInstancesOneHub(t *testing.T) {
 	}
 	if m := aliceOnB.nextLead(t); m.LeadID != alices.ID || m.NewStatus != "Enriching" {
 		t.Errorf("alice on B: second event %+v, want her lead's STATUS_UPDATE", m)
+	}
+}
+
+// TestClientMovesToAnotherInstance: behind a balancer, stopping an instance
+// tells its clients to reconnect; they land on another instance and keep
+// receiving what is written anywhere.
+func TestClientMovesToAnotherInstance(t *testing.T) {
+	b := make([]byte, 6)
+	rand.Read(b)
+	shared := []string{"-db", testdb.PostgresURL(t), "-redis", redisURL(), "-redis-channel", "e2e-" + hex.EncodeToString(b)}
+	a := startServer(t, "127.0.0.1:0", shared...)
+	bsrv := startServer(t, "127.0.0.1:0", shared...)
+
+	// The balancer sends everything to its current backend; its health
+	// check (here: the test) moves it once A is gone.
+	var target atomic.Pointer[url.URL]
+	target.Store(&url.URL{Scheme: "http", Host: a.addr})
+	lb := httptest.NewServer(&httputil.ReverseProxy{
+		Rewrite:       func(r *httputil.ProxyRequest) { r.SetURL(target.Load()) },
+		FlushInterval: -1,
+		ErrorLog:      log.New(io.Discard, "", 0),
+	})
+	defer lb.Close()
+	front := &server{addr: strings.TrimPrefix(lb.URL, "http://")}
+
+	admin := issue(t, "ann", "admin")
+	c := listen(t, front, admin, "json")
+	first := a.create(t, admin, map[string]any{"name": "Before"})
+	if m := c.nextLead(t); m.LeadID != first.ID {
+		t.Fatalf("through the balancer: %+v, want lead %d", m, first.ID)
+	}
+	a.stop()
+	c.next(t, 30*time.Second, func(e event) bool { return e.State == "reconnecting" })
+	target.Store(&url.URL{Scheme: "http", Host: bsrv.addr})
+	c.next(t, 60*time.Second, func(e event) bool { return e.State == "reconnected" })
+	after := bsrv.create(t, admin, map[string]any{"name": "After"})
+	if m := c.nextLead(t); m.LeadID != after.ID || m.Type != "NEW_LEAD" {
+		t.Errorf("after moving to B: %+v, want NEW_LEAD of %d", m, after.ID)
 	}
 }
