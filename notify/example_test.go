@@ -36,8 +36,7 @@ func (p printingProxy) Send(method string, args ...any) {
 		Type      string `json:"type"`
 		LeadID    int64  `json:"leadId"`
 		NewStatus string `json:"newStatus"`
-		Sequence  uint64 `json:"sequence"`
-	}{m.Type, m.LeadID, m.NewStatus, m.Sequence})
+	}{m.Type, m.LeadID, m.NewStatus})
 	fmt.Printf("%s to %v: %s; bob sees it: %v\n", method, p.groups, b, p.keep("bob", []string{"sales"}))
 }
 
@@ -61,8 +60,8 @@ func Example() {
 	fmt.Println(invalid)
 	fmt.Println(n.NotifyLeadDeleted(ctx, 7))
 	// Output:
-	// ReceiveLeadUpdate to [LeadUpdates Lead_7]: {"type":"STATUS_UPDATE","leadId":7,"newStatus":"Qualified","sequence":1}; bob sees it: true
-	// ReceiveLeadUpdate to [LeadUpdates Lead_8]: {"type":"STATUS_UPDATE","leadId":8,"newStatus":"Enriching","sequence":2}; bob sees it: false
+	// ReceiveLeadUpdate to [LeadUpdates Lead_7]: {"type":"STATUS_UPDATE","leadId":7,"newStatus":"Qualified"}; bob sees it: true
+	// ReceiveLeadUpdate to [LeadUpdates Lead_8]: {"type":"STATUS_UPDATE","leadId":8,"newStatus":"Enriching"}; bob sees it: false
 	// notify: invalid event: status of lead 8 did not change ("New")
 	// notify: notifier closed
 }

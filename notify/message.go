@@ -89,11 +89,15 @@ type LeadUpdateMessage struct {
 	NewScore      *float64  `json:"newScore,omitempty"`
 	Timestamp     Timestamp `json:"timestamp"`
 	Message       string    `json:"message,omitempty"`
-	// Sequence increases with every message of one producer, so that a client can discard a message
-	// older than state it already has, e.g. after reconnecting and
-	// refetching. Gaps are normal: a client does not receive every message.
-	// 0 means unnumbered and is omitted. JavaScript reads it as a number,
-	// exact up to 2^53.
+	// Sequence increases with every message of one producer, so that a
+	// client can discard a message older than state it already has, e.g.
+	// after reconnecting and refetching. A Notifier uses microseconds since
+	// the epoch (one more than its last when the clock has not moved on), so
+	// the sequences of several producers — the instances of a hub joined by
+	// a backplane — compare as their clocks do, and a restarted producer
+	// never goes back. Gaps are normal: a client does not receive every
+	// message. 0 means unnumbered and is omitted. JavaScript reads it as a
+	// number, exact up to 2^53 (the year 2255 in microseconds).
 	Sequence uint64 `json:"sequence,omitempty"`
 }
 

@@ -234,7 +234,11 @@ func (n *Notifier) send(ev event) {
 			level.Error(n.cfg.logger).Log("msg", "delivery panicked", "type", ev.typ(), "err", fmt.Sprint(v))
 		}
 	}()
-	n.seq++
+	// Microseconds since the epoch, or one more than the last when the
+	// clock has not moved on (or went back): increasing per producer, and
+	// comparable across producers whose clocks agree, so that a client of
+	// several instances can still tell older from newer.
+	n.seq = max(n.seq+1, uint64(time.Now().UnixMicro()))
 	if m := ev.lead; m != nil {
 		m.Sequence = n.seq
 		if key := n.cfg.audience; key != nil {

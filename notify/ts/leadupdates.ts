@@ -37,7 +37,7 @@ export interface LeadUpdateMessage<TLead = unknown> {
   /** RFC 3339 UTC with milliseconds, e.g. "2026-11-26T18:11:29.123Z": `new Date(timestamp)`. */
   timestamp: string;
   message?: string;
-  /** Increases with every message of one producer; gaps are normal (addition to the seed). */
+  /** Increases with every message of one producer (microseconds since the epoch, so producers compare by their clocks); gaps are normal (addition to the seed). */
   sequence?: number;
 }
 

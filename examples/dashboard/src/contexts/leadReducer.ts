@@ -36,8 +36,9 @@ export interface LeadState {
   activity: ActivityItem[];
   /**
    * The highest sequence applied per lead and for metrics: a message with a
-   * sequence at or below it is old and ignored. Sequences are per producer
-   * and restart with it, so these reset when the connection is lost.
+   * sequence at or below it is old and ignored. Sequences are microseconds
+   * on each producer's clock, so the instances of a hub compare as their
+   * clocks do; they are forgotten when the connection is lost all the same.
    */
   leadSeq: Record<number, number>;
   metricsSeq?: number;
