@@ -242,7 +242,11 @@ func (r *Runner) fail(ctx context.Context, w *execution, err error) error {
 	}
 	r.tel.runs.WithLabelValues(outcomeFailed).Inc()
 	logger := level.Warn(r.cfg.logger)
-	logger.Log("msg", "workflow failed", "lead_id", w.lead.ID, "activity", se.activity, "reason", se.reason, "err", se.err)
+	kv := []any{"msg", "workflow failed", "lead_id", w.lead.ID, "activity", se.activity, "reason", se.reason}
+	if se.err != nil { // a simulated failure has only its reason
+		kv = append(kv, "err", se.err)
+	}
+	logger.Log(kv...)
 	if !se.conflict && w.status != lead.StatusFailed && lead.CanMove(w.status, lead.StatusFailed) {
 		if mErr := w.move(ctx, lead.StatusFailed, nil); mErr != nil {
 			logger.Log("msg", "could not mark lead failed", "lead_id", w.lead.ID, "err", mErr)
