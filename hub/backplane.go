@@ -154,11 +154,7 @@ func (s *Server) stopRelay(cancel context.CancelFunc) {
 // others.
 func (s *Server) relayed(a audience, m *outMessage) {
 	publish := true
-	switch {
-	case a.keep != nil:
-		publish = false
-		s.tel.bpDropped.WithLabelValues("closure").Inc()
-	case a.kind == toClient:
+	if a.kind == toClient {
 		s.mu.RLock()
 		publish = s.live[a.names[0]] == nil
 		s.mu.RUnlock()

@@ -289,36 +289,6 @@ func TestBackplaneMemory(t *testing.T) {
 	t.Run("filter", func(t *testing.T) { testFilterAcrossInstances(t, memoryBackplane) })
 }
 
-func TestGroupsWhereWithBackplaneStaysLocal(t *testing.T) {
-	reg := prometheus.NewPedanticRegistry()
-	join := memoryBackplane.join(t)
-	bpA, readyA := join()
-	a := newEnv(t, hub.WithBackplane(bpA), hub.WithRegisterer(reg))
-	awaitCond(t, "A to subscribe", readyA)
-	bpB, readyB := join()
-	b := newEnv(t, hub.WithBackplane(bpB))
-	awaitCond(t, "B to subscribe", readyB)
-	wa, _ := a.connect(t)
-	wb, _ := b.connect(t)
-	everyone := func(string, []string) bool { return true }
-	a.s.GroupsWhere(everyone, hub.DefaultGroup).Send("ReceiveLeadUpdate", tagged{"closure", 0})
-	a.s.All().Send("ReceiveLeadUpdate", tagged{"end", 0})
-	for _, want := range []string{"closure", "end"} {
-		if got := nextTagged(t, wa); got.From != want {
-			t.Fatalf("A: got %q, want %q", got.From, want)
-		}
-	}
-	if got := nextTagged(t, wb); got.From != "end" {
-		t.Fatalf("B: got %q, want only the end marker", got.From)
-	}
-	awaitCond(t, "the publish to be counted", func() bool {
-		return gather(t, reg)["leadupdates_hub_backplane_published_total"] == 1
-	})
-	if got := gather(t, reg)["leadupdates_hub_backplane_dropped_total{reason=closure}"]; got != 1 {
-		t.Errorf("sends kept local: %v, want 1", got)
-	}
-}
-
 func TestBackplaneOutageLosesOnlyRemoteAndCounts(t *testing.T) {
 	regB := prometheus.NewPedanticRegistry()
 	regA := prometheus.NewPedanticRegistry()

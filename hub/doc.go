@@ -41,8 +41,7 @@
 // at once and publishes them, encoded, for the others, which deliver them to
 // theirs; per sender, order holds across instances. Group membership stays
 // with the instance that holds the connection. Per-user filters travel as a
-// name and an argument ([Server.GroupsFiltered], [WithFilter]); a closure
-// given to [Server.GroupsWhere] reaches only this instance's connections.
+// name and an argument ([Server.GroupsFiltered], [WithFilter]).
 //
 // # How it uses philippseith/signalr
 //

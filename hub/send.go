@@ -23,27 +23,14 @@ func (s *Server) Groups(names ...string) signalr.ClientProxy {
 	return audience{s: s, kind: toGroups, names: names}
 }
 
-// GroupsWhere returns the audience of several groups narrowed, connection by
-// connection, to those whose user keep accepts; keep nil accepts everyone.
-// This is per-user filtering (a salesperson sees only their own leads): keep
-// is asked at delivery, once per connection. It runs under the Server's read
-// lock, so it must be fast and must not call the Server.
-//
-// A function cannot cross instances: with a [Backplane], a send with a
-// non-nil keep reaches this instance's connections only (counted as
-// leadupdates_hub_backplane_dropped_total{reason="closure"}). Use
-// [Server.GroupsFiltered] for filtering that works on every instance.
-func (s *Server) GroupsWhere(keep func(userID string, roles []string) bool, names ...string) signalr.ClientProxy {
-	return audience{s: s, kind: toGroups, names: names, keep: keep}
-}
-
 // GroupsFiltered returns the audience of several groups narrowed, connection
 // by connection, by the filter registered under that name with [WithFilter],
 // asked with arg (what the sender knows about the message, such as the owner
-// of a lead). Unlike [Server.GroupsWhere] it crosses a [Backplane]: every
-// instance evaluates the filter for its own connections. A filter name an
-// instance does not know delivers to none of its connections (failing closed)
-// and is logged.
+// of a lead): per-user filtering, e.g. a salesperson sees only their own
+// leads. The filter travels as its name and arg, never as a function, so it
+// crosses a [Backplane]: every instance evaluates it for its own
+// connections. A filter name an instance does not know delivers to none of
+// its connections (failing closed) and is logged.
 func (s *Server) GroupsFiltered(filter, arg string, names ...string) signalr.ClientProxy {
 	return audience{s: s, kind: toGroups, names: names, filter: filter, arg: arg, filtered: true}
 }
@@ -69,7 +56,6 @@ type audience struct {
 	s        *Server
 	kind     int
 	names    []string
-	keep     func(userID string, roles []string) bool
 	filter   string // a WithFilter name, if filtered
 	arg      string
 	filtered bool
@@ -81,7 +67,7 @@ type audience struct {
 // [Backplane] it is also queued, encoded once, for the other instances.
 func (a audience) Send(target string, args ...any) {
 	s := a.s
-	m := outMessage{target: target, args: args, keep: a.keep}
+	m := outMessage{target: target, args: args}
 	if a.filtered {
 		m.keep = s.filterFunc(a.filter, a.arg)
 	}

@@ -17,16 +17,17 @@ func connectAs(t *testing.T, e *env, token string) *rawWS {
 	return w
 }
 
-func TestGroupsWhereFiltersPerConnection(t *testing.T) {
-	e := newEnv(t, hub.WithAuthenticator(staticTokens))
-	alice, bob := connectAs(t, e, "alice"), connectAs(t, e, "bob")
+func TestGroupsFilteredPerConnection(t *testing.T) {
 	var asked []string
-	onlyAlice := func(user string, roles []string) bool {
+	owner := func(arg, user string, roles []string) bool {
 		asked = append(asked, user)
-		return user == "alice"
+		return user == arg
 	}
-	e.s.GroupsWhere(onlyAlice, hub.DefaultGroup).Send("ReceiveLeadUpdate", "for alice")
-	e.s.GroupsWhere(nil, hub.DefaultGroup).Send("ReceiveLeadUpdate", "for everyone")
+	e := newEnv(t, hub.WithAuthenticator(staticTokens), hub.WithFilter("owner", owner))
+	alice, bob := connectAs(t, e, "alice"), connectAs(t, e, "bob")
+	e.s.GroupsFiltered("owner", "alice", hub.DefaultGroup).Send("ReceiveLeadUpdate", "for alice")
+	e.s.GroupsFiltered("no such filter", "", hub.DefaultGroup).Send("ReceiveLeadUpdate", "for nobody")
+	e.s.Groups(hub.DefaultGroup).Send("ReceiveLeadUpdate", "for everyone")
 
 	for _, tt := range []struct {
 		name string
@@ -47,6 +48,6 @@ func TestGroupsWhereFiltersPerConnection(t *testing.T) {
 		})
 	}
 	if len(asked) != 2 {
-		t.Errorf("keep was asked %d times, want once per connection: %v", len(asked), asked)
+		t.Errorf("the filter was asked %d times, want once per connection: %v", len(asked), asked)
 	}
 }

@@ -71,7 +71,7 @@ func newTelemetry(reg prometheus.Registerer, backplane bool) (*telemetry, error)
 		}),
 		bpDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "leadupdates_hub_backplane_dropped_total",
-			Help: "Sends not published to the other instances, by reason (overflow: queue full; error: publish failed; closure: GroupsWhere with a keep function, delivered locally only).",
+			Help: "Sends not published to the other instances, by reason (overflow: queue full; error: publish failed).",
 		}, []string{"reason"}),
 		bpReceived: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "leadupdates_hub_backplane_received_total",
