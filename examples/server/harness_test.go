@@ -316,15 +316,30 @@ func (l *lines) read(r io.Reader) {
 // test when the process ends or d passes first.
 func (l *lines) wait(t *testing.T, d time.Duration, match func(string) bool) string {
 	t.Helper()
+	return l.scan(t, d, true, match)
+}
+
+// seen waits until line has been output, without consuming anything.
+func (l *lines) seen(t *testing.T, d time.Duration, line string) {
+	t.Helper()
+	l.scan(t, d, false, func(s string) bool { return s == line })
+}
+
+// scan looks at the lines from the unconsumed one on, as they arrive, until
+// match accepts one; consume moves past every line it looked at.
+func (l *lines) scan(t *testing.T, d time.Duration, consume bool, match func(string) bool) string {
+	t.Helper()
 	timer := time.AfterFunc(d, l.cond.Broadcast)
 	defer timer.Stop()
 	deadline := time.Now().Add(d)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for {
-		for l.pos < len(l.all) {
-			s := l.all[l.pos]
-			l.pos++
+	for i := l.pos; ; {
+		for ; i < len(l.all); i++ {
+			s := l.all[i]
+			if consume {
+				l.pos = i + 1
+			}
 			l.mu.Unlock()
 			ok := match(s)
 			l.mu.Lock()
@@ -337,27 +352,6 @@ func (l *lines) wait(t *testing.T, d time.Duration, match func(string) bool) str
 		}
 		if !time.Now().Before(deadline) {
 			t.Fatalf("nothing matched within %v; output so far: %q", d, l.all)
-		}
-		l.cond.Wait()
-	}
-}
-
-// seen waits until line has been output, without consuming anything.
-func (l *lines) seen(t *testing.T, d time.Duration, line string) {
-	t.Helper()
-	timer := time.AfterFunc(d, l.cond.Broadcast)
-	defer timer.Stop()
-	deadline := time.Now().Add(d)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for i := 0; ; {
-		for ; i < len(l.all); i++ {
-			if l.all[i] == line {
-				return
-			}
-		}
-		if l.closed || !time.Now().Before(deadline) {
-			t.Fatalf("no %s within %v; output: %q", line, d, l.all)
 		}
 		l.cond.Wait()
 	}
