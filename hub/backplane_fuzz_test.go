@@ -64,7 +64,7 @@ func FuzzBackplaneReceive(f *testing.F) {
 	}
 
 	receiver := &tap{}
-	e := hub.WithFilter("owner", func(arg, user string, _ []string) bool { return arg == user })
+	e := hub.WithFilter("owner", func(arg string, p *hub.Principal) bool { return arg == p.ID })
 	r, err := hub.New(hub.WithBackplane(receiver), e)
 	if err != nil {
 		f.Fatal(err)

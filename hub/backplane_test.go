@@ -250,8 +250,8 @@ func connectAsID(t *testing.T, e *env, token string) (*rawWS, string) {
 
 func testFilterAcrossInstances(t *testing.T, kind backplaneKind) {
 	// owner: arg is the lead's owner; managers see everything.
-	owner := hub.WithFilter("owner", func(arg, user string, roles []string) bool {
-		return arg == user || slices.Contains(roles, "manager")
+	owner := hub.WithFilter("owner", func(arg string, p *hub.Principal) bool {
+		return arg == p.ID || p.HasRole("manager")
 	})
 	es := cluster(t, 2, kind, hub.WithAuthenticator(staticTokens), owner)
 	a, b := es[0], es[1]

@@ -55,7 +55,7 @@ type config struct {
 	onDisconnected   func(context.Context, ConnInfo)
 	backplane        Backplane
 	backplaneQueue   int
-	filters          map[string]func(arg, userID string, roles []string) bool
+	filters          map[string]Filter
 }
 
 func defaults() config {
@@ -226,17 +226,20 @@ func WithBackplane(bp Backplane) Option { return func(c *config) { c.backplane =
 // 8192.
 func WithBackplaneQueue(n int) Option { return func(c *config) { c.backplaneQueue = n } }
 
-// WithFilter registers a per-user filter under a name, for
-// [Server.GroupsFiltered]: keep decides, for each connection of the
-// audience, whether its user receives the message, given the arg the sender
-// attached. With a [Backplane], register the same filters on every
-// instance: the sender's instance sends the name and arg, and each instance
-// runs its own keep. keep runs under the Server's read lock, so it must be
-// fast and must not call the Server.
-func WithFilter(name string, keep func(arg, userID string, roles []string) bool) Option {
+// A Filter decides, for one connection of a [Server.GroupsFiltered]
+// audience, whether the principal behind it receives the message, given the
+// arg the sender attached. It runs under the Server's read lock, once per
+// connection per message, so it must be fast, must not call the Server and
+// must not modify p.
+type Filter func(arg string, p *Principal) bool
+
+// WithFilter registers keep under a name, for [Server.GroupsFiltered]. With a
+// [Backplane], register the same filters on every instance: the sender's
+// instance sends the name and arg, and each instance runs its own keep.
+func WithFilter(name string, keep Filter) Option {
 	return func(c *config) {
 		if c.filters == nil {
-			c.filters = map[string]func(string, string, []string) bool{}
+			c.filters = map[string]Filter{}
 		}
 		c.filters[name] = keep
 	}

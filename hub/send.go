@@ -83,14 +83,14 @@ func (a audience) Send(target string, args ...any) {
 
 // filterFunc returns the keep function of a named filter; an unknown name
 // keeps nobody.
-func (s *Server) filterFunc(name, arg string) func(string, []string) bool {
+func (s *Server) filterFunc(name, arg string) func(*Principal) bool {
 	f := s.cfg.filters[name]
 	if f == nil {
 		s.tel.dropped.WithLabelValues("filter").Inc()
 		level.Error(s.cfg.logger).Log("msg", "unknown filter; message delivered to nobody", "filter", name)
-		return func(string, []string) bool { return false }
+		return func(*Principal) bool { return false }
 	}
-	return func(user string, roles []string) bool { return f(arg, user, roles) }
+	return func(p *Principal) bool { return f(arg, p) }
 }
 
 // deliverLocal queues m for this instance's connections of an audience.
@@ -134,7 +134,7 @@ func (s *Server) deliverLocal(kind int, names []string, m *outMessage) {
 type outMessage struct {
 	target  string
 	args    []any
-	keep    func(userID string, roles []string) bool
+	keep    func(*Principal) bool
 	json    []byte
 	msgpack []byte
 	encoded bool // json and msgpack are final: nil means it cannot be encoded
@@ -142,7 +142,7 @@ type outMessage struct {
 }
 
 func (m *outMessage) deliver(s *Server, c *conn) {
-	if m.keep != nil && !m.keep(c.principal.ID, c.principal.Roles) {
+	if m.keep != nil && !m.keep(c.principal) {
 		return
 	}
 	p := c.protocol()

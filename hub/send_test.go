@@ -19,9 +19,9 @@ func connectAs(t *testing.T, e *env, token string) *rawWS {
 
 func TestGroupsFilteredPerConnection(t *testing.T) {
 	var asked []string
-	owner := func(arg, user string, roles []string) bool {
-		asked = append(asked, user)
-		return user == arg
+	owner := func(arg string, p *hub.Principal) bool {
+		asked = append(asked, p.ID)
+		return p.ID == arg
 	}
 	e := newEnv(t, hub.WithAuthenticator(staticTokens), hub.WithFilter("owner", owner))
 	alice, bob := connectAs(t, e, "alice"), connectAs(t, e, "bob")

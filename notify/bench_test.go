@@ -139,7 +139,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 	b.Run("hub-direct", func(b *testing.B) {
 		run(b, func(i int) {
 			id := int64(i%100 + 1)
-			srv.Groups(notify.GroupAll, notify.LeadGroup(id)).Send(notify.MethodLeadUpdate, &notify.LeadUpdateMessage{
+			srv.Groups(hub.DefaultGroup, hub.LeadGroup(id)).Send(notify.MethodLeadUpdate, &notify.LeadUpdateMessage{
 				Type: notify.TypeStatusUpdate, LeadID: id, PreviousStatus: "New", NewStatus: "Enriching",
 				Timestamp: notify.Timestamp{Time: time.Now()}, Sequence: uint64(i + 1),
 			})

@@ -8,9 +8,9 @@
 //	// Salespeople see only the events of their own leads: the sender names
 //	// the owner, each hub instance decides per connection.
 //	srv, _ := hub.New(hub.WithAuthenticator(auth),
-//		hub.WithFilter(notify.FilterName, notify.ViewerFilter(func(owner string, v notify.Viewer) bool {
-//			return slices.Contains(v.Roles, "admin") || owner == v.ID
-//		})))
+//		hub.WithFilter(notify.FilterName, func(owner string, p *hub.Principal) bool {
+//			return p.HasRole("admin") || owner == p.ID
+//		}))
 //	n, err := notify.New(srv, notify.WithAudience(func(ev *notify.LeadUpdateMessage) string {
 //		return ownerOf(ev.LeadID)
 //	}))

@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 
+	"github.com/leadupdates/leadupdates/hub"
 	"github.com/leadupdates/leadupdates/notify"
 	"github.com/philippseith/signalr"
 )
@@ -14,19 +14,19 @@ import (
 // send, and whether bob, a salesperson, would see it through keep (the
 // filter the application registers as notify.FilterName on the hub).
 type printingHub struct {
-	keep func(arg, userID string, roles []string) bool
+	keep hub.Filter
 }
 
 func (h printingHub) Groups(groups ...string) signalr.ClientProxy {
-	return printingProxy{func(string, []string) bool { return true }, groups}
+	return printingProxy{func(*hub.Principal) bool { return true }, groups}
 }
 
 func (h printingHub) GroupsFiltered(filter, key string, groups ...string) signalr.ClientProxy {
-	return printingProxy{func(user string, roles []string) bool { return h.keep(key, user, roles) }, groups}
+	return printingProxy{func(p *hub.Principal) bool { return h.keep(key, p) }, groups}
 }
 
 type printingProxy struct {
-	keep   func(string, []string) bool
+	keep   func(*hub.Principal) bool
 	groups []string
 }
 
@@ -37,7 +37,7 @@ func (p printingProxy) Send(method string, args ...any) {
 		LeadID    int64  `json:"leadId"`
 		NewStatus string `json:"newStatus"`
 	}{m.Type, m.LeadID, m.NewStatus})
-	fmt.Printf("%s to %v: %s; bob sees it: %v\n", method, p.groups, b, p.keep("bob", []string{"sales"}))
+	fmt.Printf("%s to %v: %s; bob sees it: %v\n", method, p.groups, b, p.keep(&hub.Principal{ID: "bob", Roles: []string{"sales"}}))
 }
 
 // The application wires a Notifier to the hub (here a stand-in that
@@ -45,9 +45,9 @@ func (p printingProxy) Send(method string, args ...any) {
 // the notifier names each event's owner, the hub's filter decides.
 func Example() {
 	owners := map[int64]string{7: "bob", 8: "alice"}
-	h := printingHub{keep: notify.ViewerFilter(func(owner string, v notify.Viewer) bool {
-		return slices.Contains(v.Roles, "admin") || owner == v.ID
-	})}
+	h := printingHub{keep: func(owner string, p *hub.Principal) bool {
+		return p.HasRole("admin") || owner == p.ID
+	}}
 	n, err := notify.New(h, notify.WithAudience(func(ev *notify.LeadUpdateMessage) string { return owners[ev.LeadID] }))
 	if err != nil {
 		panic(err)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -47,18 +46,6 @@ const (
 	MethodLeadUpdate    = "ReceiveLeadUpdate"
 	MethodMetricsUpdate = "ReceiveMetricsUpdate"
 )
-
-// GroupAll is the group every connection joins when it connects; lead events
-// and metrics go to it. It equals hub.DefaultGroup: notify does not import
-// hub, so the two are kept equal by a test where both are imported.
-const GroupAll = "LeadUpdates"
-
-// LeadGroup returns the name of the group of one lead, "Lead_{id}", which
-// clients join with JoinLeadGroup(leadId) to follow that lead. It equals
-// hub.LeadGroup.
-func LeadGroup(leadID int64) string {
-	return "Lead_" + strconv.FormatInt(leadID, 10)
-}
 
 // LeadUpdateMessage is the argument of ReceiveLeadUpdate: something happened
 // to one lead. It is the seed's LeadUpdateMessage; every field but Type and

@@ -18,6 +18,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/leadupdates/leadupdates/hub"
 	"github.com/leadupdates/leadupdates/notify"
 )
 
@@ -252,8 +253,8 @@ export const allGroup: Equal<typeof LEAD_UPDATES_GROUP, %q> = true;
 export const leadGroupName: Equal<ReturnType<typeof leadGroup>, `+"`%s${number}`"+`> = true;
 `,
 		of(leads, ".type"), keys(leads), keys(metrics),
-		notify.MethodLeadUpdate, notify.MethodMetricsUpdate, notify.GroupAll,
-		strings.TrimSuffix(notify.LeadGroup(0), "0"))
+		notify.MethodLeadUpdate, notify.MethodMetricsUpdate, hub.DefaultGroup,
+		strings.TrimSuffix(hub.LeadGroup(0), "0"))
 	return b.Bytes()
 }
 
@@ -589,9 +590,9 @@ func TestGroups(t *testing.T) {
 		got  string
 		want string
 	}{
-		{"all", notify.GroupAll, "LeadUpdates"},
-		{"lead", notify.LeadGroup(42), "Lead_42"},
-		{"large lead id", notify.LeadGroup(math.MaxInt64), "Lead_9223372036854775807"},
+		{"all", hub.DefaultGroup, "LeadUpdates"},
+		{"lead", hub.LeadGroup(42), "Lead_42"},
+		{"large lead id", hub.LeadGroup(math.MaxInt64), "Lead_9223372036854775807"},
 		{"lead method", notify.MethodLeadUpdate, "ReceiveLeadUpdate"},
 		{"metrics method", notify.MethodMetricsUpdate, "ReceiveMetricsUpdate"},
 	}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/go-kit/log/level"
 	"github.com/philippseith/signalr"
+
+	"github.com/leadupdates/leadupdates/hub"
 )
 
 // Clients is the part of a SignalR server a Notifier uses; *hub.Server
@@ -242,13 +244,13 @@ func (n *Notifier) send(ev event) {
 	if m := ev.lead; m != nil {
 		m.Sequence = n.seq
 		if key := n.cfg.audience; key != nil {
-			n.clients.GroupsFiltered(FilterName, key(m), GroupAll, LeadGroup(m.LeadID)).Send(MethodLeadUpdate, m)
+			n.clients.GroupsFiltered(FilterName, key(m), hub.DefaultGroup, hub.LeadGroup(m.LeadID)).Send(MethodLeadUpdate, m)
 		} else {
-			n.clients.Groups(GroupAll, LeadGroup(m.LeadID)).Send(MethodLeadUpdate, m)
+			n.clients.Groups(hub.DefaultGroup, hub.LeadGroup(m.LeadID)).Send(MethodLeadUpdate, m)
 		}
 	} else {
 		ev.metrics.Sequence = n.seq
-		n.clients.Groups(GroupAll).Send(MethodMetricsUpdate, ev.metrics)
+		n.clients.Groups(hub.DefaultGroup).Send(MethodMetricsUpdate, ev.metrics)
 	}
 	n.tel.sent.WithLabelValues(ev.typ()).Inc()
 }

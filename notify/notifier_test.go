@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leadupdates/leadupdates/hub"
 	"github.com/leadupdates/leadupdates/notify"
 	"github.com/philippseith/signalr"
 	"github.com/prometheus/client_golang/prometheus"
@@ -135,7 +136,7 @@ func TestEveryOperationSendsItsMessage(t *testing.T) {
 				t.Fatalf("%d sends, want 1", len(got))
 			}
 			s := got[0]
-			if s.target != notify.MethodLeadUpdate || !slices.Equal(s.groups, []string{notify.GroupAll, notify.LeadGroup(42)}) {
+			if s.target != notify.MethodLeadUpdate || !slices.Equal(s.groups, []string{hub.DefaultGroup, hub.LeadGroup(42)}) {
 				t.Errorf("sent %s to %v, want %s to [LeadUpdates Lead_42]", s.target, s.groups, notify.MethodLeadUpdate)
 			}
 			m, ok := s.arg.(*notify.LeadUpdateMessage)
@@ -158,7 +159,7 @@ func TestMetricsGoToLeadUpdates(t *testing.T) {
 	}
 	n.Close()
 	got := fake.all()
-	if len(got) != 1 || got[0].target != notify.MethodMetricsUpdate || !slices.Equal(got[0].groups, []string{notify.GroupAll}) || got[0].filter != "" {
+	if len(got) != 1 || got[0].target != notify.MethodMetricsUpdate || !slices.Equal(got[0].groups, []string{hub.DefaultGroup}) || got[0].filter != "" {
 		t.Fatalf("sends %+v", got)
 	}
 	m := got[0].arg.(*notify.MetricsUpdateMessage)
@@ -285,7 +286,7 @@ func TestCallsAfterCloseReturnErrClosed(t *testing.T) {
 }
 
 // TestAudience: the sender names each lead event's audience key and the
-// hub's filter (ViewerFilter) decides per viewer from it.
+// hub's filter decides per viewer from it.
 func TestAudience(t *testing.T) {
 	fake := &recordingClients{}
 	owner := map[int64]string{1: "alice", 2: "bob"}
@@ -295,30 +296,8 @@ func TestAudience(t *testing.T) {
 	n.Close()
 	got := fake.all()
 	if len(got) != 2 || got[0].filter != notify.FilterName || got[0].key != "alice" || got[1].key != "bob" ||
-		!slices.Equal(got[0].groups, []string{notify.GroupAll, notify.LeadGroup(1)}) {
+		!slices.Equal(got[0].groups, []string{hub.DefaultGroup, hub.LeadGroup(1)}) {
 		t.Fatalf("sends %+v", got)
-	}
-	keep := notify.ViewerFilter(func(owner string, v notify.Viewer) bool {
-		return slices.Contains(v.Roles, "admin") || owner == v.ID
-	})
-	tests := []struct {
-		name  string
-		event int
-		user  string
-		roles []string
-		want  bool
-	}{
-		{"owner sees own lead", 0, "alice", []string{"sales"}, true},
-		{"other salesperson does not", 0, "bob", []string{"sales"}, false},
-		{"admin sees all", 0, "carol", []string{"admin"}, true},
-		{"bob sees his lead", 1, "bob", nil, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := keep(got[tt.event].key, tt.user, tt.roles); got != tt.want {
-				t.Errorf("keep = %v, want %v", got, tt.want)
-			}
-		})
 	}
 }
 
@@ -329,7 +308,7 @@ func TestNoAudienceSendsToTheGroups(t *testing.T) {
 	n := newNotifier(t, fake)
 	_ = n.NotifyLeadDeleted(t.Context(), 7)
 	n.Close()
-	if got := fake.all(); len(got) != 1 || got[0].filter != "" || !slices.Equal(got[0].groups, []string{notify.GroupAll, notify.LeadGroup(7)}) {
+	if got := fake.all(); len(got) != 1 || got[0].filter != "" || !slices.Equal(got[0].groups, []string{hub.DefaultGroup, hub.LeadGroup(7)}) {
 		t.Fatalf("sends %+v", got)
 	}
 }

@@ -5,12 +5,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Viewer is the user behind one connection, as the hub authenticated it.
-type Viewer struct {
-	ID    string
-	Roles []string
-}
-
 // An Option configures a Notifier.
 type Option func(*config)
 
@@ -37,30 +31,21 @@ func WithLogger(l log.Logger) Option { return func(c *config) { c.logger = l } }
 // default they are kept but not registered.
 func WithRegisterer(r prometheus.Registerer) Option { return func(c *config) { c.registerer = r } }
 
-// FilterName is the name under which every hub instance must register
-// ViewerFilter when a Notifier has WithAudience:
+// FilterName is the name under which every hub instance must register its
+// audience filter when a Notifier has WithAudience; the filter's arg is the
+// event's audience key:
 //
-//	hub.WithFilter(notify.FilterName, notify.ViewerFilter(match))
+//	hub.WithFilter(notify.FilterName, func(owner string, p *hub.Principal) bool { ... })
 const FilterName = "leadupdates.notify.audience"
 
 // WithAudience narrows who sees each lead event, in two halves so that it
 // works across hub instances joined by a backplane: key, run here once per
 // event, names what decides it (for example the lead's owner, known where
 // the lead was written), and the hub of every instance asks the filter
-// registered under FilterName — ViewerFilter(match) — with that key for each
+// registered under FilterName with that key for each
 // of its connections. It never applies to metrics. Without it every
 // connection of the groups sees every event; with it and no registered
 // filter, nobody does (the hub fails closed).
 func WithAudience(key func(ev *LeadUpdateMessage) string) Option {
 	return func(c *config) { c.audience = key }
-}
-
-// ViewerFilter adapts match, which decides from an event's audience key
-// whether a viewer sees it, to the hub's filter signature. It runs once per
-// connection per event inside the hub's delivery, so it must be fast and
-// must not block.
-func ViewerFilter(match func(key string, v Viewer) bool) func(arg, userID string, roles []string) bool {
-	return func(arg, userID string, roles []string) bool {
-		return match(arg, Viewer{ID: userID, Roles: roles})
-	}
 }

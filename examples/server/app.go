@@ -107,9 +107,9 @@ func build(ctx context.Context, c config, stderr io.Writer) (_ *app, err error) 
 		})),
 		// A lead event carries its owner (see the notifier below); every
 		// instance decides per connection from it.
-		hub.WithFilter(notify.FilterName, notify.ViewerFilter(func(owner string, v notify.Viewer) bool {
-			return access.CanSee(v.ID, v.Roles, owner)
-		})),
+		hub.WithFilter(notify.FilterName, func(owner string, p *hub.Principal) bool {
+			return access.CanSee(p.ID, p.Roles, owner)
+		}),
 		hub.WithOnConnected(a.sendLatestMetrics),
 		hub.WithLogger(a.logger),
 		hub.WithRegisterer(reg),
