@@ -1,7 +1,8 @@
-// Package notify tells dashboards what happens to leads: it holds the wire
-// contract shared with the TypeScript clients (LeadUpdateMessage,
-// MetricsUpdateMessage, the client method and group names) and the Notifier,
-// the port of the seed's ILeadNotificationService.
+// Package notify tells dashboards what happens to leads. It holds the wire
+// contract shared with the TypeScript clients ([LeadUpdateMessage],
+// [MetricsUpdateMessage], the client method names) and the [Notifier], which
+// sends those messages through a hub.Server to the LeadUpdates group and the
+// lead's own group.
 //
 // A first program, with the hub:
 //
@@ -20,17 +21,14 @@
 //	defer n.Close()
 //	_ = n.NotifyLeadStatusUpdate(ctx, 42, "Enriched", "Scored")
 //
-// # Guarantees
-//
-// Calls never block and never fail the caller's work because of delivery:
-// they validate their input (returning an error wrapping [ErrInvalid] and
-// sending nothing when it is wrong), queue the event and return. One
-// goroutine hands the queue to the hub in order, so a caller's events reach
-// every client in call order, with an increasing sequence number. A full
-// queue drops the new event, counts and logs it; after [Notifier.Close],
-// calls return [ErrClosed].
-//
 // # Concurrency
 //
-// A Notifier is safe for concurrent use.
+// A Notifier is safe for concurrent use and its calls never block: they
+// validate their input (an error wrapping [ErrInvalid], nothing sent), queue
+// the event and return; a full queue drops the event, counts and logs it. A
+// call whose ctx is done returns ctx.Err() and sends nothing. [New] starts
+// one goroutine that hands the queue to the hub in order, so a caller's
+// events reach every client in call order with an increasing sequence;
+// [Notifier.Close] delivers what is queued, stops it and waits for it, and
+// later calls return [ErrClosed].
 package notify

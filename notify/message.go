@@ -11,21 +11,20 @@ import (
 )
 
 // This file is the wire contract: what a dashboard receives, byte for byte.
-// It is shared with TypeScript clients written against the seed's interfaces
-// (notify/ts/leadupdates.ts declares the same contract, and the golden tests
-// check both against the same JSON), so nothing here may be renamed or
-// removed; new fields must be optional.
+// It is shared with the TypeScript clients (notify/ts/leadupdates.ts
+// declares the same contract, and the golden tests check both against the
+// same JSON), so nothing here may be renamed or removed; new fields must be
+// optional.
 //
 // The hub serves JSON and MessagePack clients. Every type here encodes to the
 // same value in both: the JSON through encoding/json, the MessagePack through
 // an EncodeMsgpack method that writes the same keys itself, so the result
 // does not depend on how the hub configures its MessagePack encoder.
 
-// The message types, the "type" field of every message. The first seven are
-// the seed's LeadUpdateMessage types; LEAD_DELETED is ours (the seed captures
-// deletions but names no type); METRICS_UPDATE is the MetricsUpdateMessage
-// type. They are plain strings because the field is one on the wire and in
-// the TypeScript declaration.
+// The message types, the "type" field of every message: the eight lead
+// types of a LeadUpdateMessage, and METRICS_UPDATE for a
+// MetricsUpdateMessage. They are plain strings because the field is one on
+// the wire and in the TypeScript declaration.
 const (
 	TypeNewLead           = "NEW_LEAD"
 	TypeStatusUpdate      = "STATUS_UPDATE"
@@ -48,13 +47,13 @@ const (
 )
 
 // LeadUpdateMessage is the argument of ReceiveLeadUpdate: something happened
-// to one lead. It is the seed's LeadUpdateMessage; every field but Type and
-// Timestamp is optional and omitted from the wire when zero, so clients test
-// for presence ("newStatus" in msg), never for empty strings.
+// to one lead. Every field but Type and Timestamp is optional and omitted
+// from the wire when zero, so clients test for presence ("newStatus" in
+// msg), never for empty strings.
 //
-// PreviousScore, NewScore and Sequence are additions to the seed. A score that
-// is NaN or infinite is omitted, as if unknown: JSON cannot carry it, and a
-// MessagePack client must not see a value a JSON client cannot.
+// A score that is NaN or infinite is omitted, as if unknown: JSON cannot
+// carry it, and a MessagePack client must not see a value a JSON client
+// cannot.
 type LeadUpdateMessage struct {
 	// Type is one of the lead types, TypeNewLead to TypeLeadDeleted.
 	Type   string `json:"type"`
@@ -138,8 +137,8 @@ func (m LeadUpdateMessage) EncodeMsgpack(enc *msgpack.Encoder) error {
 }
 
 // MetricsUpdateMessage is the argument of ReceiveMetricsUpdate: a fresh set
-// of dashboard figures. Type is always TypeMetricsUpdate. Sequence is an
-// addition to the seed, as on LeadUpdateMessage.
+// of dashboard figures. Type is always TypeMetricsUpdate; Sequence is as on
+// LeadUpdateMessage.
 type MetricsUpdateMessage struct {
 	Type      string    `json:"type"`
 	Metrics   Metrics   `json:"metrics"`
@@ -164,21 +163,22 @@ func (m MetricsUpdateMessage) EncodeMsgpack(enc *msgpack.Encoder) error {
 	return w.err
 }
 
-// Metrics are the dashboard figures of a MetricsUpdateMessage, the seed's
-// metrics object. Every field is always sent, because the seed declares none
-// of them optional: a client reads msg.metrics.totalLeads without a check.
+// Metrics are the dashboard figures of a MetricsUpdateMessage; package
+// metrics computes them from the leads table. Every field is always sent,
+// because the TypeScript contract declares none of them optional: a client
+// reads msg.metrics.totalLeads without a check.
 // So that this holds for any value a producer fills in, a nil map is sent as
 // {} (never null) and a NaN or infinite figure as 0 (JSON has no NaN, and a
 // dashboard would print it).
 type Metrics struct {
 	TotalLeads       int64   `json:"totalLeads"`
 	QualifiedLeads   int64   `json:"qualifiedLeads"`
-	ConversionRate   float64 `json:"conversionRate"`
+	ConversionRate   float64 `json:"conversionRate"` // QualifiedLeads / TotalLeads × 100
 	ActiveHarvesters int64   `json:"activeHarvesters"`
-	ProcessingTime   float64 `json:"processingTime"`
-	ScoreAverage     float64 `json:"scoreAverage"`
-	DailyGrowth      float64 `json:"dailyGrowth"`
-	WeeklyGrowth     float64 `json:"weeklyGrowth"`
+	ProcessingTime   float64 `json:"processingTime"` // mean seconds from creation to processing, over the last 24 hours
+	ScoreAverage     float64 `json:"scoreAverage"`   // over leads that have a score
+	DailyGrowth      float64 `json:"dailyGrowth"`    // % change of new leads, today against yesterday
+	WeeklyGrowth     float64 `json:"weeklyGrowth"`   // % change of new leads, last 7 days against the 7 before
 	NewLeadsToday    int64   `json:"newLeadsToday"`
 	ProcessedToday   int64   `json:"processedToday"`
 	// LeadsBySource and LeadsByStatus count leads per source and per

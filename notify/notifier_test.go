@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -332,5 +333,53 @@ func TestPanickingHubDoesNotStopDelivery(t *testing.T) {
 	}
 	if got := counterSum(t, reg, "leadupdates_notify_events_dropped_total"); got != 1 {
 		t.Errorf("dropped %v, want 1", got)
+	}
+}
+
+// TestDoneContextSendsNothing: a call whose ctx is done returns ctx.Err()
+// for every operation, and nothing reaches the hub.
+func TestDoneContextSendsNothing(t *testing.T) {
+	fake := &recordingClients{}
+	n := newNotifier(t, fake)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	calls := []func() error{
+		func() error { return n.NotifyNewLead(ctx, 1, nil, "Google") },
+		func() error { return n.NotifyLeadStatusUpdate(ctx, 1, "New", "Enriching") },
+		func() error { return n.NotifyLeadScoreUpdate(ctx, 1, 1, 2) },
+		func() error { return n.NotifyLeadEnrichment(ctx, 1, nil) },
+		func() error { return n.NotifyWorkflowStarted(ctx, 1, "LeadProcessing") },
+		func() error { return n.NotifyWorkflowCompleted(ctx, 1, "LeadProcessing") },
+		func() error { return n.NotifyWorkflowFailed(ctx, 1, "LeadProcessing", "timeout") },
+		func() error { return n.NotifyLeadDeleted(ctx, 1) },
+		func() error { return n.NotifyMetricsUpdate(ctx, notify.Metrics{}) },
+	}
+	for i, call := range calls {
+		if err := call(); !errors.Is(err, context.Canceled) {
+			t.Errorf("call %d: err %v, want context.Canceled", i, err)
+		}
+	}
+	n.Close()
+	if got := fake.all(); len(got) != 0 {
+		t.Errorf("sent %d messages with a done context", len(got))
+	}
+}
+
+// TestTwoNotifiersOnOneRegistry: the second fails in New with an error
+// that says why; on registries of their own both work.
+func TestTwoNotifiersOnOneRegistry(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	newNotifier(t, &recordingClients{}, notify.WithRegisterer(reg))
+	_, err := notify.New(&recordingClients{}, notify.WithRegisterer(reg))
+	var are prometheus.AlreadyRegisteredError
+	if !errors.As(err, &are) || !strings.Contains(err.Error(), "notify: metrics already registered") {
+		t.Fatalf("second Notifier: %v", err)
+	}
+	reg = prometheus.NewPedanticRegistry()
+	for _, id := range []string{"1", "2"} {
+		newNotifier(t, &recordingClients{}, notify.WithRegisterer(prometheus.WrapRegistererWith(prometheus.Labels{"instance": id}, reg)))
+	}
+	if _, err := reg.Gather(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -28,7 +28,9 @@ func WithQueue(n int) Option { return func(c *config) { c.queue = n } }
 func WithLogger(l log.Logger) Option { return func(c *config) { c.logger = l } }
 
 // WithRegisterer registers the Notifier's Prometheus collectors with r. By
-// default they are kept but not registered.
+// default they are kept but not registered. A second Notifier on the same
+// registry fails in New: give each its own, e.g. with
+// prometheus.WrapRegistererWith.
 func WithRegisterer(r prometheus.Registerer) Option { return func(c *config) { c.registerer = r } }
 
 // FilterName is the name under which every hub instance must register its

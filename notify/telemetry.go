@@ -1,6 +1,10 @@
 package notify
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/leadupdates/leadupdates/internal/promreg"
+)
 
 type telemetry struct {
 	sent    *prometheus.CounterVec
@@ -8,26 +12,20 @@ type telemetry struct {
 }
 
 func newTelemetry(reg prometheus.Registerer, queued func() float64) (*telemetry, error) {
+	f := promreg.With("notify", reg)
 	t := &telemetry{
-		sent: prometheus.NewCounterVec(prometheus.CounterOpts{
+		sent: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "leadupdates_notify_events_sent_total",
 			Help: "Events handed to the hub, by type.",
 		}, []string{"type"}),
-		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+		dropped: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "leadupdates_notify_events_dropped_total",
 			Help: "Events not delivered, by reason (queue_full, panic).",
 		}, []string{"reason"}),
 	}
-	queue := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+	f.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "leadupdates_notify_queue_length",
 		Help: "Events waiting for delivery.",
 	}, queued)
-	if reg != nil {
-		for _, c := range []prometheus.Collector{t.sent, t.dropped, queue} {
-			if err := reg.Register(c); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return t, nil
+	return t, f.Err()
 }
