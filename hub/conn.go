@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/leadupdates/leadupdates/hub/internal/protocol"
 )
 
 // conn is one SignalR connection, from negotiate to its end. It is the
@@ -37,18 +38,18 @@ type conn struct {
 	wsTimer   *time.Timer // closes ws when a write takes longer than the write timeout
 	inbox     chan []byte // SSE and Long Polling: records from POSTs, size-checked
 
-	postMu    sync.Mutex // one POST at a time
-	postProto protocol   // framing of POST bodies, known after the handshake
+	postMu    sync.Mutex        // one POST at a time
+	postProto protocol.Protocol // framing of POST bodies, known after the handshake
 
 	// Inbound state, used only by the engine's reader goroutine.
 	br      *bufio.Reader // WebSocket: the message stream
 	pending []byte
 	nextID  uint64
 
-	proto       atomic.Pointer[protocol] // the client's, after its handshake
-	engineReady atomic.Bool              // the engine has answered the handshake
-	ready       atomic.Bool              // the client has its handshake answer queued
-	lastRecv    atomic.Int64             // unix nanoseconds
+	proto       atomic.Pointer[protocol.Protocol] // the client's, after its handshake
+	engineReady atomic.Bool                       // the engine has answered the handshake
+	ready       atomic.Bool                       // the client has its handshake answer queued
+	lastRecv    atomic.Int64                      // unix nanoseconds
 	lastWrite   atomic.Int64
 	polling     atomic.Bool // a long poll is waiting
 
@@ -99,7 +100,7 @@ func (c *conn) Context() context.Context  { return c.engineCtx }
 func (c *conn) ConnectionID() string      { return c.id }
 func (c *conn) SetConnectionID(id string) {}
 
-func (c *conn) protocol() protocol {
+func (c *conn) protocol() protocol.Protocol {
 	if p := c.proto.Load(); p != nil {
 		return *p
 	}
@@ -120,7 +121,7 @@ func (c *conn) startClosing(reason, text string, allowReconnect bool) {
 	}
 	c.setClosing(reason)
 	if p := c.protocol(); p != nil && c.ready.Load() && reason != reasonClient {
-		c.queue = append(c.queue, p.closeFrame(text, allowReconnect))
+		c.queue = append(c.queue, p.Close(text, allowReconnect))
 	}
 	if len(c.queue) == 0 && !c.flushing {
 		c.markDrained()

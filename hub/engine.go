@@ -6,12 +6,13 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/leadupdates/leadupdates/hub/internal/protocol"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
 // The engine (philippseith/signalr) never sees a client's bytes. Every
 // connection talks MessagePack to it, whatever the client speaks: the filter
-// in conn.go validates each client message and hands the engine a small,
+// in dispatch.go validates each client message and hands the engine a small,
 // well-formed invocation, and translates what the engine writes back. That
 // keeps the engine's per-connection read buffers small (its JSON reader holds
 // 32 KB per connection), lets the hub answer malformed or unauthorized input
@@ -28,12 +29,12 @@ const engineFrameLimit = 512
 // gives one an id, even for a client's send(), so that it can tell when the
 // engine is done with it.
 func engineInvocation(id, target string, args []any) ([]byte, error) {
-	b, err := msgpackFrame(typeInvocation, noHeaders, id, target, args)
+	b, err := protocol.Frame(protocol.TypeInvocation, protocol.NoHeaders, id, target, args)
 	if err != nil {
 		return nil, err
 	}
 	if len(b) > engineFrameLimit {
-		return nil, errTooLarge
+		return nil, protocol.ErrTooLarge
 	}
 	return b, nil
 }
@@ -65,14 +66,14 @@ func decodeEngine(p []byte) (engineMessage, error) {
 		return engineMessage{}, fmt.Errorf("engine frame: %w", err)
 	}
 	m := engineMessage{Type: typ}
-	if typ == typePing {
+	if typ == protocol.TypePing {
 		return m, nil
 	}
 	if err := d.Skip(); err != nil { // headers, on every other message
 		return m, fmt.Errorf("engine frame: %w", err)
 	}
 	switch typ {
-	case typeCompletion:
+	case protocol.TypeCompletion:
 		if m.InvocationID, err = d.DecodeString(); err != nil {
 			return m, fmt.Errorf("engine completion: %w", err)
 		}
@@ -88,7 +89,7 @@ func decodeEngine(p []byte) (engineMessage, error) {
 		if err != nil {
 			return m, fmt.Errorf("engine completion: %w", err)
 		}
-	case typeClose:
+	case protocol.TypeClose:
 		// The engine writes [7, {}, error, allowReconnect] under an array
 		// header of 3; read the fields in order and ignore the count.
 		m.Error, _ = d.DecodeString()
@@ -100,7 +101,7 @@ func decodeEngine(p []byte) (engineMessage, error) {
 // decodeResult turns a result the engine encoded into a plain value that
 // either client protocol can encode again: maps must have string keys.
 func decodeResult(raw msgpack.RawMessage) (any, error) {
-	if err := checkMsgpack(raw); err != nil {
+	if err := protocol.CheckMsgpack(raw); err != nil {
 		return nil, err
 	}
 	return msgpack.NewDecoder(bytes.NewReader(raw)).DecodeInterface()

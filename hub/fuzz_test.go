@@ -1,20 +1,18 @@
 package hub
 
-// Fuzz tests of everything that parses what a client (or the engine) sends:
-// the two record framings, the two message decoders, the engine frame
-// decoder, and the whole filter end to end through the HTTP handlers.
+// Fuzz tests of what parses the engine's output, and of the whole
+// connection end to end through the HTTP handlers (the record framings and
+// message decoders are fuzzed in internal/protocol).
 //
-//	go test -run=^$ -fuzz=FuzzJSONRecords -fuzztime=20s ./hub/
+//	go test -run=^$ -fuzz=FuzzHandshakeAndFrames -fuzztime=20s ./hub/
 //
 // Without -fuzz, `go test` runs each fuzzer over its seeds and over
 // testdata/fuzz/FuzzX/, where crashers are kept.
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -25,212 +23,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leadupdates/leadupdates/hub/internal/protocol"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// chunkReader hands out data at most n bytes per Read, as a transport hands
-// out frames: records straddle reads at every possible offset.
-type chunkReader struct {
-	b []byte
-	n int
-}
-
-func (r *chunkReader) Read(p []byte) (int, error) {
-	if len(r.b) == 0 {
-		return 0, io.EOF
-	}
-	k := copy(p[:min(len(p), r.n)], r.b)
-	r.b = r.b[k:]
-	return k, nil
-}
-
-// fuzzReader builds the bufio.Reader the parsers read from.
-func fuzzReader(data []byte, chunk uint8) *bufio.Reader {
-	return bufio.NewReaderSize(&chunkReader{b: data, n: int(chunk%64) + 1}, 16)
-}
-
-func fuzzLimit(limit uint16) int { return int(limit%300) + 1 }
-
-var seedRecords = [][]byte{
-	[]byte(`{"protocol":"json","version":1}` + "\x1e"),
-	[]byte(`{"type":1,"invocationId":"1","target":"JoinLeadGroup","arguments":[5]}` + "\x1e"),
-	[]byte(`{"type":1,"target":"LeaveLeadGroup","arguments":[5]}` + "\x1e" + `{"type":6}` + "\x1e"),
-	[]byte(`{"type":4,"invocationId":"s","target":"x","arguments":[]}` + "\x1e" + `{"type":5,"invocationId":"s"}` + "\x1e"),
-	[]byte(`{"type":7,"error":"bye","allowReconnect":true}` + "\x1e" + `{"type":8,"sequenceId":1}` + "\x1e"),
-	[]byte(`{bad json` + "\x1e" + `{"type":42}`),
-	[]byte(`{"type":1,"invocationId":5,"arguments":{"a":null}}` + "\x1e\x1e\x1e"),
-	[]byte(`{"type":1,"invocationId":"1","target":"JoinLeadGroup","arguments":["12",1.5,null,9223372036854775808]}` + "\x1e"),
-	[]byte(strings.Repeat("a", 400) + "\x1e" + strings.Repeat("b", 10)),
-	{},
-	{0x1e},
-}
-
-// FuzzJSONRecords reads arbitrary bytes as JSON records and decodes each.
-// The records must be exactly the input split at the record separators, none
-// longer than the limit; a record over the limit must fail with errTooLarge.
-func FuzzJSONRecords(f *testing.F) {
-	for i, s := range seedRecords {
-		f.Add(s, uint16(100+i*37), uint8(i*5))
-	}
-	f.Fuzz(func(t *testing.T, data []byte, limitSeed uint16, chunk uint8) {
-		limit := fuzzLimit(limitSeed)
-		br := fuzzReader(data, chunk)
-		want := data
-		for {
-			rec, err := readTextRecord(br, limit)
-			if len(rec) > limit {
-				t.Fatalf("record of %d bytes over the limit %d", len(rec), limit)
-			}
-			j := bytes.IndexByte(want, recordSeparator)
-			switch {
-			case j < 0 && len(want) > limit || j > limit:
-				if !errors.Is(err, errTooLarge) {
-					t.Fatalf("record of %d+ bytes, limit %d: got %q, %v; want errTooLarge", max(j, len(want)), limit, rec, err)
-				}
-				return
-			case j < 0 && len(want) == 0:
-				if err != io.EOF {
-					t.Fatalf("at the end: got %q, %v; want io.EOF", rec, err)
-				}
-				return
-			case j < 0:
-				if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-					t.Fatalf("unterminated record %q: got %q, %v; want an EOF", want, rec, err)
-				}
-				return
-			}
-			if err != nil || !bytes.Equal(rec, want[:j]) {
-				t.Fatalf("got %q, %v; want %q", rec, err, want[:j])
-			}
-			want = want[j+1:]
-			checkJSONDecode(t, rec)
-		}
-	})
-}
-
-func checkJSONDecode(t *testing.T, rec []byte) {
-	t.Helper()
-	m, err := jsonProtocol{}.decode(rec)
-	if err != nil {
-		if !errors.Is(err, errMalformed) {
-			t.Fatalf("decode %q: error %v is not errMalformed", rec, err)
-		}
-		return
-	}
-	if !json.Valid(rec) {
-		t.Fatalf("decode accepted invalid JSON %q", rec)
-	}
-	for _, a := range m.Args {
-		var got, ref int64
-		if jsonProtocol.decodeArg(jsonProtocol{}, a, &got) == nil {
-			if err := json.Unmarshal(a, &ref); err != nil || ref != got {
-				t.Fatalf("decodeArg(%q) = %d, json says %d, %v", a, got, ref, err)
-			}
-		}
-	}
-	if _, err := (jsonProtocol{}).completion(m.InvocationID, nil, false, "x"); err != nil {
-		t.Fatalf("cannot answer invocation id %q: %v", m.InvocationID, err)
-	}
-}
-
-// FuzzMsgpackRecords reads arbitrary bytes as length-prefixed MessagePack
-// records and decodes each.
-func FuzzMsgpackRecords(f *testing.F) {
-	frame := func(v ...any) []byte { b, _ := msgpackFrame(v...); return b }
-	seeds := [][]byte{
-		frame(1, map[string]any{}, "1", "JoinLeadGroup", []any{5}),
-		frame(1, map[string]any{}, nil, "LeaveLeadGroup", []any{int64(1) << 60}),
-		append(frame(6), frame(1, map[string]any{"a": "b"}, "x", "nope", []any{"12", 1.5, nil, true})...),
-		frame(4, map[string]any{}, "s", "JoinLeadGroup", []any{1}, []any{"st"}),
-		frame(7, "bye", true),
-		frame(3, map[string]any{}, "1", 3, map[string]any{"k": []any{1, 2}}),
-		{0x03, 0xc1, 0xc1, 0xc1},
-		{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
-		{0x80, 0x80, 0x01},
-		{0x05, 0x95, 0x01, 0x80, 0xa1},
-		{0x02, 0x91},
-		{0x05},
-		{},
-	}
-	for i, s := range seeds {
-		f.Add(s, uint16(100+i*37), uint8(i*5))
-	}
-	f.Fuzz(func(t *testing.T, data []byte, limitSeed uint16, chunk uint8) {
-		limit := fuzzLimit(limitSeed)
-		br := fuzzReader(data, chunk)
-		want := data
-		for {
-			rec, err := msgpackProtocol{}.readRecord(br, limit)
-			if len(rec) > limit {
-				t.Fatalf("record of %d bytes over the limit %d", len(rec), limit)
-			}
-			n, k := binary.Uvarint(want)
-			switch {
-			case len(want) == 0:
-				if err != io.EOF {
-					t.Fatalf("at the end: got %x, %v; want io.EOF", rec, err)
-				}
-				return
-			case k < 0 || k == 0 && len(want) >= binary.MaxVarintLen64:
-				// Too long (binary.Uvarint calls ten continuation bytes
-				// "short input"; a reader knows they already overflow).
-				if !errors.Is(err, errMalformed) {
-					t.Fatalf("overlong length prefix %x: got %x, %v; want errMalformed", want, rec, err)
-				}
-				return
-			case k == 0:
-				if !errors.Is(err, io.ErrUnexpectedEOF) {
-					t.Fatalf("truncated length prefix %x: got %x, %v; want io.ErrUnexpectedEOF", want, rec, err)
-				}
-				return
-			case n > uint64(limit):
-				if !errors.Is(err, errTooLarge) {
-					t.Fatalf("record of %d bytes, limit %d: got %x, %v; want errTooLarge", n, limit, rec, err)
-				}
-				return
-			case uint64(len(want)-k) < n:
-				// Inside a record: io.ErrUnexpectedEOF, as readTextRecord
-				// says. A plain io.EOF reads as "the body ended cleanly"
-				// and the truncated record would vanish without an error.
-				if !errors.Is(err, io.ErrUnexpectedEOF) {
-					t.Fatalf("truncated record %x: got %x, %v; want io.ErrUnexpectedEOF", want, rec, err)
-				}
-				return
-			}
-			if err != nil || !bytes.Equal(rec, want[k:k+int(n)]) {
-				t.Fatalf("got %x, %v; want %x", rec, err, want[k:k+int(n)])
-			}
-			want = want[k+int(n):]
-			checkMsgpackDecode(t, rec)
-		}
-	})
-}
-
-func checkMsgpackDecode(t *testing.T, rec []byte) {
-	t.Helper()
-	m, err := msgpackProtocol{}.decode(rec)
-	if err != nil {
-		if !errors.Is(err, errMalformed) {
-			t.Fatalf("decode %x: error %v is not errMalformed", rec, err)
-		}
-		return
-	}
-	for _, a := range m.Args {
-		var v int64
-		_ = msgpackProtocol{}.decodeArg(a, &v)
-		var s string
-		_ = msgpackProtocol{}.decodeArg(a, &s)
-	}
-	if m.Type == typeInvocation {
-		if _, err := (msgpackProtocol{}).completion(m.InvocationID, nil, false, "x"); err != nil {
-			t.Fatalf("cannot answer invocation id %q: %v", m.InvocationID, err)
-		}
-	}
-}
-
 // FuzzDecodeEngine decodes arbitrary bytes as a frame the engine wrote.
 func FuzzDecodeEngine(f *testing.F) {
-	frame := func(v ...any) []byte { b, _ := msgpackFrame(v...); return b }
+	frame := func(v ...any) []byte { b, _ := protocol.Frame(v...); return b }
 	closeHdr3 := frame(7, map[string]any{}, "boom", true)
 	closeHdr3[1] = 0x93 // the engine's own Close: 4 values under a header of 3
 	for _, s := range [][]byte{
@@ -250,7 +49,7 @@ func FuzzDecodeEngine(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, p []byte) {
 		m, err := decodeEngine(p)
-		if err != nil || m.Type != typeCompletion || m.ResultKind != 3 {
+		if err != nil || m.Type != protocol.TypeCompletion || m.ResultKind != 3 {
 			return
 		}
 		v, err := decodeResult(m.Result)
@@ -258,10 +57,10 @@ func FuzzDecodeEngine(f *testing.F) {
 			return
 		}
 		// Whatever came back, both client protocols can encode it again.
-		if _, err := (msgpackProtocol{}).completion(m.InvocationID, v, true, ""); err != nil {
+		if _, err := protocol.MessagePack.Completion(m.InvocationID, v, true, ""); err != nil {
 			t.Fatalf("msgpack cannot encode result %#v: %v", v, err)
 		}
-		if _, err := (jsonProtocol{}).completion(m.InvocationID, v, true, ""); err != nil && jsonable(v) {
+		if _, err := protocol.JSON.Completion(m.InvocationID, v, true, ""); err != nil && jsonable(v) {
 			// A result JSON can express (string map keys, no NaN) must
 			// reach a JSON client as a result, not as complete()'s
 			// fallback error.
@@ -315,7 +114,7 @@ func FuzzHandshakeAndFrames(f *testing.F) {
 	}
 	f.Cleanup(func() { _ = s.Close() })
 
-	frame := func(v ...any) []byte { b, _ := msgpackFrame(v...); return b }
+	frame := func(v ...any) []byte { b, _ := protocol.Frame(v...); return b }
 	jsonHS := []byte(`{"protocol":"json","version":1}` + "\x1e")
 	mpHS := []byte(`{"protocol":"messagepack","version":1}` + "\x1e")
 	f.Add(jsonHS, []byte(`{"type":1,"invocationId":"1","target":"JoinLeadGroup","arguments":[5]}`+"\x1e"))
@@ -411,11 +210,11 @@ func fuzzConnection(t *testing.T, s *Server, handshake, frames []byte) {
 	const sentinel = "fuzz-sentinel"
 	all := append(append([]byte(nil), handshake...), frames...)
 	var hs struct{ Protocol string }
-	if i := bytes.IndexByte(all, recordSeparator); i >= 0 {
+	if i := bytes.IndexByte(all, protocol.RecordSeparator); i >= 0 {
 		_ = json.Unmarshal(all[:i], &hs)
 	}
 	if hs.Protocol == "messagepack" {
-		mp, _ := msgpackFrame(typeInvocation, noHeaders, sentinel, "JoinLeadGroup", []any{1})
+		mp, _ := protocol.Frame(protocol.TypeInvocation, protocol.NoHeaders, sentinel, "JoinLeadGroup", []any{1})
 		post(mp)
 	} else {
 		post([]byte(`{"type":1,"invocationId":"` + sentinel + `","target":"JoinLeadGroup","arguments":[1]}` + "\x1e"))
@@ -452,7 +251,7 @@ func checkOutput(t *testing.T, out []byte, binaryOut bool) {
 	if len(out) == 0 {
 		return
 	}
-	i := bytes.IndexByte(out, recordSeparator)
+	i := bytes.IndexByte(out, protocol.RecordSeparator)
 	if i < 0 {
 		t.Fatalf("no handshake answer in %q", out)
 	}
@@ -485,7 +284,7 @@ func checkOutput(t *testing.T, out []byte, binaryOut bool) {
 			typ, desc = checkMsgpackRecord(t, out[k:k+int(n)])
 			out = out[k+int(n):]
 		} else {
-			j := bytes.IndexByte(out, recordSeparator)
+			j := bytes.IndexByte(out, protocol.RecordSeparator)
 			if j < 0 {
 				t.Fatalf("unterminated JSON record %q", out)
 			}
@@ -493,8 +292,8 @@ func checkOutput(t *testing.T, out []byte, binaryOut bool) {
 			out = out[j+1:]
 		}
 		switch typ {
-		case typeCompletion, typePing:
-		case typeClose:
+		case protocol.TypeCompletion, protocol.TypePing:
+		case protocol.TypeClose:
 			closed = true
 		default:
 			t.Fatalf("server sent message type %d: %s", typ, desc)
@@ -512,7 +311,7 @@ func checkJSONRecord(t *testing.T, rec []byte) (int, string) {
 	if err := json.Unmarshal(rec, &m); err != nil || m.Type == nil {
 		t.Fatalf("server record %q: %v", rec, err)
 	}
-	if *m.Type == typeCompletion && m.InvocationID == nil {
+	if *m.Type == protocol.TypeCompletion && m.InvocationID == nil {
 		t.Fatalf("completion without invocationId: %s", rec)
 	}
 	return *m.Type, string(rec)
@@ -533,7 +332,7 @@ func checkMsgpackRecord(t *testing.T, rec []byte) (int, string) {
 		t.Fatalf("server record type %s", desc)
 	}
 	switch typ {
-	case typeCompletion:
+	case protocol.TypeCompletion:
 		if len(a) < 4 || len(a) > 5 {
 			t.Fatalf("completion %s", desc)
 		}
@@ -541,11 +340,11 @@ func checkMsgpackRecord(t *testing.T, rec []byte) (int, string) {
 		if _, ok := a[2].(string); !ok || kind < 1 || kind > 3 || (kind == 2) != (len(a) == 4) {
 			t.Fatalf("completion %s", desc)
 		}
-	case typePing:
+	case protocol.TypePing:
 		if len(a) != 1 {
 			t.Fatalf("ping %s", desc)
 		}
-	case typeClose:
+	case protocol.TypeClose:
 		// [7, error, allowReconnect]: what the JavaScript client parses.
 		if len(a) != 3 {
 			t.Fatalf("Close %s: want 3 elements", desc)

@@ -68,7 +68,7 @@ func (s *Server) hook(c *conn, name string, f func()) {
 func (c *conn) info() ConnInfo {
 	i := ConnInfo{ConnectionID: c.id, Transport: c.transport, Principal: c.principal}
 	if p := c.protocol(); p != nil {
-		i.Protocol = p.name()
+		i.Protocol = p.Name()
 	}
 	return i
 }

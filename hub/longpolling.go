@@ -89,7 +89,7 @@ func (s *Server) answerPoll(w http.ResponseWriter, c *conn, batch [][]byte, done
 		w.WriteHeader(http.StatusNoContent)
 	} else {
 		ct := "text/plain; charset=utf-8"
-		if p := c.protocol(); p != nil && p.binary() {
+		if p := c.protocol(); p != nil && p.Binary() {
 			ct = "application/octet-stream"
 		}
 		w.Header().Set("Content-Type", ct)

@@ -2,12 +2,12 @@ package hub
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/leadupdates/leadupdates/hub/internal/protocol"
 )
 
 // inboxSize is how many parsed messages from POSTs may wait for the engine
@@ -50,23 +50,23 @@ func (s *Server) servePost(w http.ResponseWriter, r *http.Request) {
 			err error
 		)
 		if c.postProto == nil {
-			rec, err = readTextRecord(br, limit)
+			rec, err = protocol.ReadTextRecord(br, limit)
 			if err == nil {
-				c.postProto = sniffProtocol(rec)
+				c.postProto = postFraming(rec)
 			}
 		} else {
-			rec, err = c.postProto.readRecord(br, limit)
+			rec, err = c.postProto.ReadRecord(br, limit)
 		}
 		switch {
 		case errors.Is(err, io.EOF):
 			w.WriteHeader(http.StatusOK)
 			return
-		case errors.Is(err, errTooLarge):
+		case errors.Is(err, protocol.ErrTooLarge):
 			s.logf(c, "message too large", err)
-			c.closeWith(reasonProtocol, tooLargeText(limit), false)
-			http.Error(w, tooLargeText(limit)+" The connection is closed.", http.StatusRequestEntityTooLarge)
+			c.closeWith(reasonProtocol, protocol.TooLarge(limit), false)
+			http.Error(w, protocol.TooLarge(limit)+" The connection is closed.", http.StatusRequestEntityTooLarge)
 			return
-		case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, errMalformed):
+		case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, protocol.ErrMalformed):
 			s.logf(c, "invalid message", err)
 			c.closeWith(reasonProtocol, "Invalid message received: incomplete or badly framed message.", false)
 			http.Error(w, "Incomplete or badly framed message; the connection is closed.", http.StatusBadRequest)
@@ -84,19 +84,12 @@ func (s *Server) servePost(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// sniffProtocol picks the framing of what follows a handshake. The engine's
-// reader validates the handshake itself; an invalid one ends the connection.
-func sniffProtocol(handshake []byte) protocol {
-	var hs struct {
-		Protocol string `json:"protocol"`
+// postFraming picks the framing of what follows a handshake in POST
+// bodies: the protocol it names, else JSON. The connection's dispatcher
+// answers the handshake itself, and ends the connection if it is invalid.
+func postFraming(handshake []byte) protocol.Protocol {
+	if hs, _ := protocol.ParseHandshake(handshake); hs.Protocol != nil {
+		return hs.Protocol
 	}
-	_ = json.Unmarshal(handshake, &hs)
-	if p := protocolByName(hs.Protocol); p != nil {
-		return p
-	}
-	return jsonProtocol{}
-}
-
-func tooLargeText(limit int) string {
-	return fmt.Sprintf("The maximum message size of %dB was exceeded.", limit)
+	return protocol.JSON
 }

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"github.com/go-kit/log/level"
+	"github.com/leadupdates/leadupdates/hub/internal/protocol"
 	"github.com/philippseith/signalr"
 )
 
@@ -147,7 +148,7 @@ func (m *outMessage) deliver(s *Server, c *conn) {
 	}
 	p := c.protocol()
 	var f *[]byte
-	if p.binary() {
+	if p.Binary() {
 		f = &m.msgpack
 	} else {
 		f = &m.json
@@ -157,7 +158,7 @@ func (m *outMessage) deliver(s *Server, c *conn) {
 			s.tel.dropped.WithLabelValues("encode").Inc()
 			return
 		}
-		b, err := p.invocation(m.target, m.args)
+		b, err := p.Invocation(m.target, m.args)
 		if err != nil {
 			m.failed = err
 			s.tel.dropped.WithLabelValues("encode").Inc()
@@ -172,10 +173,10 @@ func (m *outMessage) deliver(s *Server, c *conn) {
 // this instance.
 func (m *outMessage) encode() {
 	var err error
-	if m.json, err = (jsonProtocol{}).invocation(m.target, m.args); err != nil {
+	if m.json, err = protocol.JSON.Invocation(m.target, m.args); err != nil {
 		m.failed = err
 	}
-	if m.msgpack, err = (msgpackProtocol{}).invocation(m.target, m.args); err != nil {
+	if m.msgpack, err = protocol.MessagePack.Invocation(m.target, m.args); err != nil {
 		m.failed = err
 	}
 	m.encoded = true

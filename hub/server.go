@@ -422,7 +422,7 @@ func (s *Server) check(c *conn, now time.Time) {
 		}
 	} else if now.Sub(time.Unix(0, c.lastWrite.Load())) >= s.cfg.keepAlive {
 		c.lastWrite.Store(now.UnixNano())
-		c.push(p.ping(), false)
+		c.push(p.Ping(), false)
 	}
 	if now.Sub(time.Unix(0, c.lastRecv.Load())) > s.cfg.clientTimeout {
 		if c.transport == LongPolling {

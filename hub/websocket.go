@@ -126,7 +126,7 @@ var wsBuffers = sync.Pool{New: func() any { b := make([]byte, 0, wsMessageSize);
 // frame costs the WebSocket library a lock, a deadline and a write.
 func (c *conn) writeWS(batch [][]byte) error {
 	typ := websocket.MessageText
-	if p := c.protocol(); p != nil && p.binary() {
+	if p := c.protocol(); p != nil && p.Binary() {
 		typ = websocket.MessageBinary
 	}
 	bp := wsBuffers.Get().(*[]byte)

@@ -2,7 +2,6 @@ package hub
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/leadupdates/leadupdates/hub/internal/protocol"
 )
 
 // The filter between a client and the engine: what the client sends is
@@ -64,18 +65,18 @@ func (c *conn) next() ([]byte, error) {
 		return nil, c.readFailed(err)
 	}
 	c.lastRecv.Store(time.Now().UnixNano())
-	m, err := p.decode(rec)
+	m, err := p.Decode(rec)
 	if err != nil {
 		c.srv.logf(c, "invalid message", err)
-		c.closeWith(reasonProtocol, "Invalid message received: "+strings.TrimPrefix(err.Error(), errMalformed.Error()+": ")+".", false)
+		c.closeWith(reasonProtocol, "Invalid message received: "+strings.TrimPrefix(err.Error(), protocol.ErrMalformed.Error()+": ")+".", false)
 		return nil, err
 	}
 	switch m.Type {
-	case typeInvocation:
+	case protocol.TypeInvocation:
 		return c.invoke(m)
-	case typeStreamInvocation:
+	case protocol.TypeStreamInvocation:
 		c.reject(m, fmt.Sprintf("Failed to invoke '%s' due to an error on the server. HubException: Streaming is not supported.", m.Target))
-	case typeClose:
+	case protocol.TypeClose:
 		c.closeWith(reasonClient, "", false)
 		return nil, io.EOF
 	}
@@ -87,7 +88,7 @@ func (c *conn) next() ([]byte, error) {
 }
 
 // record returns the client's next message: the handshake when p is nil.
-func (c *conn) record(p protocol) ([]byte, error) {
+func (c *conn) record(p protocol.Protocol) ([]byte, error) {
 	if c.inbox != nil {
 		select {
 		case rec := <-c.inbox:
@@ -97,19 +98,19 @@ func (c *conn) record(p protocol) ([]byte, error) {
 		}
 	}
 	if p == nil {
-		return readTextRecord(c.br, c.srv.cfg.maxMessageSize)
+		return protocol.ReadTextRecord(c.br, c.srv.cfg.maxMessageSize)
 	}
-	return p.readRecord(c.br, c.srv.cfg.maxMessageSize)
+	return p.ReadRecord(c.br, c.srv.cfg.maxMessageSize)
 }
 
 func (c *conn) readFailed(err error) error {
 	switch {
 	case errors.Is(err, errEnded):
 		// Closing already: let the Close message go out.
-	case errors.Is(err, errTooLarge):
+	case errors.Is(err, protocol.ErrTooLarge):
 		c.srv.logf(c, "message too large", err)
-		c.closeWith(reasonProtocol, tooLargeText(c.srv.cfg.maxMessageSize), false)
-	case errors.Is(err, errMalformed):
+		c.closeWith(reasonProtocol, protocol.TooLarge(c.srv.cfg.maxMessageSize), false)
+	case errors.Is(err, protocol.ErrMalformed):
 		c.srv.logf(c, "invalid message", err)
 		c.closeWith(reasonProtocol, "Invalid message received: bad framing.", false)
 	default:
@@ -121,27 +122,17 @@ func (c *conn) readFailed(err error) error {
 func (c *conn) handshake() ([]byte, error) {
 	rec, err := c.record(nil)
 	if err != nil {
-		if errors.Is(err, errTooLarge) {
+		if errors.Is(err, protocol.ErrTooLarge) {
 			return nil, c.handshakeFailed("Handshake request exceeds the maximum message size.")
 		}
 		return nil, c.readFailed(err)
 	}
-	var hs struct {
-		Protocol string `json:"protocol"`
-		Version  *int   `json:"version"`
-	}
-	if err := json.Unmarshal(rec, &hs); err != nil {
-		return nil, c.handshakeFailed("Handshake request is not valid JSON.")
-	}
-	p := protocolByName(hs.Protocol)
+	hs, err := protocol.ParseHandshake(rec)
+	p := hs.Protocol
 	switch {
-	case p == nil:
-		return nil, c.handshakeFailed(fmt.Sprintf("The protocol '%s' is not supported.", hs.Protocol))
-	case hs.Version == nil:
-		return nil, c.handshakeFailed("Handshake request has no protocol version.")
-	case *hs.Version != 1:
-		return nil, c.handshakeFailed(fmt.Sprintf("The server does not support version %d of the '%s' protocol.", *hs.Version, hs.Protocol))
-	case c.transport == ServerSentEvents && p.binary():
+	case err != nil:
+		return nil, c.handshakeFailed(err.Error())
+	case c.transport == ServerSentEvents && p.Binary():
 		return nil, c.handshakeFailed("Cannot use the 'messagepack' protocol over Server-Sent Events.")
 	}
 	c.lastRecv.Store(time.Now().UnixNano())
@@ -150,17 +141,14 @@ func (c *conn) handshake() ([]byte, error) {
 }
 
 func (c *conn) handshakeFailed(msg string) error {
-	b, _ := json.Marshal(struct {
-		Error string `json:"error"`
-	}{msg})
-	c.push(append(b, recordSeparator), false)
+	c.push(protocol.HandshakeResponse(msg), false)
 	c.closeWith(reasonHandshake, "", false)
 	return errors.New(msg)
 }
 
 // invoke validates an invocation and returns the frame that hands it to the
 // engine, or nil after answering the client itself.
-func (c *conn) invoke(m clientMessage) ([]byte, error) {
+func (c *conn) invoke(m protocol.Message) ([]byte, error) {
 	meth, ok := c.srv.methods[strings.ToLower(m.Target)]
 	if !ok {
 		c.reject(m, fmt.Sprintf("Failed to invoke '%s' due to an error on the server. HubException: Method does not exist.", m.Target))
@@ -174,7 +162,7 @@ func (c *conn) invoke(m clientMessage) ([]byte, error) {
 	args := make([]any, len(meth.params))
 	for i, t := range meth.params {
 		v := reflect.New(t)
-		if err := p.decodeArg(m.Args[i], v.Interface()); err != nil {
+		if err := p.DecodeArg(m.Args[i], v.Interface()); err != nil {
 			c.reject(m, fmt.Sprintf("Failed to invoke '%s' due to an error on the server. InvalidDataException: Error binding arguments. Argument %d must be %s.", m.Target, i+1, kindName(t)))
 			return nil, nil
 		}
@@ -210,12 +198,12 @@ func kindName(t reflect.Type) string {
 
 // reject answers an invocation with an error completion; a send() without an
 // invocation id gets nothing back, and the connection stays open either way.
-func (c *conn) reject(m clientMessage, text string) {
+func (c *conn) reject(m protocol.Message, text string) {
 	c.srv.logf(c, "invocation rejected", errors.New(text))
 	if !m.HasID {
 		return
 	}
-	if f, err := c.protocol().completion(m.InvocationID, nil, false, text); err == nil {
+	if f, err := c.protocol().Completion(m.InvocationID, nil, false, text); err == nil {
 		c.push(f, false)
 	}
 }
@@ -239,9 +227,9 @@ func (c *conn) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	switch m.Type {
-	case typeCompletion:
+	case protocol.TypeCompletion:
 		c.complete(m)
-	case typeClose:
+	case protocol.TypeClose:
 		text := ""
 		if m.Error != "" {
 			c.srv.logf(c, "engine closed connection", errors.New(m.Error))
@@ -297,9 +285,9 @@ func (c *conn) complete(m engineMessage) {
 	if !cl.hasID {
 		return
 	}
-	f, err := c.protocol().completion(cl.clientID, result, hasResult, errText)
+	f, err := c.protocol().Completion(cl.clientID, result, hasResult, errText)
 	if err != nil {
-		f, _ = c.protocol().completion(cl.clientID, nil, false, fmt.Sprintf("An unexpected error occurred invoking '%s' on the server.", cl.target))
+		f, _ = c.protocol().Completion(cl.clientID, nil, false, fmt.Sprintf("An unexpected error occurred invoking '%s' on the server.", cl.target))
 	}
 	c.push(f, false)
 }

@@ -1,4 +1,4 @@
-package hub
+package protocol
 
 import (
 	"encoding/binary"
@@ -10,12 +10,12 @@ const maxMsgpackDepth = 32
 
 var errBadMsgpack = errors.New("invalid MessagePack")
 
-// checkMsgpack verifies that b holds exactly one well-formed MessagePack
+// CheckMsgpack verifies that b holds exactly one well-formed MessagePack
 // value whose every length fits in b. The decoder trusts declared lengths and
 // allocates them up front, so a 9-byte message claiming a 4-billion-element
 // array would exhaust memory; after this check no declared length can exceed
 // the message.
-func checkMsgpack(b []byte) error {
+func CheckMsgpack(b []byte) error {
 	rest, err := skipMsgpack(b, 0)
 	if err != nil {
 		return err
