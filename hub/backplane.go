@@ -53,10 +53,7 @@ var ErrShuttingDown = errors.New("hub: shutting down")
 // is not connected (an instance that cannot hear the others would serve
 // partial updates). It suits a readiness probe such as /readyz.
 func (s *Server) Ready(ctx context.Context) error {
-	s.mu.RLock()
-	down := s.shutdown
-	s.mu.RUnlock()
-	if down {
+	if s.reg.shuttingDown() {
 		return ErrShuttingDown
 	}
 	if s.relay != nil {
@@ -155,9 +152,7 @@ func (s *Server) stopRelay(cancel context.CancelFunc) {
 func (s *Server) relayed(a audience, m *outMessage) {
 	publish := true
 	if a.kind == toClient {
-		s.mu.RLock()
-		publish = s.live[a.names[0]] == nil
-		s.mu.RUnlock()
+		publish = s.reg.liveConn(a.names[0]) == nil
 	}
 	if !publish {
 		s.deliverLocal(a.kind, a.names, m)

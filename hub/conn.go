@@ -30,10 +30,11 @@ type conn struct {
 	engineCtx  context.Context
 	stopEngine context.CancelFunc
 
-	// Set when a transport attaches, under srv.mu, and fixed after.
+	// Set when a transport attaches, under srv.reg.mu, and fixed after.
 	transport Transport
 	attached  bool
-	opened    bool // handshake done and registered; under srv.mu
+	opened    bool  // handshake done and registered; under srv.reg.mu
+	ended     int64 // unix nanoseconds; under srv.reg.mu
 	ws        *websocket.Conn
 	wsTimer   *time.Timer // closes ws when a write takes longer than the write timeout
 	inbox     chan []byte // SSE and Long Polling: records from POSTs, size-checked

@@ -8,8 +8,6 @@ package hub
 // transport requests carry ?id=token. A test that wants to end a connection
 // "while a poll waits" awaits this instead of sleeping.
 func (s *Server) PollWaiting(token string) bool {
-	s.mu.RLock()
-	c := s.tokens[token]
-	s.mu.RUnlock()
+	c := s.reg.byToken(token)
 	return c != nil && c.polling.Load()
 }

@@ -36,21 +36,7 @@ func (h *LeadUpdatesHub) JoinLeadGroup(leadID int64) error {
 			return hubError(fmt.Sprintf("not authorized to receive updates of lead %d", leadID))
 		}
 	}
-	group := LeadGroup(leadID)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c := s.live[h.ConnectionID()]
-	if c == nil {
-		return hubError("connection is closing")
-	}
-	if _, in := s.member[c][group]; in {
-		return nil
-	}
-	if max := s.cfg.maxLeadGroups; max > 0 && s.leadGroups(c) >= max {
-		return hubError(fmt.Sprintf("cannot follow more than %d leads at once; leave one first", max))
-	}
-	s.join(c, group)
-	return nil
+	return s.reg.joinLead(h.ConnectionID(), LeadGroup(leadID), s.cfg.maxLeadGroups)
 }
 
 // LeaveLeadGroup removes the caller from Lead_{leadId}; leaving a group it is

@@ -2,7 +2,6 @@ package hub
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/go-kit/log/level"
 	"github.com/philippseith/signalr"
@@ -18,25 +17,10 @@ var _ signalr.HubLifetimeManager = lifetime{}
 
 func (l lifetime) OnConnected(hc signalr.HubConnection) {
 	s := l.s
-	s.mu.Lock()
-	c := s.ids[hc.ConnectionID()]
-	if c == nil || c.ctx.Err() != nil {
-		s.mu.Unlock()
+	c, ok := s.reg.open(hc.ConnectionID())
+	if !ok {
 		return
 	}
-	s.live[c.id] = c
-	c.opened = true
-	s.join(c, DefaultGroup)
-	c.accept()
-	if uid := c.principal.ID; uid != "" {
-		set := s.users[uid]
-		if set == nil {
-			set = map[*conn]struct{}{}
-			s.users[uid] = set
-		}
-		set[c] = struct{}{}
-	}
-	s.mu.Unlock()
 	s.tel.connections.WithLabelValues(string(c.transport)).Inc()
 	s.tel.opened.WithLabelValues(string(c.transport)).Inc()
 	level.Debug(s.cfg.logger).Log("msg", "connected", "connection_id", c.id, "transport", c.transport, "user", c.principal.ID)
@@ -46,11 +30,8 @@ func (l lifetime) OnConnected(hc signalr.HubConnection) {
 }
 
 func (l lifetime) OnDisconnected(hc signalr.HubConnection) {
-	s := l.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if c := s.ids[hc.ConnectionID()]; c != nil {
-		s.leaveAll(c)
+	if c, live := l.s.reg.closeConn(hc.ConnectionID()); live {
+		l.s.tel.connectionClosed(c)
 	}
 }
 
@@ -84,99 +65,19 @@ func (l lifetime) AddToGroup(group, id string)      { l.s.AddToGroup(group, id) 
 func (l lifetime) RemoveFromGroup(group, id string) { l.s.RemoveFromGroup(group, id) }
 
 // AddToGroup adds a connection to a group. Unknown connections are ignored.
-func (s *Server) AddToGroup(group, connectionID string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if c := s.live[connectionID]; c != nil {
-		s.join(c, group)
-	}
-}
+func (s *Server) AddToGroup(group, connectionID string) { s.reg.addToGroup(group, connectionID) }
 
 // RemoveFromGroup removes a connection from a group; a group left empty is
 // freed.
 func (s *Server) RemoveFromGroup(group, connectionID string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if c := s.live[connectionID]; c != nil {
-		s.leave(c, group)
-	}
+	s.reg.removeFromGroup(group, connectionID)
 }
 
 // InGroup reports whether a connection is in a group.
-func (s *Server) InGroup(group, connectionID string) bool {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	c := s.live[connectionID]
-	_, ok := s.groups[group][c]
-	return c != nil && ok
-}
+func (s *Server) InGroup(group, connectionID string) bool { return s.reg.inGroup(group, connectionID) }
 
 // GroupCount returns the number of non-empty groups.
-func (s *Server) GroupCount() int {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return len(s.groups)
-}
-
-// join, leave and leaveAll run with s.mu held.
-func (s *Server) join(c *conn, group string) {
-	g := s.groups[group]
-	if g == nil {
-		g = map[*conn]struct{}{}
-		s.groups[group] = g
-	}
-	g[c] = struct{}{}
-	m := s.member[c]
-	if m == nil {
-		m = map[string]struct{}{}
-		s.member[c] = m
-	}
-	m[group] = struct{}{}
-}
-
-func (s *Server) leave(c *conn, group string) {
-	if g := s.groups[group]; g != nil {
-		delete(g, c)
-		if len(g) == 0 {
-			delete(s.groups, group)
-		}
-	}
-	if m := s.member[c]; m != nil {
-		delete(m, group)
-	}
-}
-
-func (s *Server) leaveAll(c *conn) {
-	for g := range s.member[c] {
-		s.leave(c, g)
-	}
-	delete(s.member, c)
-	if s.live[c.id] == c {
-		delete(s.live, c.id)
-		s.tel.connections.WithLabelValues(string(c.transport)).Dec()
-		s.tel.closed.WithLabelValues(string(c.transport), c.closeReason()).Inc()
-	}
-	if uid := c.principal.ID; uid != "" {
-		if set := s.users[uid]; set != nil {
-			delete(set, c)
-			if len(set) == 0 {
-				delete(s.users, uid)
-			}
-		}
-	}
-}
-
-// leadGroups counts the Lead_ groups c is in; s.mu is held. Groups the
-// application adds a connection to do not count against the cap.
-func (s *Server) leadGroups(c *conn) int {
-	n := 0
-	for g := range s.member[c] {
-		if strings.HasPrefix(g, "Lead_") {
-			n++
-		}
-	}
-	return n
-}
+func (s *Server) GroupCount() int { return s.reg.groupCount() }
 
 func (c *conn) closeReason() string {
 	c.mu.Lock()

@@ -17,7 +17,7 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	attached, transport := s.binding(c)
+	attached, transport := s.reg.binding(c)
 	if !attached {
 		if !s.attach(w, c, LongPolling) {
 			return
@@ -117,7 +117,7 @@ func (s *Server) serveDelete(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	_, transport := s.binding(c)
+	_, transport := s.reg.binding(c)
 	if transport != LongPolling {
 		http.Error(w, "Cannot terminate this connection using the DELETE endpoint.", http.StatusBadRequest)
 		return

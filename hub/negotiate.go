@@ -22,20 +22,16 @@ type negotiateResponse struct {
 // its token. During shutdown it answers 503, and with too many connections
 // negotiated but not yet attached, 429; then it returns nil.
 func (s *Server) register(w http.ResponseWriter, id, token string, p *Principal) *conn {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch {
-	case s.shutdown:
+	c := newConn(s, id, token, p)
+	switch s.reg.add(c, s.cfg.maxPending) {
+	case errShuttingDown:
 		http.Error(w, "Server is shutting down.", http.StatusServiceUnavailable)
 		return nil
-	case s.cfg.maxPending > 0 && s.pending >= s.cfg.maxPending:
+	case errTooManyPending:
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, "Too many connections are being negotiated; try again.", http.StatusTooManyRequests)
 		return nil
 	}
-	c := newConn(s, id, token, p)
-	s.tokens[token] = c
-	s.pending++
 	return c
 }
 

@@ -23,7 +23,7 @@ func (s *Server) servePost(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	attached, transport := s.binding(c)
+	attached, transport := s.reg.binding(c)
 	switch {
 	case !attached:
 		http.Error(w, "The connection has no transport yet.", http.StatusBadRequest)

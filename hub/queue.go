@@ -36,7 +36,7 @@ func (c *conn) push(frame []byte, counted bool) bool {
 }
 
 // accept queues the handshake answer, once the connection is registered
-// and before anything sent to it; s.mu is held.
+// and before anything sent to it; the registry is locked.
 func (c *conn) accept() {
 	c.mu.Lock()
 	defer c.mu.Unlock()

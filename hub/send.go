@@ -96,38 +96,7 @@ func (s *Server) filterFunc(name, arg string) func(*Principal) bool {
 
 // deliverLocal queues m for this instance's connections of an audience.
 func (s *Server) deliverLocal(kind int, names []string, m *outMessage) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	switch kind {
-	case toAll:
-		for _, c := range s.live {
-			m.deliver(s, c)
-		}
-	case toClient:
-		if c := s.live[names[0]]; c != nil {
-			m.deliver(s, c)
-		}
-	case toUser:
-		for c := range s.users[names[0]] {
-			m.deliver(s, c)
-		}
-	case toGroups:
-		if len(names) == 1 {
-			for c := range s.groups[names[0]] {
-				m.deliver(s, c)
-			}
-			break
-		}
-		seen := map[*conn]struct{}{}
-		for _, g := range names {
-			for c := range s.groups[g] {
-				if _, dup := seen[c]; !dup {
-					seen[c] = struct{}{}
-					m.deliver(s, c)
-				}
-			}
-		}
-	}
+	s.reg.each(kind, names, func(c *conn) { m.deliver(s, c) })
 }
 
 // outMessage is one invocation on its way to many connections, encoded at

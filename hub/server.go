@@ -51,15 +51,7 @@ type Server struct {
 	// relayCancel ends the backplane subscription.
 	relayCancel context.CancelFunc
 
-	mu       sync.RWMutex
-	tokens   map[string]*conn // by connection token, negotiated or attached
-	ids      map[string]*conn // by connection id, attached to a transport
-	live     map[string]*conn // by connection id, handshake done
-	groups   map[string]map[*conn]struct{}
-	users    map[string]map[*conn]struct{}
-	member   map[*conn]map[string]struct{}
-	pending  int // negotiated, not yet attached
-	shutdown bool
+	reg *registry
 
 	conns     sync.WaitGroup // attached connections
 	workers   sync.WaitGroup // goroutines serving connections
@@ -93,12 +85,7 @@ func New(opts ...Option) (*Server, error) {
 		tel:     tel,
 		methods: wireMethods(),
 		origins: cfg.origins,
-		tokens:  map[string]*conn{},
-		ids:     map[string]*conn{},
-		live:    map[string]*conn{},
-		groups:  map[string]map[*conn]struct{}{},
-		users:   map[string]map[*conn]struct{}{},
-		member:  map[*conn]map[string]struct{}{},
+		reg:     newRegistry(),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.engine, err = signalr.NewServer(s.ctx,
@@ -249,9 +236,7 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (*conn, bool) {
 	if !ok {
 		return nil, false
 	}
-	s.mu.RLock()
-	c := s.tokens[r.URL.Query().Get("id")]
-	s.mu.RUnlock()
+	c := s.reg.byToken(r.URL.Query().Get("id"))
 	if c == nil {
 		http.Error(w, "No Connection with that ID", http.StatusNotFound)
 		return nil, false
@@ -264,38 +249,24 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (*conn, bool) {
 	return c, true
 }
 
-// binding reports whether a transport is attached to c, and which.
-func (s *Server) binding(c *conn) (bool, Transport) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return c.attached, c.transport
-}
-
 // attach binds a transport to a negotiated connection; a second transport
 // request for it gets 409.
 func (s *Server) attach(w http.ResponseWriter, c *conn, t Transport) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch {
-	case s.shutdown:
+	err := s.reg.attach(c, t, func() {
+		s.conns.Add(1)
+		s.workers.Add(1) // for the goroutine spawn starts
+	})
+	switch err {
+	case nil:
+		return true
+	case errShuttingDown:
 		http.Error(w, "Server is shutting down.", http.StatusServiceUnavailable)
-		return false
-	case c.ctx.Err() != nil:
+	case errGone:
 		http.Error(w, "No Connection with that ID", http.StatusNotFound)
-		return false
-	case c.attached:
+	default:
 		http.Error(w, "Connection ID is already in use.", http.StatusConflict)
-		return false
 	}
-	c.attached, c.transport = true, t
-	s.pending--
-	if t != WebSockets {
-		c.inbox = make(chan []byte, inboxSize)
-	}
-	s.ids[c.id] = c
-	s.conns.Add(1)
-	s.workers.Add(1) // for the goroutine spawn starts
-	return true
+	return false
 }
 
 func newID() string {
@@ -325,30 +296,16 @@ func (s *Server) spawn(f func()) {
 
 // finished removes a connection that has ended.
 func (s *Server) finished(c *conn, reason string) {
-	s.mu.Lock()
-	wasLive := c.opened
-	s.leaveAll(c)
-	opened := c.attached
-	if opened {
-		delete(s.ids, c.id)
-	} else {
-		s.pending-- // negotiated, never attached
+	live, attached := s.reg.remove(c, time.Now())
+	if live {
+		s.tel.connectionClosed(c)
 	}
-	s.mu.Unlock()
-	if f := s.cfg.onDisconnected; f != nil && wasLive {
+	if f := s.cfg.onDisconnected; f != nil && c.opened {
 		// The connection's context is done; its values (the principal) stay.
 		s.hook(c, "OnDisconnected", func() { f(context.WithoutCancel(c.ctx), c.info()) })
 	}
-	// Keep the token a moment, so that a long poll arriving after the end
-	// gets 204 (closed) rather than 404.
-	time.AfterFunc(5*time.Second, func() {
-		s.mu.Lock()
-		if s.tokens[c.token] == c {
-			delete(s.tokens, c.token)
-		}
-		s.mu.Unlock()
-	})
-	if opened {
+	// The token stays known a moment (keepToken): the heartbeat forgets it.
+	if attached {
 		s.conns.Done()
 	}
 }
@@ -369,18 +326,8 @@ func (s *Server) beat() {
 		case <-s.ctx.Done():
 			return
 		case now := <-t.C:
-			cs = cs[:0]
 			var stale []*conn
-			s.mu.RLock()
-			for _, c := range s.tokens {
-				switch {
-				case c.attached:
-					cs = append(cs, c)
-				case now.Sub(c.created) > s.cfg.negotiateTTL:
-					stale = append(stale, c)
-				}
-			}
-			s.mu.RUnlock()
+			cs, stale = s.reg.scan(cs[:0], now, s.cfg.negotiateTTL)
 			for _, c := range stale {
 				c.finish()
 			}
@@ -437,17 +384,7 @@ func (s *Server) check(c *conn, now time.Time) {
 // after what is already queued), waits for the connections to end or ctx to
 // be done, and then closes the Server. New connections get 503 meanwhile.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.shutdown = true
-	var all, pending []*conn
-	for _, c := range s.tokens {
-		if c.attached {
-			all = append(all, c)
-		} else {
-			pending = append(pending, c)
-		}
-	}
-	s.mu.Unlock()
+	all, pending := s.reg.stop()
 	for _, c := range pending {
 		c.finish()
 	}
@@ -479,14 +416,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // 5 s per batch, and stops the subscription.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
-		s.mu.Lock()
-		s.shutdown = true
-		all := make([]*conn, 0, len(s.tokens))
-		for _, c := range s.tokens {
-			all = append(all, c)
-		}
-		s.mu.Unlock()
-		for _, c := range all {
+		attached, pending := s.reg.stop()
+		for _, c := range append(attached, pending...) {
 			c.abort(reasonShutdown)
 		}
 		s.conns.Wait()
@@ -504,9 +435,7 @@ func (s *Server) Close() error {
 // with a Close message that lets the client reconnect. It reports whether the
 // connection was open.
 func (s *Server) Disconnect(connectionID string) bool {
-	s.mu.RLock()
-	c := s.live[connectionID]
-	s.mu.RUnlock()
+	c := s.reg.liveConn(connectionID)
 	if c == nil {
 		return false
 	}
@@ -517,7 +446,5 @@ func (s *Server) Disconnect(connectionID string) bool {
 // ConnectionCount returns the number of connections that completed the
 // handshake and are open.
 func (s *Server) ConnectionCount() int {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return len(s.live)
+	return s.reg.count()
 }

@@ -95,3 +95,9 @@ func newTelemetry(reg prometheus.Registerer, backplane bool) (*telemetry, error)
 	}
 	return t, nil
 }
+
+// connectionClosed counts a live connection that ended.
+func (t *telemetry) connectionClosed(c *conn) {
+	t.connections.WithLabelValues(string(c.transport)).Dec()
+	t.closed.WithLabelValues(string(c.transport), c.closeReason()).Inc()
+}
