@@ -3,38 +3,28 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/leadupdates/leadupdates/internal/signalrtest"
 )
 
 const (
-	recordSep    = 0x1e
 	pingInterval = 10 * time.Second // what the client sends; the hub times out after 30 s of silence
 	dialParallel = 32
 )
 
-var (
-	handshakeRequest = []byte("{\"protocol\":\"json\",\"version\":1}\x1e")
-	pingFrame        = []byte("{\"type\":6}\x1e")
-)
-
 // benchClient holds N SignalR connections in one process.
 type benchClient struct {
-	url   string
+	hub   *signalrtest.Client
 	conns []*clientConn
 	total atomic.Int64 // unique deliveries of the current burst
 	msgs  atomic.Int64 // WebSocket messages received since the burst began
@@ -43,11 +33,10 @@ type benchClient struct {
 	m     int
 }
 
-// clientConn is one connection; its reader goroutine owns the buffer, and
+// clientConn is one connection; its reader goroutine reads the records, and
 // the burst counters are shared with the reporting code under mu.
 type clientConn struct {
-	ws   *websocket.Conn
-	buf  []byte        // unparsed remainder of the stream
+	conn *signalrtest.Conn
 	done chan struct{} // closed when the reader stops
 
 	mu       sync.Mutex
@@ -73,7 +62,14 @@ func clientMain(args []string, stdin io.Reader, stdout io.Writer) error {
 		return err
 	}
 	raiseFDLimit()
-	c := &benchClient{url: *u}
+	hc := &http.Client{
+		Transport: &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
+			MaxIdleConnsPerHost: dialParallel,
+		},
+		Timeout: 20 * time.Second,
+	}
+	c := &benchClient{hub: &signalrtest.Client{URL: *u, HTTPClient: hc}}
 	return serveCommands(stdin, stdout, nil, func(cmd string, args []string) (any, error) {
 		switch cmd {
 		case "CONNECT":
@@ -104,13 +100,6 @@ type connectReport struct {
 }
 
 func (c *benchClient) connect(n int) connectReport {
-	hc := &http.Client{
-		Transport: &http.Transport{
-			DialContext:         (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
-			MaxIdleConnsPerHost: dialParallel,
-		},
-		Timeout: 20 * time.Second,
-	}
 	t0 := time.Now()
 	var (
 		mu  sync.Mutex
@@ -121,7 +110,7 @@ func (c *benchClient) connect(n int) connectReport {
 	for range dialParallel {
 		wg.Go(func() {
 			for next.Add(1) <= int64(n) {
-				cc, err := c.dial(hc)
+				cc, err := c.dial()
 				mu.Lock()
 				if err != nil {
 					rep.Failed++
@@ -146,82 +135,23 @@ func (c *benchClient) connect(n int) connectReport {
 
 // dial negotiates, connects and completes the JSON handshake, retrying a
 // few times.
-func (c *benchClient) dial(hc *http.Client) (*clientConn, error) {
+func (c *benchClient) dial() (*clientConn, error) {
 	var err error
 	for attempt := range 5 {
 		if attempt > 0 {
 			time.Sleep(time.Duration(attempt) * 100 * time.Millisecond)
 		}
-		var cc *clientConn
-		if cc, err = c.dialOnce(hc); err == nil {
+		var conn *signalrtest.Conn
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		conn, err = c.hub.Connect(ctx, signalrtest.JSON)
+		cancel()
+		if err == nil {
+			cc := &clientConn{conn: conn, done: make(chan struct{})}
+			go cc.pinger()
 			return cc, nil
 		}
 	}
 	return nil, err
-}
-
-func (c *benchClient) dialOnce(hc *http.Client) (*clientConn, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url+"/negotiate?negotiateVersion=1", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("negotiate: %w", err)
-	}
-	var neg struct {
-		ConnectionToken string `json:"connectionToken"`
-		ConnectionID    string `json:"connectionId"`
-	}
-	err = json.NewDecoder(resp.Body).Decode(&neg)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("negotiate: status %d", resp.StatusCode)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("negotiate: %w", err)
-	}
-	token := neg.ConnectionToken
-	if token == "" {
-		token = neg.ConnectionID
-	}
-	wsURL := "ws" + strings.TrimPrefix(c.url, "http") + "?id=" + url.QueryEscape(token)
-	ws, _, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{
-		HTTPClient:      hc,
-		CompressionMode: websocket.CompressionDisabled,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("dial: %w", err)
-	}
-	ws.SetReadLimit(1 << 24)
-	if err := ws.Write(ctx, websocket.MessageText, handshakeRequest); err != nil {
-		ws.CloseNow()
-		return nil, fmt.Errorf("handshake: %w", err)
-	}
-	cc := &clientConn{ws: ws}
-	// The answer is "{}" and a record separator; anything after it in the
-	// same message is kept for the reader.
-	for {
-		_, b, err := ws.Read(ctx)
-		if err != nil {
-			ws.CloseNow()
-			return nil, fmt.Errorf("handshake: %w", err)
-		}
-		cc.buf = append(cc.buf, b...)
-		if i := bytes.IndexByte(cc.buf, recordSep); i >= 0 {
-			if rec := cc.buf[:i]; !bytes.Equal(rec, []byte("{}")) {
-				ws.CloseNow()
-				return nil, fmt.Errorf("handshake: answer %q", rec)
-			}
-			cc.buf = append(make([]byte, 0, 8<<10), cc.buf[i+1:]...)
-			break
-		}
-	}
-	cc.done = make(chan struct{})
-	go cc.pinger()
-	return cc, nil
 }
 
 // pinger sends a ping every pingInterval from the moment the connection is
@@ -235,7 +165,7 @@ func (cc *clientConn) pinger() {
 			return
 		case <-t.C:
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			err := cc.ws.Write(ctx, websocket.MessageText, pingFrame)
+			err := cc.conn.Ping(ctx)
 			cancel()
 			if err != nil {
 				return
@@ -244,38 +174,28 @@ func (cc *clientConn) pinger() {
 	}
 }
 
-// read consumes the connection: it splits the stream on record separators,
-// whatever the WebSocket message boundaries, and counts invocations.
+// read consumes the connection and counts invocations. The receipt time is
+// taken once per WebSocket message.
 func (cc *clientConn) read(c *benchClient) {
-	ctx := context.Background()
-	err := func() error {
-		if len(cc.buf) > 0 {
-			cc.process(c, time.Now().UnixNano())
+	var (
+		err error
+		rec signalrtest.Record
+		msg int64
+		now int64
+		ctx = context.Background()
+	)
+	for {
+		if rec, err = cc.conn.ReadRecord(ctx); err != nil {
+			break
 		}
-		for {
-			_, r, err := cc.ws.Reader(ctx)
-			if err != nil {
-				return err
-			}
+		if rec.Msg != msg {
+			msg, now = rec.Msg, time.Now().UnixNano()
 			c.msgs.Add(1)
-			for {
-				if len(cc.buf) == cap(cc.buf) {
-					cc.buf = slices.Grow(cc.buf, cap(cc.buf))
-				}
-				n, err := r.Read(cc.buf[len(cc.buf):cap(cc.buf)])
-				if n > 0 {
-					cc.buf = cc.buf[:len(cc.buf)+n]
-					cc.process(c, time.Now().UnixNano())
-				}
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				if err != nil {
-					return err
-				}
-			}
 		}
-	}()
+		cc.mu.Lock()
+		cc.record(c, rec.Data, now)
+		cc.mu.Unlock()
+	}
 	cc.mu.Lock()
 	cc.err = err
 	cc.mu.Unlock()
@@ -287,22 +207,6 @@ var (
 	keySeq    = []byte(`"seq":`)
 	keySentAt = []byte(`"sentAt":`)
 )
-
-// process handles every complete record in cc.buf and keeps the remainder.
-func (cc *clientConn) process(c *benchClient, now int64) {
-	b := cc.buf
-	cc.mu.Lock()
-	for {
-		i := bytes.IndexByte(b, recordSep)
-		if i < 0 {
-			break
-		}
-		cc.record(c, b[:i], now)
-		b = b[i+1:]
-	}
-	cc.mu.Unlock()
-	cc.buf = cc.buf[:copy(cc.buf, b)]
-}
 
 // record handles one hub message by byte search: the envelope's "type" comes
 // first in both servers' encodings; "seq" and "sentAt" occur only in the

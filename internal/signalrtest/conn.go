@@ -1,0 +1,134 @@
+package signalrtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/coder/websocket"
+)
+
+// A Conn is one WebSocket connection to a hub. Write, Ping and Close may be
+// called from any goroutine, concurrently with the reader; ReadRecord and
+// Handshake read, and only one goroutine may read at a time.
+type Conn struct {
+	ws    *websocket.Conn
+	proto Protocol
+	id    string // the public connection id, if negotiated
+
+	// The reader's state.
+	msgType   websocket.MessageType // of the last WebSocket message read
+	msgs      int64                 // WebSocket messages read
+	buf       []byte                // buf[off:] is read but not yet returned
+	off       int
+	handshook bool // the handshake answer is read: MessagePack framing follows
+}
+
+// A Record is one hub message as the server sent it, without its framing.
+type Record struct {
+	// Data is valid until the next call to ReadRecord.
+	Data []byte
+	// Type is the type of the WebSocket message the record ended in.
+	Type websocket.MessageType
+	// Msg numbers, from 1, the WebSocket message the record ended in:
+	// records with the same Msg arrived together.
+	Msg int64
+}
+
+// ConnectionID returns the public connection id from negotiate, or "" if
+// the connection was dialled without it.
+func (c *Conn) ConnectionID() string { return c.id }
+
+// Write sends b as one WebSocket message of type typ, as it is: framed
+// records, several at once, a part of one, or bytes no hub accepts.
+func (c *Conn) Write(ctx context.Context, typ websocket.MessageType, b []byte) error {
+	if err := c.ws.Write(ctx, typ, b); err != nil {
+		return fmt.Errorf("signalrtest: write: %w", err)
+	}
+	return nil
+}
+
+// Ping sends a Ping message in the connection's protocol. A client that
+// stays silent for the hub's client timeout is disconnected.
+func (c *Conn) Ping(ctx context.Context) error {
+	return c.Write(ctx, c.proto.messageType(), c.proto.ping())
+}
+
+// Handshake sends the handshake request for the connection's protocol and
+// reads the answer, which must be "{}"; any other answer, such as the
+// hub's error, is returned as an error. Records that came with the answer
+// are kept for ReadRecord.
+func (c *Conn) Handshake(ctx context.Context) error {
+	if err := c.Write(ctx, c.proto.messageType(), c.proto.Handshake()); err != nil {
+		return err
+	}
+	rec, err := c.ReadRecord(ctx)
+	if err != nil {
+		return fmt.Errorf("signalrtest: handshake: %w", err)
+	}
+	if string(rec.Data) != "{}" {
+		return fmt.Errorf("signalrtest: handshake answer %q, want {}", rec.Data)
+	}
+	return nil
+}
+
+// ReadRecord returns the next record the hub sent, whatever the WebSocket
+// message boundaries; it reads a message whole before it returns the
+// records that end in it. The first record is the handshake answer, framed as
+// JSON in either protocol. The error is the WebSocket's once the connection
+// has ended (see websocket.CloseStatus); cancelling ctx closes the
+// connection, as in coder/websocket.
+func (c *Conn) ReadRecord(ctx context.Context) (Record, error) {
+	for {
+		p := c.proto
+		if !c.handshook {
+			p = JSON
+		}
+		rec, n, err := cut(c.buf[c.off:], p)
+		if err != nil {
+			return Record{}, err
+		}
+		if n > 0 {
+			c.off += n
+			c.handshook = true
+			return Record{Data: rec, Type: c.msgType, Msg: c.msgs}, nil
+		}
+		if err := c.fill(ctx); err != nil {
+			return Record{}, err
+		}
+	}
+}
+
+// fill reads the next WebSocket message, whole, onto the end of buf: a
+// message reader must not outlive the ctx it was opened with.
+func (c *Conn) fill(ctx context.Context) error {
+	typ, r, err := c.ws.Reader(ctx)
+	if err != nil {
+		return err
+	}
+	c.msgType = typ
+	c.msgs++
+	c.buf = c.buf[:copy(c.buf, c.buf[c.off:])]
+	c.off = 0
+	for {
+		if len(c.buf) == cap(c.buf) {
+			c.buf = slices.Grow(c.buf, max(cap(c.buf), 8<<10))
+		}
+		n, err := r.Read(c.buf[len(c.buf):cap(c.buf)])
+		c.buf = c.buf[:len(c.buf)+n]
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// Close closes the connection at once, without a close handshake, and
+// unblocks a ReadRecord waiting on it. It may be called more than once.
+func (c *Conn) Close() error {
+	return c.ws.CloseNow()
+}
