@@ -1,13 +1,14 @@
 // Package dashboard serves the lead dashboard: the React app in this
-// directory (the seed's signalRService, useSignalR and LeadContext), built by
-// Vite into dist/ and embedded into the binary that imports this package.
+// directory (signalRService, useSignalR and LeadContext), built by Vite into
+// dist/ and embedded into the binary that imports this package.
 //
 //	mux.Handle("/", dashboard.Handler())
 //
-// Build the app first with `make dashboard` (npm ci and npm run build here);
-// until then Handler answers "/" with a page saying so. The build output is
-// not committed: dist/ holds only a .gitkeep, so that go:embed always has a
-// directory to embed.
+// The build in dist/ is committed, so that `go run ./examples/server` (or
+// `go run github.com/leadupdates/leadupdates/examples/server@latest`) serves
+// the app with Go alone. After changing the app, rebuild it with
+// `make dashboard` and commit dist/ with the sources: `make test` rebuilds
+// the app elsewhere and fails when the committed build differs.
 //
 // Handler serves files from the build, falls back to index.html for any
 // other path that does not look like a file (the app's routes), lets browsers

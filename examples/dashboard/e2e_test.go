@@ -32,13 +32,7 @@ const e2eSecret = "dashboard-e2e-secret-at-least-32-bytes-long"
 func TestEndToEnd(t *testing.T) {
 	chromium := requireE2E(t)
 	tmp := t.TempDir()
-
-	bin := filepath.Join(tmp, "server")
-	build := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "./examples/server")
-	build.Dir = filepath.Join("..", "..")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./examples/server: %v\n%s", err, out)
-	}
+	bin := buildServer(t, tmp)
 
 	db := filepath.Join(tmp, "e2e.db")
 	srv := startServer(t, bin, "127.0.0.1:0", db)
@@ -93,13 +87,52 @@ func TestEndToEnd(t *testing.T) {
 	}
 }
 
+// TestScreenshot makes the README's picture: the dashboard filled by the
+// example server's simulated scrapers and workflow (e2e/screenshot.mjs). It
+// writes test-results/dashboard.png, or the file DASHBOARD_SCREENSHOT names
+// (`make screenshot` names examples/dashboard/screenshot.png).
+func TestScreenshot(t *testing.T) {
+	chromium := requireE2E(t)
+	out := os.Getenv("DASHBOARD_SCREENSHOT")
+	if out == "" {
+		out = filepath.Join("test-results", "dashboard.png")
+	}
+	out, err := filepath.Abs(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	bin := buildServer(t, tmp)
+	// About four new leads a second across the scrapers, each taking a few
+	// seconds through the workflow: a full table with some still running.
+	srv := startServer(t, bin, "127.0.0.1:0", filepath.Join(tmp, "screenshot.db"),
+		"-simulate=true", "-scrape-rate", "40", "-step-delay", "600ms", "-failure-rate", "0.08")
+
+	node := exec.CommandContext(t.Context(), "node", filepath.Join("e2e", "screenshot.mjs"))
+	node.Env = append(os.Environ(), "DASHBOARD_URL="+srv.dashboard, "CHROMIUM="+chromium, "SCREENSHOT="+out)
+	log, err := node.CombinedOutput()
+	t.Logf("%s", log)
+	if err != nil || !bytes.Contains(log, []byte("\nPASS\n")) {
+		t.Fatalf("the screenshot scenario failed (%v)", err)
+	}
+}
+
+// buildServer builds ./examples/server, with the dashboard embedded, into dir.
+func buildServer(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "server")
+	build := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "./examples/server")
+	build.Dir = filepath.Join("..", "..")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./examples/server: %v\n%s", err, out)
+	}
+	return bin
+}
+
 // requireE2E returns Chromium's path, failing (never skipping) with what to
 // do when something the test needs is missing.
 func requireE2E(t *testing.T) string {
 	t.Helper()
-	if _, err := os.Stat(filepath.Join("dist", "index.html")); err != nil {
-		t.Fatal("examples/dashboard/dist/index.html is missing: build the dashboard first with `make dashboard` (make test does)")
-	}
 	if _, err := os.Stat(filepath.Join("node_modules", "playwright-core")); err != nil {
 		t.Fatal("examples/dashboard/node_modules/playwright-core is missing: run `make deps`")
 	}
@@ -124,11 +157,13 @@ type server struct {
 	stopped   bool
 }
 
-func startServer(t *testing.T, bin, addr, db string) *server {
+// startServer runs bin on addr and the SQLite file db, without the
+// simulation unless flags (which come last, so they win) turn it on.
+func startServer(t *testing.T, bin, addr, db string, flags ...string) *server {
 	t.Helper()
-	cmd := exec.Command(bin,
-		"-addr", addr, "-db=", "-sqlite", db, "-jwt-secret", e2eSecret,
-		"-simulate=false", "-step-delay", "0", "-shutdown-timeout", "5s")
+	args := []string{"-addr", addr, "-db=", "-sqlite", db, "-jwt-secret", e2eSecret,
+		"-simulate=false", "-step-delay", "0", "-shutdown-timeout", "5s"}
+	cmd := exec.Command(bin, append(args, flags...)...)
 	cmd.Env = append(os.Environ(), "DATABASE_URL=", "REDIS_URL=")
 	var logs lockedBuffer
 	cmd.Stderr = &logs

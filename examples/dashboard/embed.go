@@ -12,9 +12,9 @@ import (
 	"time"
 )
 
-// dist is the Vite build; see the package comment.
+// dist is the committed Vite build of the app; see the package comment.
 //
-//go:embed all:dist
+//go:embed dist
 var dist embed.FS
 
 // Handler returns the handler of the embedded build.
@@ -28,9 +28,9 @@ func Handler() http.Handler {
 }
 
 // HandlerFS returns a handler serving the build in fsys, whose root holds
-// index.html and assets/. When fsys has no index.html (the app was not
-// built), "/" answers 200 with a page saying how to build it and every
-// other path 404.
+// index.html and assets/ (for example os.DirFS of a build elsewhere). When
+// fsys has no index.html, "/" answers 200 with a page saying how to build
+// the app and every other path 404.
 func HandlerFS(fsys fs.FS) http.Handler {
 	index, err := fs.ReadFile(fsys, "index.html")
 	if err != nil {
@@ -100,7 +100,7 @@ const notBuiltPage = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Dashboard not built</title></head>
 <body style="font-family: system-ui, sans-serif; max-width: 40em; margin: 3em auto">
 <h1>The dashboard is not built</h1>
-<p>This server was compiled without the dashboard's build output. From the repository root run</p>
+<p>The file system this handler serves holds no <code>index.html</code>. From the repository root run</p>
 <pre>make dashboard
 go run ./examples/server</pre>
 <p>(<code>make dashboard</code> runs <code>npm ci</code> and <code>npm run build</code> in

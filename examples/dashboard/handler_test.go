@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -95,13 +96,23 @@ func TestHandlerFSNotBuilt(t *testing.T) {
 	}
 }
 
-// TestHandler checks the embedded build, built or not: "/" always answers.
+// TestHandler checks that the committed build is embedded: "/" is the app,
+// and the script it names is served.
 func TestHandler(t *testing.T) {
-	res := get(t, dashboard.Handler(), "GET", "/")
+	h := dashboard.Handler()
+	res := get(t, h, "GET", "/")
 	if res.StatusCode != 200 {
 		t.Fatalf("status of /: want 200, got %d", res.StatusCode)
 	}
-	if got := body(t, res); !strings.Contains(got, "<html") && !strings.Contains(got, "<!doctype html>") {
-		t.Errorf("want an HTML page, got %q", got)
+	page := body(t, res)
+	if !strings.Contains(page, `<div id="root">`) {
+		t.Fatalf("/ is not the app's index.html: %q", page)
+	}
+	m := regexp.MustCompile(`src="(/assets/[^"]+\.js)"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("index.html names no script under /assets/: %q", page)
+	}
+	if res := get(t, h, "GET", m[1]); res.StatusCode != 200 {
+		t.Errorf("%s: want 200, got %d", m[1], res.StatusCode)
 	}
 }

@@ -4,9 +4,12 @@ import { defineConfig } from 'vitest/config';
 // /leadupdates; `npm run dev` proxies those to a server on :8080.
 export default defineConfig({
   oxc: { jsx: { runtime: 'automatic' } },
-  // dist/.gitkeep (committed, so that go:embed finds the directory) comes
-  // from public/.
-  build: { outDir: 'dist', emptyOutDir: true, assetsDir: 'assets' },
+  // dist/ is committed and embedded by embed.go, so that Go alone serves
+  // the app; `make test` rebuilds it elsewhere and fails when the two
+  // differ. Vite's output depends only on the sources and the lockfile
+  // (content-hashed names, no paths, no time stamps); no source maps, to
+  // keep the module small.
+  build: { outDir: 'dist', emptyOutDir: true, assetsDir: 'assets', sourcemap: false },
   server: {
     proxy: {
       '/api': 'http://localhost:8080',

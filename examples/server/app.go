@@ -188,7 +188,7 @@ func build(ctx context.Context, c config, stderr io.Writer) (_ *app, err error) 
 	a.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	a.mux.HandleFunc("GET /readyz", a.ready)
-	a.mux.Handle("/", dashboard.Handler()) // the dashboard, or how to build it
+	a.mux.Handle("/", dashboard.Handler()) // the dashboard's committed build
 	return a, nil
 }
 
