@@ -82,6 +82,31 @@ func (a audience) Send(target string, args ...any) {
 	}
 }
 
+// relayed delivers m to this instance's connections and queues it for the
+// others, unless it is for one connection of this instance.
+func (s *Server) relayed(a audience, m *outMessage) {
+	if a.kind == toClient && s.reg.liveConn(a.names[0]) != nil {
+		s.deliverLocal(a.kind, a.names, m)
+		return
+	}
+	m.encode()
+	if m.json == nil && m.msgpack == nil {
+		s.tel.dropped.WithLabelValues("encode").Inc()
+		return
+	}
+	s.deliverLocal(a.kind, a.names, m)
+	s.relay.enqueue(a, m)
+}
+
+// deliverRecord delivers a send another instance published.
+func (s *Server) deliverRecord(rec *record) {
+	m := outMessage{json: rec.json, msgpack: rec.msgpack, encoded: true}
+	if rec.filtered {
+		m.keep = s.filterFunc(rec.filter, rec.arg)
+	}
+	s.deliverLocal(rec.kind, rec.names, &m)
+}
+
 // filterFunc returns the keep function of a named filter; an unknown name
 // keeps nobody.
 func (s *Server) filterFunc(name, arg string) func(*Principal) bool {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
+	"github.com/leadupdates/leadupdates/internal/promreg"
 	"github.com/philippseith/signalr"
 	"github.com/rs/cors"
 )
@@ -48,8 +49,6 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	relay  *relay // nil without a backplane
-	// relayCancel ends the backplane subscription.
-	relayCancel context.CancelFunc
 
 	reg *registry
 
@@ -76,18 +75,22 @@ func New(opts ...Option) (*Server, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	tel, err := newTelemetry(cfg.registerer, cfg.backplane != nil)
-	if err != nil {
-		return nil, fmt.Errorf("hub: register collectors: %w", err)
-	}
+	f := promreg.With("hub", cfg.registerer)
 	s := &Server{
 		cfg:     cfg,
-		tel:     tel,
+		tel:     newTelemetry(f),
 		methods: wireMethods(),
 		origins: cfg.origins,
 		reg:     newRegistry(),
 	}
+	if cfg.backplane != nil {
+		s.relay = newRelay(cfg.backplane, cfg.backplaneQueue, f, cfg.logger, s.deliverRecord)
+	}
+	if err := f.Err(); err != nil {
+		return nil, err
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	var err error
 	s.engine, err = signalr.NewServer(s.ctx,
 		signalr.HubFactory(func() signalr.HubInterface { return &LeadUpdatesHub{srv: s} }),
 		signalr.WithHubLifetimeManager(func(signalr.Server) (signalr.HubLifetimeManager, error) { return lifetime{s}, nil }),
@@ -116,11 +119,8 @@ func New(opts ...Option) (*Server, error) {
 	}).Handler(http.HandlerFunc(s.route))
 	s.heartbeat.Add(1)
 	go s.beat()
-	if cfg.backplane != nil {
-		s.relay = newRelay(cfg.backplane, cfg.backplaneQueue)
-		var rctx context.Context
-		rctx, s.relayCancel = context.WithCancel(context.Background())
-		s.startRelay(rctx)
+	if s.relay != nil {
+		s.relay.start()
 	}
 	return s, nil
 }
@@ -425,7 +425,7 @@ func (s *Server) Close() error {
 		s.workers.Wait()
 		s.heartbeat.Wait()
 		if s.relay != nil {
-			s.stopRelay(s.relayCancel)
+			s.relay.close()
 		}
 	})
 	return nil

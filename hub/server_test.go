@@ -3,6 +3,7 @@ package hub_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -14,6 +15,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/leadupdates/leadupdates/hub"
 	"github.com/philippseith/signalr"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func TestNewRejectsBadOptions(t *testing.T) {
@@ -213,5 +215,44 @@ func TestWireMethodSet(t *testing.T) {
 	}
 	if want := []string{"JoinLeadGroup", "LeaveLeadGroup"}; !slices.Equal(got, want) {
 		t.Errorf("client-callable methods %v, want %v", got, want)
+	}
+}
+
+// Two Servers on one registry: the second fails at New with an error that
+// says what to do, and leaves the first one's collectors registered; each on
+// its own wrapped registry, both work.
+func TestNewSecondServerOnOneRegistry(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	first, err := hub.New(hub.WithRegisterer(reg), hub.WithBackplane(&tap{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	_, err = hub.New(hub.WithRegisterer(reg), hub.WithBackplane(&tap{}))
+	var are prometheus.AlreadyRegisteredError
+	if !errors.As(err, &are) || !strings.HasPrefix(err.Error(), "hub: metrics already registered on this registry") {
+		t.Fatalf("second Server on one registry: %v", err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, mf := range mfs {
+		names[mf.GetName()] = true
+	}
+	for _, n := range []string{"leadupdates_hub_messages_sent_total", "leadupdates_hub_backplane_published_total"} {
+		if !names[n] {
+			t.Errorf("%s not registered after the failed New; have %v", n, names)
+		}
+	}
+
+	shared := prometheus.NewPedanticRegistry()
+	for _, instance := range []string{"a", "b"} {
+		srv, err := hub.New(hub.WithRegisterer(prometheus.WrapRegistererWith(prometheus.Labels{"instance": instance}, shared)))
+		if err != nil {
+			t.Fatalf("instance %s: %v", instance, err)
+		}
+		defer srv.Close()
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-kit/log/level"
 	"github.com/leadupdates/leadupdates/hub"
+	"github.com/leadupdates/leadupdates/internal/promreg"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -53,9 +54,10 @@ func New(rdb redis.UniversalClient, opts ...Option) (*Backplane, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	tel, err := newTelemetry(cfg.registerer)
-	if err != nil {
-		return nil, fmt.Errorf("redisbackplane: register collectors: %w", err)
+	f := promreg.With("redisbackplane", cfg.registerer)
+	tel := newTelemetry(f)
+	if err := f.Err(); err != nil {
+		return nil, err
 	}
 	return &Backplane{rdb: rdb, cfg: cfg, tel: tel}, nil
 }

@@ -99,6 +99,24 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	}
 }
 
+// A second Backplane on one registry fails at New with an error that says
+// what to do; on wrapped registries, two work.
+func TestNewSecondOnOneRegistry(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer rdb.Close()
+	reg := prometheus.NewPedanticRegistry()
+	newBackplane(t, rdb, redisbackplane.WithRegisterer(reg))
+	_, err := redisbackplane.New(rdb, redisbackplane.WithRegisterer(reg))
+	var are prometheus.AlreadyRegisteredError
+	if !errors.As(err, &are) || !strings.HasPrefix(err.Error(), "redisbackplane: metrics already registered on this registry") {
+		t.Fatalf("second Backplane on one registry: %v", err)
+	}
+	shared := prometheus.NewPedanticRegistry()
+	for _, instance := range []string{"a", "b"} {
+		newBackplane(t, rdb, redisbackplane.WithRegisterer(prometheus.WrapRegistererWith(prometheus.Labels{"instance": instance}, shared)))
+	}
+}
+
 func TestEveryPublishReachesEverySubscriberInOrder(t *testing.T) {
 	rdb := redistest.Shared(t)
 	ch := redisbackplane.WithChannel(redistest.Channel(t))
