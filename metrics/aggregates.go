@@ -59,10 +59,7 @@ type aggSQL struct {
 // aggregateSQL builds the statements for the leads table in schema.
 func (c *Calculator) aggregateSQL(schema string) aggSQL {
 	cfg := c.cfg
-	base := cfg.table
-	if i := strings.LastIndexByte(base, '.'); i >= 0 {
-		base = base[i+1:]
-	}
+	_, base := splitTable(cfg.table)
 	q := c.quote
 	var a aggSQL
 	a.delta = q(schema) + "." + q(base+"_metrics_counts")
@@ -147,12 +144,6 @@ SELECT source, status, n, n_scored, CAST(score_sum AS double precision), 1 FROM 
 	return a
 }
 
-func (c *Calculator) quote(name string) string {
-	var b strings.Builder
-	c.db.Dialector.QuoteTo(&b, name)
-	return b.String()
-}
-
 // aggState is what detection found: the aggregates are used when on.
 type aggState struct {
 	on  bool
@@ -182,10 +173,7 @@ func (c *Calculator) detect(ctx context.Context, db *gorm.DB) (*aggState, error)
 	if !c.dialect.aggregates {
 		return &aggState{}, nil
 	}
-	base := c.cfg.table
-	if i := strings.LastIndexByte(base, '.'); i >= 0 {
-		base = base[i+1:]
-	}
+	_, base := splitTable(c.cfg.table)
 	rows, err := db.WithContext(ctx).Raw(detectSQL, map[string]any{
 		"delta": base + "_metrics_counts", "table": c.quote(c.cfg.table),
 	}).Rows()
@@ -261,9 +249,23 @@ func (c *Calculator) Migrate(ctx context.Context) error {
 // takes anyway, taken first so that two migrations cannot deadlock),
 // creates or replaces the table, function and triggers, and fills the delta
 // table from the existing leads; the writers' wait is the time of one
-// aggregate over the table (0.7 to 0.9 s per million leads here). Give ctx a
-// deadline if the table may be locked by long transactions: the lock request
-// queues writers behind it while it waits.
+// aggregate over the table. Give ctx a deadline if the table may be locked
+// by long transactions: the lock request queues writers behind it while it
+// waits.
+//
+// The triggers append one signed row per (source, status) a statement
+// changed, from its transition tables: writers never wait for each other
+// there, their rows commit or roll back with their leads, and every writer
+// is counted (GORM or not, upserts included). Soft deletion (deleted_at set)
+// leaves the live set. The function is SECURITY DEFINER with a pinned
+// search_path, so writers need no privilege on the delta table. Writes under
+// session_replication_role = replica (logical replication's apply, some
+// bulk loaders) do not fire triggers: reinstall after such a load
+// (DropAggregates, then EnsureAggregates). Snapshot compacts the delta
+// table as it goes (see WithCompaction and Compact) and reads the table
+// directly when the aggregates are not installed, or with
+// WithoutAggregates; Aggregated reports which. The triggers are tested on
+// plain, not partitioned, tables.
 //
 // On other databases it returns ErrAggregatesUnsupported; Snapshot there
 // reads the table directly.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/leadupdates/leadupdates/metrics"
+	"github.com/leadupdates/leadupdates/notify"
 	"gorm.io/gorm"
 )
 
@@ -42,7 +43,7 @@ func aggPair(t *testing.T, db *gorm.DB, table string, now time.Time, opts ...met
 }
 
 // same checks that both Calculators give the same dashboard, and returns it.
-func same(t *testing.T, agg, direct *metrics.Calculator) metrics.Dashboard {
+func same(t *testing.T, agg, direct *metrics.Calculator) notify.Metrics {
 	t.Helper()
 	got, err := agg.Snapshot(t.Context())
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/leadupdates/leadupdates/metrics"
+	"github.com/leadupdates/leadupdates/notify"
 	"gorm.io/gorm"
 )
 
@@ -51,7 +52,7 @@ func BenchmarkSnapshot(b *testing.B) {
 	}
 	impls := []struct {
 		name  string
-		snap  func(context.Context) (metrics.Dashboard, error)
+		snap  func(context.Context) (notify.Metrics, error)
 		setup func(b *testing.B)
 	}{
 		{name: "aggregates", snap: agg.Snapshot, setup: func(b *testing.B) {
@@ -87,7 +88,7 @@ func BenchmarkSnapshot(b *testing.B) {
 			}
 		}},
 		{name: "direct", snap: direct.Snapshot},
-		{name: "naive", snap: func(ctx context.Context) (metrics.Dashboard, error) { return naiveSnapshot(ctx, db, table) }},
+		{name: "naive", snap: func(ctx context.Context) (notify.Metrics, error) { return naiveSnapshot(ctx, db, table) }},
 	}
 	msPer := map[string]float64{}
 	have := 0
@@ -252,13 +253,13 @@ FROM generate_series(?::int, ?::int) g,
 }
 
 // naiveSnapshot is the straightforward way: one query per figure.
-func naiveSnapshot(ctx context.Context, db *gorm.DB, table string) (metrics.Dashboard, error) {
+func naiveSnapshot(ctx context.Context, db *gorm.DB, table string) (notify.Metrics, error) {
 	now := time.Now().UTC()
 	y, m, d := now.Date()
 	today := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 	live := ` FROM ` + table + ` WHERE deleted_at IS NULL`
 	var (
-		out                              = metrics.Dashboard{LeadsBySource: map[string]int64{}, LeadsByStatus: map[string]int64{}}
+		out                              = notify.Metrics{LeadsBySource: map[string]int64{}, LeadsByStatus: map[string]int64{}}
 		newYesterday, lastWeek, prevWeek int64
 		scoreAvg, processing             *float64
 		bySource, byStatus               []struct {
@@ -286,7 +287,7 @@ func naiveSnapshot(ctx context.Context, db *gorm.DB, table string) (metrics.Dash
 	}
 	for _, q := range qs {
 		if err := db.WithContext(ctx).Raw(q.sql, q.args...).Scan(q.dst).Error; err != nil {
-			return metrics.Dashboard{}, err
+			return notify.Metrics{}, err
 		}
 	}
 	for _, r := range bySource {

@@ -3,7 +3,6 @@ package metrics
 import (
 	"context"
 	"fmt"
-	"strings"
 )
 
 // EnsureIndexes creates, if they do not exist, the partial indexes (over
@@ -32,20 +31,13 @@ import (
 // compares julianday() of the timestamps, so the time indexes serve little
 // beyond the (source, status) grouping.
 func (c *Calculator) EnsureIndexes(ctx context.Context) error {
-	q := func(name string) string {
-		var b strings.Builder
-		c.db.Dialector.QuoteTo(&b, name)
-		return b.String()
-	}
+	q := c.quote
 	cfg := c.cfg
-	base, schema := cfg.table, ""
-	if i := strings.LastIndexByte(base, '.'); i >= 0 {
-		base, schema = base[i+1:], base[:i+1]
-	}
+	schema, base := splitTable(cfg.table)
 	table, prefix := q(cfg.table), ""
 	if c.dialect.schemaOnIndex && schema != "" {
 		// SQLite: CREATE INDEX schema.name ON table.
-		table, prefix = q(base), schema
+		table, prefix = q(base), schema+"."
 	}
 	where := " WHERE " + q(cfg.deletedAt) + " IS NULL"
 	stmts := []struct {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/leadupdates/leadupdates/metrics"
+	"github.com/leadupdates/leadupdates/notify"
 	"gorm.io/gorm"
 )
 
@@ -68,7 +69,7 @@ func TestColumns(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := metrics.Dashboard{
+		want := notify.Metrics{
 			TotalLeads:     2,
 			QualifiedLeads: 1,
 			ConversionRate: 50,

@@ -11,27 +11,7 @@ import (
 	"gorm.io/gorm"
 )
 
-// Dashboard holds the figures of a METRICS_UPDATE: the fields of
-// notify.Metrics, in the same order and of the same types, so that the
-// application converts with notify.Metrics(d) (siblings do not import each
-// other; keep the two in step). Rates and averages are rounded to 2 decimals and
-// are never NaN or infinite; the maps are never nil.
-type Dashboard struct {
-	TotalLeads       int64
-	QualifiedLeads   int64
-	ConversionRate   float64 // QualifiedLeads / TotalLeads × 100
-	ActiveHarvesters int64
-	ProcessingTime   float64 // mean seconds from creation to processing, over the last 24 hours
-	ScoreAverage     float64 // over leads that have a score
-	DailyGrowth      float64 // % change of new leads, today against yesterday
-	WeeklyGrowth     float64 // % change of new leads, last 7 days against the 7 before
-	NewLeadsToday    int64
-	ProcessedToday   int64
-	LeadsBySource    map[string]int64
-	LeadsByStatus    map[string]int64
-}
-
-// Calculator computes Dashboards from the leads table. A Calculator is safe
+// Calculator computes the dashboard figures from the leads table. A Calculator is safe
 // for concurrent use; each Snapshot runs two queries (and, when a
 // compaction of the incremental aggregates is due, a short transaction in
 // place of the second).
@@ -73,19 +53,14 @@ func New(db *gorm.DB, opts ...Option) (*Calculator, error) {
 	for _, s := range cfg.qualified {
 		c.qualified[s] = true
 	}
-	q := func(name string) string {
-		var b strings.Builder
-		db.Dialector.QuoteTo(&b, name)
-		return b.String()
-	}
 	c.windowSQL, c.groupSQL = dia.buildSQL(names{
-		table:     q(cfg.table),
-		source:    q(cfg.source),
-		status:    q(cfg.status),
-		score:     q(cfg.score),
-		created:   q(cfg.createdAt),
-		processed: q(cfg.processedAt),
-		deleted:   q(cfg.deletedAt),
+		table:     c.quote(cfg.table),
+		source:    c.quote(cfg.source),
+		status:    c.quote(cfg.status),
+		score:     c.quote(cfg.score),
+		created:   c.quote(cfg.createdAt),
+		processed: c.quote(cfg.processedAt),
+		deleted:   c.quote(cfg.deletedAt),
 	})
 	return c, nil
 }
@@ -93,4 +68,21 @@ func New(db *gorm.DB, opts ...Option) (*Calculator, error) {
 // now returns the caller's clock in the caller's zone.
 func (c *Calculator) now() time.Time {
 	return c.cfg.clock().In(c.cfg.loc)
+}
+
+// quote returns name quoted as an identifier of c's database, each part of
+// a schema-qualified name on its own.
+func (c *Calculator) quote(name string) string {
+	var b strings.Builder
+	c.db.Dialector.QuoteTo(&b, name)
+	return b.String()
+}
+
+// splitTable splits a possibly schema-qualified table name, "s.leads", into
+// its schema ("s", or "" when unqualified) and its own name ("leads").
+func splitTable(name string) (schema, base string) {
+	if i := strings.LastIndexByte(name, '.'); i >= 0 {
+		return name[:i], name[i+1:]
+	}
+	return "", name
 }

@@ -2,12 +2,12 @@ package metrics_test
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/leadupdates/leadupdates/metrics"
+	"github.com/leadupdates/leadupdates/notify"
 	"gorm.io/gorm"
 )
 
@@ -24,25 +24,23 @@ func TestPublisherCalculator(t *testing.T) {
 		}
 		var (
 			mu   sync.Mutex
-			last metrics.Dashboard
+			last notify.Metrics
 			n    int
 		)
-		sink := metrics.SinkFunc(func(_ context.Context, d metrics.Dashboard) error {
+		sink := metrics.SinkFunc(func(_ context.Context, d notify.Metrics) error {
 			mu.Lock()
 			last, n = d, n+1
 			mu.Unlock()
 			return nil
 		})
 		const interval = 100 * time.Millisecond
-		p, err := metrics.NewPublisher(calc, sink, metrics.WithInterval(interval))
+		p, err := metrics.NewPublisher(calc, sink, metrics.PublisherConfig{Interval: interval})
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithCancel(t.Context())
-		errc := make(chan error, 1)
-		go func() { errc <- p.Run(ctx) }()
+		defer p.Close()
 
-		for { // the computation at Run's start, over the empty table
+		for { // the computation at the start, over the empty table
 			if d, _, ok := p.Latest(); ok {
 				if d.TotalLeads != 0 {
 					t.Fatalf("first dashboard %+v", d)
@@ -71,7 +69,7 @@ func TestPublisherCalculator(t *testing.T) {
 				if d.QualifiedLeads != rounds/2 || d.NewLeadsToday < rounds || d.LeadsBySource["Web"] != rounds {
 					t.Errorf("final dashboard %+v", d)
 				}
-				// one at Run's start, then one per interval at most, plus
+				// one at the start, then one per interval at most, plus
 				// the trailing one.
 				if limit := int(time.Since(began)/interval) + 3; count > limit {
 					t.Errorf("%d computations for 10,000 triggers in %v, want at most %d", count, time.Since(began), limit)
@@ -86,10 +84,6 @@ func TestPublisherCalculator(t *testing.T) {
 		}
 		if _, _, ok := p.Latest(); !ok {
 			t.Error("Latest not ok")
-		}
-		cancel()
-		if err := <-errc; !errors.Is(err, context.Canceled) {
-			t.Fatalf("Run = %v", err)
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/leadupdates/leadupdates/metrics"
+	"github.com/leadupdates/leadupdates/notify"
 )
 
 // fakeSource records when each Snapshot starts; fail, if set, decides
@@ -26,7 +28,7 @@ type fakeSource struct {
 	block  chan struct{}
 }
 
-func (f *fakeSource) Snapshot(ctx context.Context) (metrics.Dashboard, error) {
+func (f *fakeSource) Snapshot(ctx context.Context) (notify.Metrics, error) {
 	f.mu.Lock()
 	n := len(f.starts)
 	f.starts = append(f.starts, time.Now())
@@ -35,13 +37,13 @@ func (f *fakeSource) Snapshot(ctx context.Context) (metrics.Dashboard, error) {
 		select {
 		case <-f.block:
 		case <-ctx.Done():
-			return metrics.Dashboard{}, ctx.Err()
+			return notify.Metrics{}, ctx.Err()
 		}
 	}
 	if f.fail != nil && f.fail(n) {
-		return metrics.Dashboard{}, errors.New("database is down")
+		return notify.Metrics{}, errors.New("database is down")
 	}
-	return metrics.Dashboard{
+	return notify.Metrics{
 		TotalLeads:    int64(n),
 		LeadsBySource: map[string]int64{"Web": int64(n)},
 		LeadsByStatus: map[string]int64{},
@@ -61,11 +63,11 @@ func (f *fakeSource) offsets(t0 time.Time) []time.Duration {
 
 type fakeSink struct {
 	mu   sync.Mutex
-	got  []metrics.Dashboard
+	got  []notify.Metrics
 	fail func(n int) bool
 }
 
-func (f *fakeSink) PublishMetrics(_ context.Context, d metrics.Dashboard) error {
+func (f *fakeSink) NotifyMetricsUpdate(_ context.Context, d notify.Metrics) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	n := len(f.got)
@@ -82,25 +84,9 @@ func (f *fakeSink) count() int {
 	return len(f.got)
 }
 
-// start runs p in the bubble and returns a stop function that cancels it
-// and checks that Run returned ctx.Err().
-func start(t *testing.T, p *metrics.Publisher) (stop func()) {
+func newPublisher(t *testing.T, src metrics.Source, sink metrics.Sink, cfg metrics.PublisherConfig) *metrics.Publisher {
 	t.Helper()
-	ctx, cancel := context.WithCancel(t.Context())
-	errc := make(chan error, 1)
-	go func() { errc <- p.Run(ctx) }()
-	return func() {
-		t.Helper()
-		cancel()
-		if err := <-errc; !errors.Is(err, context.Canceled) {
-			t.Errorf("Run returned %v, want context.Canceled", err)
-		}
-	}
-}
-
-func newPublisher(t *testing.T, src metrics.Source, sink metrics.Sink, opts ...metrics.PublisherOption) *metrics.Publisher {
-	t.Helper()
-	p, err := metrics.NewPublisher(src, sink, opts...)
+	p, err := metrics.NewPublisher(src, sink, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,9 +108,8 @@ func TestPublisherBurstWithinOneInterval(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		t0 := time.Now()
 		src, sink := &fakeSource{}, &fakeSink{}
-		p := newPublisher(t, src, sink, metrics.WithRefresh(time.Hour))
-		stop := start(t, p)
-		defer stop()
+		p := newPublisher(t, src, sink, metrics.PublisherConfig{Refresh: time.Hour})
+		defer p.Close()
 
 		synctest.Wait()
 		want(t, src.offsets(t0), 0) // Run computes at once
@@ -147,9 +132,8 @@ func TestPublisherBurstAtOneInstant(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		t0 := time.Now()
 		src := &fakeSource{}
-		p := newPublisher(t, src, &fakeSink{}, metrics.WithRefresh(time.Hour), metrics.WithInterval(2*s))
-		stop := start(t, p)
-		defer stop()
+		p := newPublisher(t, src, &fakeSink{}, metrics.PublisherConfig{Refresh: time.Hour, Interval: 2 * s})
+		defer p.Close()
 		synctest.Wait()
 		time.Sleep(5 * s)
 		for range 10_000 {
@@ -166,9 +150,8 @@ func TestPublisherSteadyStream(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		t0 := time.Now()
 		src := &fakeSource{}
-		p := newPublisher(t, src, &fakeSink{}, metrics.WithRefresh(time.Hour))
-		stop := start(t, p)
-		defer stop()
+		p := newPublisher(t, src, &fakeSink{}, metrics.PublisherConfig{Refresh: time.Hour})
+		defer p.Close()
 		synctest.Wait()
 		time.Sleep(10 * s)
 		for range 3000 { // 10 s .. 12.999 s
@@ -185,9 +168,8 @@ func TestPublisherRefreshWithoutTriggers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		t0 := time.Now()
 		src := &fakeSource{}
-		p := newPublisher(t, src, &fakeSink{}) // default refresh 30 s
-		stop := start(t, p)
-		defer stop()
+		p := newPublisher(t, src, &fakeSink{}, metrics.PublisherConfig{}) // default refresh 30 s
+		defer p.Close()
 		time.Sleep(95 * s)
 		synctest.Wait()
 		want(t, src.offsets(t0), 0, 30*s, 60*s, 90*s)
@@ -202,9 +184,8 @@ func TestPublisherRetriesFailedSnapshot(t *testing.T) {
 		logger := log.LoggerFunc(func(...any) error { logged.Add(1); return nil })
 		src := &fakeSource{fail: func(n int) bool { return n == 0 }}
 		sink := &fakeSink{}
-		p := newPublisher(t, src, sink, metrics.WithRegisterer(reg), metrics.WithLogger(logger))
-		stop := start(t, p)
-		defer stop()
+		p := newPublisher(t, src, sink, metrics.PublisherConfig{Registerer: reg, Logger: logger})
+		defer p.Close()
 
 		synctest.Wait()
 		counter := func(outcome string) float64 {
@@ -259,9 +240,8 @@ func TestPublisherSinkFailure(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		reg := prometheus.NewRegistry()
 		sink := &fakeSink{fail: func(n int) bool { return n == 0 }}
-		p := newPublisher(t, &fakeSource{}, sink, metrics.WithRegisterer(reg))
-		stop := start(t, p)
-		defer stop()
+		p := newPublisher(t, &fakeSource{}, sink, metrics.PublisherConfig{Registerer: reg})
+		defer p.Close()
 		synctest.Wait()
 		if _, _, ok := p.Latest(); !ok {
 			t.Error("Latest not ok after a successful snapshot whose delivery failed")
@@ -294,9 +274,8 @@ func TestPublisherTriggerNeverBlocks(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		t0 := time.Now()
 		src := &fakeSource{block: make(chan struct{})}
-		p := newPublisher(t, src, &fakeSink{})
-		stop := start(t, p)
-		defer stop()
+		p := newPublisher(t, src, &fakeSink{}, metrics.PublisherConfig{})
+		defer p.Close()
 		synctest.Wait() // Run is stuck in Snapshot
 		for range 100_000 {
 			p.Trigger() // a blocking Trigger would deadlock the bubble
@@ -314,41 +293,54 @@ func TestPublisherTriggerNeverBlocks(t *testing.T) {
 	})
 }
 
-func TestPublisherRunReturnsWhileSnapshotStuck(t *testing.T) {
+func TestPublisherCloseReturnsWhileSnapshotStuck(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		src := &fakeSource{block: make(chan struct{})}
-		p := newPublisher(t, src, &fakeSink{})
-		ctx, cancel := context.WithCancel(t.Context())
-		errc := make(chan error, 1)
-		go func() { errc <- p.Run(ctx) }()
-		synctest.Wait()
-		cancel()
-		if err := <-errc; !errors.Is(err, context.Canceled) {
-			t.Fatalf("Run = %v", err)
-		}
+		p := newPublisher(t, src, &fakeSink{}, metrics.PublisherConfig{})
+		synctest.Wait() // stuck in Snapshot
+		p.Close()       // cancels its ctx and waits
+		p.Close()       // idempotent
+		p.Trigger()     // does nothing, never blocks
 		// synctest.Test fails if any goroutine of the bubble is left.
 	})
 }
 
 func TestNewPublisherErrors(t *testing.T) {
-	if _, err := metrics.NewPublisher(nil, &fakeSink{}); err == nil {
+	if _, err := metrics.NewPublisher(nil, &fakeSink{}, metrics.PublisherConfig{}); err == nil {
 		t.Error("nil source accepted")
 	}
-	if _, err := metrics.NewPublisher(&fakeSource{}, nil); err == nil {
+	if _, err := metrics.NewPublisher(&fakeSource{}, nil, metrics.PublisherConfig{}); err == nil {
 		t.Error("nil sink accepted")
 	}
-	if _, err := metrics.NewPublisher(&fakeSource{}, &fakeSink{}, metrics.WithInterval(0)); err == nil {
-		t.Error("zero interval accepted")
+	if _, err := metrics.NewPublisher(&fakeSource{}, &fakeSink{}, metrics.PublisherConfig{Interval: -s}); err == nil {
+		t.Error("negative interval accepted")
 	}
-	if _, err := metrics.NewPublisher(&fakeSource{}, &fakeSink{}, metrics.WithRefresh(-s)); err == nil {
+	if _, err := metrics.NewPublisher(&fakeSource{}, &fakeSink{}, metrics.PublisherConfig{Refresh: -s}); err == nil {
 		t.Error("negative refresh accepted")
 	}
-	reg := prometheus.NewRegistry()
-	if _, err := metrics.NewPublisher(&fakeSource{}, &fakeSink{}, metrics.WithRegisterer(reg)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := metrics.NewPublisher(&fakeSource{}, &fakeSink{}, metrics.WithRegisterer(reg)); err == nil {
-		t.Error("duplicate registration accepted")
-	}
 	var _ metrics.Source = (*metrics.Calculator)(nil)
+}
+
+// TestTwoPublishersOnOneRegistry: the second fails in NewPublisher with an
+// error that says why, and starts nothing; on registries of their own both
+// work.
+func TestTwoPublishersOnOneRegistry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		reg := prometheus.NewPedanticRegistry()
+		p := newPublisher(t, &fakeSource{}, &fakeSink{}, metrics.PublisherConfig{Registerer: reg})
+		defer p.Close()
+		_, err := metrics.NewPublisher(&fakeSource{}, &fakeSink{}, metrics.PublisherConfig{Registerer: reg})
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) || !strings.Contains(err.Error(), "metrics: metrics already registered") {
+			t.Fatalf("second Publisher: %v", err)
+		}
+		reg = prometheus.NewPedanticRegistry()
+		for _, id := range []string{"1", "2"} {
+			wrapped := prometheus.WrapRegistererWith(prometheus.Labels{"instance": id}, reg)
+			defer newPublisher(t, &fakeSource{}, &fakeSink{}, metrics.PublisherConfig{Registerer: wrapped}).Close()
+		}
+		if _, err := reg.Gather(); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

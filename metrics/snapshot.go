@@ -7,6 +7,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/leadupdates/leadupdates/notify"
 )
 
 // names are quoted identifiers.
@@ -85,9 +87,11 @@ func earliest(a, b time.Time) time.Time {
 }
 
 // Snapshot computes the dashboard figures at the configured clock's now.
-func (c *Calculator) Snapshot(ctx context.Context) (Dashboard, error) {
+// Rates and averages are rounded to 2 decimals and are never NaN or
+// infinite; the maps are never nil.
+func (c *Calculator) Snapshot(ctx context.Context) (notify.Metrics, error) {
 	b := boundsAt(c.now())
-	d := Dashboard{LeadsBySource: map[string]int64{}, LeadsByStatus: map[string]int64{}}
+	d := notify.Metrics{LeadsBySource: map[string]int64{}, LeadsByStatus: map[string]int64{}}
 
 	var (
 		newToday, newYesterday, lastWeek, prevWeek, recentSources int64
@@ -102,12 +106,12 @@ func (c *Calculator) Snapshot(ctx context.Context) (Dashboard, error) {
 	}).Row().Scan(&newToday, &newYesterday, &lastWeek, &prevWeek, &recentSources,
 		&d.ProcessedToday, &processing)
 	if err != nil {
-		return Dashboard{}, fmt.Errorf("metrics: recent leads: %w", err)
+		return notify.Metrics{}, fmt.Errorf("metrics: recent leads: %w", err)
 	}
 
 	groups, err := c.groups(ctx)
 	if err != nil {
-		return Dashboard{}, fmt.Errorf("metrics: leads by source and status: %w", err)
+		return notify.Metrics{}, fmt.Errorf("metrics: leads by source and status: %w", err)
 	}
 	var scored int64
 	var scoreSum float64
@@ -129,7 +133,7 @@ func (c *Calculator) Snapshot(ctx context.Context) (Dashboard, error) {
 	d.ActiveHarvesters = recentSources
 	if c.cfg.harvesters != nil {
 		if d.ActiveHarvesters, err = c.cfg.harvesters(ctx); err != nil {
-			return Dashboard{}, fmt.Errorf("metrics: active harvesters: %w", err)
+			return notify.Metrics{}, fmt.Errorf("metrics: active harvesters: %w", err)
 		}
 	}
 	d.NewLeadsToday = newToday

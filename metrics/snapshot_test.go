@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/leadupdates/leadupdates/metrics"
+	"github.com/leadupdates/leadupdates/notify"
 	"gorm.io/gorm"
 )
 
@@ -65,11 +66,11 @@ func TestSnapshot(t *testing.T) {
 		tests := []struct {
 			name string
 			opts []metrics.Option
-			want metrics.Dashboard
+			want notify.Metrics
 		}{{
 			name: "New York",
 			opts: []metrics.Option{metrics.WithLocation(ny)},
-			want: metrics.Dashboard{
+			want: notify.Metrics{
 				TotalLeads:       10,
 				QualifiedLeads:   4,
 				ConversionRate:   40,
@@ -87,7 +88,7 @@ func TestSnapshot(t *testing.T) {
 			// Midnight UTC is 20:00 on the 8th in New York: C, and H's
 			// processing at exactly 20:00, fall on the 9th.
 			name: "UTC by default",
-			want: metrics.Dashboard{
+			want: notify.Metrics{
 				TotalLeads:       10,
 				QualifiedLeads:   4,
 				ConversionRate:   40,
@@ -108,7 +109,7 @@ func TestSnapshot(t *testing.T) {
 				metrics.WithQualifiedStatuses("Scored"),
 				metrics.WithActiveHarvesters(func(context.Context) (int64, error) { return 7, nil }),
 			},
-			want: metrics.Dashboard{
+			want: notify.Metrics{
 				TotalLeads:       10,
 				QualifiedLeads:   1,
 				ConversionRate:   10,
@@ -152,7 +153,7 @@ func TestSnapshotEmpty(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := metrics.Dashboard{LeadsBySource: map[string]int64{}, LeadsByStatus: map[string]int64{}}
+		want := notify.Metrics{LeadsBySource: map[string]int64{}, LeadsByStatus: map[string]int64{}}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("Snapshot\n got %+v\nwant %+v", got, want)
 		}
@@ -160,7 +161,7 @@ func TestSnapshotEmpty(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := `"LeadsBySource":{},"LeadsByStatus":{}`; !strings.Contains(string(b), want) {
+		if want := `"leadsBySource":{},"leadsByStatus":{}`; !strings.Contains(string(b), want) {
 			t.Errorf("JSON %s, want it to contain %s", b, want)
 		}
 	})
@@ -184,7 +185,7 @@ func TestSnapshotZeroDenominators(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := metrics.Dashboard{
+		want := notify.Metrics{
 			TotalLeads:    1,
 			NewLeadsToday: 1,
 			LeadsBySource: map[string]int64{"Web": 1},

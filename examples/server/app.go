@@ -159,17 +159,16 @@ func build(ctx context.Context, c config, stderr io.Writer) (_ *app, err error) 
 	if err := calc.Migrate(ctx); err != nil { // indexes, and on PostgreSQL incrementally kept counts
 		return nil, err
 	}
-	if a.publisher, err = metrics.NewPublisher(calc,
-		metrics.SinkFunc(func(ctx context.Context, d metrics.Dashboard) error {
-			return a.notifier.NotifyMetricsUpdate(ctx, notify.Metrics(d))
-		}),
-		metrics.WithLogger(a.logger), metrics.WithRegisterer(reg)); err != nil {
-		return nil, err
-	}
 
 	// The interceptor, strict so that the bridge runs as a transaction
 	// commits: events leave in commit order, before the writer's next step.
-	bridge := events.New(a.notifier, owners, a.publisher.Trigger, a.logger)
+	// Each change also triggers the metrics publisher, started below once
+	// a.db is complete (it reads at once); nothing writes before it exists.
+	bridge := events.New(a.notifier, owners, func() {
+		if a.publisher != nil {
+			a.publisher.Trigger()
+		}
+	}, a.logger)
 	if a.plugin, err = interceptor.New(&lead.Lead{}, bridge, interceptor.WithStrict(),
 		interceptor.WithLogger(a.logger), interceptor.WithRegisterer(reg)); err != nil {
 		return nil, err
@@ -177,6 +176,11 @@ func build(ctx context.Context, c config, stderr io.Writer) (_ *app, err error) 
 	if err := a.db.Use(a.plugin); err != nil {
 		return nil, fmt.Errorf("interceptor: %w", err)
 	}
+	if a.publisher, err = metrics.NewPublisher(calc, a.notifier,
+		metrics.PublisherConfig{Logger: a.logger, Registerer: reg}); err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, func() { a.publisher.Close() })
 
 	rest, err := api.New(api.Config{DB: a.db, Auth: auth, Workflow: a.runner, Metrics: calc, Owners: owners, Logger: a.logger})
 	if err != nil {
@@ -222,7 +226,7 @@ func (a *app) sendLatestMetrics(_ context.Context, info hub.ConnInfo) {
 		return
 	}
 	a.hub.Client(info.ConnectionID).Send(notify.MethodMetricsUpdate, notify.MetricsUpdateMessage{
-		Type: notify.TypeMetricsUpdate, Metrics: notify.Metrics(d), Timestamp: notify.Timestamp{Time: at},
+		Type: notify.TypeMetricsUpdate, Metrics: d, Timestamp: notify.Timestamp{Time: at},
 	})
 }
 
@@ -263,7 +267,6 @@ func (a *app) serve(ctx context.Context, stdout io.Writer, ready chan<- string) 
 
 	bg, stopBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Go(func() { _ = a.publisher.Run(bg) })
 	if a.cfg.simulate {
 		wg.Go(func() { _ = a.scrapers.Run(bg) })
 	}
@@ -303,6 +306,7 @@ func (a *app) serve(ctx context.Context, stdout io.Writer, ready chan<- string) 
 	// in-flight requests finish.
 	stopBG()
 	wg.Wait()
+	a.publisher.Close()
 	wctx, wcancel := context.WithTimeout(sctx, a.cfg.shutdown/2)
 	if err := a.runner.Close(wctx); err != nil {
 		level.Warn(a.logger).Log("msg", "workflows cut short by the shutdown", "err", err)

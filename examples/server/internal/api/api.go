@@ -15,12 +15,6 @@ import (
 	"github.com/leadupdates/leadupdates/metrics"
 )
 
-// Authenticator identifies the caller of a request; *jwtauth.Authenticator
-// satisfies it. An error answers 401.
-type Authenticator interface {
-	Authenticate(r *http.Request) (*hub.Principal, error)
-}
-
 // Processor starts the LeadProcessing workflow of a lead in the background.
 // Start must return once the workflow has started (or was refused): ctx is
 // the request's and ends with it. An error implementing
@@ -30,12 +24,6 @@ type Authenticator interface {
 // the status 500, is a logged 500 with a generic message.
 type Processor interface {
 	Start(ctx context.Context, leadID int64) error
-}
-
-// MetricsSource computes the dashboard figures; *metrics.Calculator
-// satisfies it.
-type MetricsSource interface {
-	Snapshot(ctx context.Context) (metrics.Dashboard, error)
 }
 
 // OwnerCache learns lead owners; *access.Owners satisfies it. The API calls
@@ -49,10 +37,10 @@ type OwnerCache interface {
 // required; Owners may be nil (no cache to keep); Logger defaults to a nop
 // logger.
 type Config struct {
-	DB       *gorm.DB // with the interceptor plugged in, so writes are reported
-	Auth     Authenticator
+	DB       *gorm.DB          // with the interceptor plugged in, so writes are reported
+	Auth     hub.Authenticator // e.g. *jwtauth.Authenticator; an error answers 401
 	Workflow Processor
-	Metrics  MetricsSource
+	Metrics  metrics.Source // e.g. *metrics.Calculator
 	Owners   OwnerCache
 	Logger   log.Logger
 }
@@ -60,9 +48,9 @@ type Config struct {
 // API serves the REST API. It is safe for concurrent use.
 type API struct {
 	db       *gorm.DB
-	auth     Authenticator
+	auth     hub.Authenticator
 	workflow Processor
-	metrics  MetricsSource
+	metrics  metrics.Source
 	owners   OwnerCache
 	logger   log.Logger
 }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/leadupdates/leadupdates/examples/server/internal/api"
 	"github.com/leadupdates/leadupdates/examples/server/internal/lead"
-	"github.com/leadupdates/leadupdates/metrics"
+	"github.com/leadupdates/leadupdates/notify"
 )
 
 func TestNewRequiresCollaborators(t *testing.T) {
@@ -147,7 +147,7 @@ func equal(a, b []int64) bool {
 func TestMetrics(t *testing.T) {
 	eachDB(t, func(t *testing.T, db *gorm.DB) {
 		e := newEnv(t, db)
-		e.metrics.d = metrics.Dashboard{TotalLeads: 10, QualifiedLeads: 4, ConversionRate: 40, ActiveHarvesters: 2,
+		e.metrics.d = notify.Metrics{TotalLeads: 10, QualifiedLeads: 4, ConversionRate: 40, ActiveHarvesters: 2,
 			ProcessingTime: 1.5, ScoreAverage: 70, DailyGrowth: 10, WeeklyGrowth: -5, NewLeadsToday: 3,
 			ProcessedToday: 2, LeadsBySource: map[string]int64{"Google": 10}, LeadsByStatus: map[string]int64{"New": 6, "Qualified": 4}}
 		var got map[string]any

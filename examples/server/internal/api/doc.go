@@ -1,12 +1,12 @@
-// Package api is the example server's REST API, the port of the seed's
-// LeadController: JSON over HTTP under /api/, the contract of
-// examples/server/API.md.
+// Package api is the example server's REST API: the leads (list, create,
+// import, read, update, delete, process) and the dashboard figures, as JSON
+// over HTTP under /api/, the contract of examples/server/API.md.
 //
 //	a, err := api.New(api.Config{DB: db, Auth: auth, Workflow: runner, Metrics: calc, Owners: owners, Logger: logger})
 //	if err != nil { ... }
 //	a.Mount(mux) // /api/leads, /api/leads/import, /api/leads/{id}, /api/leads/{id}/process, /api/metrics
 //
-// Every request needs a bearer token (the Authenticator's); admins see and
+// Every request needs a bearer token (Config.Auth's); admins see and
 // change every lead, salespeople only their own (see package access).
 //
 // # Writes

@@ -22,14 +22,14 @@ import (
 	"github.com/leadupdates/leadupdates/examples/server/internal/api"
 	"github.com/leadupdates/leadupdates/examples/server/internal/lead"
 	"github.com/leadupdates/leadupdates/examples/server/internal/testdb"
+	"github.com/leadupdates/leadupdates/hub"
 	"github.com/leadupdates/leadupdates/hub/jwtauth"
-	"github.com/leadupdates/leadupdates/metrics"
+	"github.com/leadupdates/leadupdates/notify"
 )
 
 // The real collaborators satisfy the API's interfaces.
 var (
-	_ api.Authenticator = (*jwtauth.Authenticator)(nil)
-	_ api.MetricsSource = (*metrics.Calculator)(nil)
+	_ hub.Authenticator = (*jwtauth.Authenticator)(nil)
 	_ api.OwnerCache    = (*access.Owners)(nil)
 )
 
@@ -83,13 +83,13 @@ type statusError struct {
 func (e statusError) Error() string   { return e.msg }
 func (e statusError) HTTPStatus() int { return e.status }
 
-// metricsSource is a fake MetricsSource.
+// metricsSource is a fake metrics.Source.
 type metricsSource struct {
-	d   metrics.Dashboard
+	d   notify.Metrics
 	err error
 }
 
-func (m *metricsSource) Snapshot(context.Context) (metrics.Dashboard, error) { return m.d, m.err }
+func (m *metricsSource) Snapshot(context.Context) (notify.Metrics, error) { return m.d, m.err }
 
 // syncBuffer is a log destination safe for concurrent writes.
 type syncBuffer struct {

@@ -5,7 +5,6 @@ import (
 	"net/http"
 
 	"github.com/leadupdates/leadupdates/examples/server/internal/lead"
-	"github.com/leadupdates/leadupdates/notify"
 )
 
 // workflowName is the workflow POST /api/leads/{id}/process starts.
@@ -37,6 +36,6 @@ func (a *API) getMetrics(w http.ResponseWriter, r *http.Request, _ user) error {
 	if err != nil {
 		return fmt.Errorf("metrics snapshot: %w", err)
 	}
-	writeJSON(w, http.StatusOK, notify.Metrics(d))
+	writeJSON(w, http.StatusOK, d)
 	return nil
 }
