@@ -1,22 +1,32 @@
 package interceptor_test
 
 import (
+	"flag"
 	"runtime"
 	"sync"
 	"testing"
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/leadupdates/leadupdates/interceptor"
 )
+
+var strictBench = flag.Bool("strict", false,
+	"benchmarks: run the plugin WithStrict (the sink in the committing goroutine, no queue)")
 
 // interleave runs op on plain GORM and on GORM with the plugin, alternating
 // in blocks on the same table, and reports both costs and the throughput
 // ratio plugin/plain (1.0 = free), and the heap allocations of each side.
 // ns/op is the sum of both. The sink only counts (changes/op).
 //
-//	go test -run '^$' -bench Interceptor -benchtime 2000x ./interceptor/
+//	go test -run '^$' -bench Interceptor -benchtime 2000x ./interceptor/ [-args -strict]
 func interleave(b *testing.B, op func(db *gorm.DB, i int) error) {
-	e := newEnv(b, postgresDB, nil)
+	var opts []interceptor.Option
+	if *strictBench {
+		opts = append(opts, interceptor.WithStrict())
+	}
+	e := newEnv(b, postgresDB, nil, opts...)
 	e.rec.discard = true
 	plain := e.plainOn(b)
 	const block = 50

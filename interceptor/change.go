@@ -47,7 +47,7 @@ type Change struct {
 
 // A Sink receives the changes of one committed transaction (or of one
 // autocommitted statement), in statement order. Batches arrive in commit
-// order, one at a time.
+// order, one at a time; ctx ends 5 s after the call starts.
 type Sink interface {
 	Publish(ctx context.Context, changes []Change) error
 }

@@ -4,10 +4,14 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/go-kit/log/level"
 	"gorm.io/gorm"
 )
+
+// publishTimeout bounds the ctx of each Sink call.
+const publishTimeout = 5 * time.Second
 
 // order hands committed batches to the sink in ticket order. A ticket is
 // taken just before COMMIT (or, in autocommit, after the statement); the
@@ -88,7 +92,11 @@ func (p *Plugin) run() {
 	}
 }
 
-// publish calls the sink, counting and logging failures and panics.
+// publish calls the sink, counting and logging failures and panics. The
+// recover is there because the changes are committed: a panicking Sink
+// must not reach a caller whose write succeeded (strict), nor end the
+// delivery goroutine and with it every later batch
+// (TestSinkFailuresNeverFailTheWrite).
 func (p *Plugin) publish(batch []Change) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
@@ -97,7 +105,7 @@ func (p *Plugin) publish(batch []Change) (err error) {
 			level.Error(p.cfg.logger).Log("msg", "sink panicked", "changes", len(batch), "err", err)
 		}
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
 	defer cancel()
 	if err = p.sink.Publish(ctx, batch); err != nil {
 		p.tel.changes.WithLabelValues("failed").Add(float64(len(batch)))

@@ -6,12 +6,13 @@ import (
 	"reflect"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/go-kit/log"
 	"github.com/prometheus/client_golang/prometheus"
 	"gorm.io/gorm"
 	"gorm.io/gorm/schema"
+
+	"github.com/leadupdates/leadupdates/internal/promreg"
 )
 
 // Fields names the Go fields of the watched model that carry the lead id,
@@ -33,7 +34,6 @@ type config struct {
 	registerer prometheus.Registerer
 	strict     bool
 	queue      int
-	timeout    time.Duration
 }
 
 // WithFields sets which fields carry the lead's id, status, score and
@@ -46,25 +46,23 @@ func WithLogger(l log.Logger) Option { return func(c *config) { c.logger = l } }
 
 // WithRegisterer registers the plugin's counter
 // (leadupdates_interceptor_changes_total{outcome}) on r. By default nothing
-// is registered.
+// is registered. A second Plugin on the same registry fails in New: give
+// each its own, e.g. with prometheus.WrapRegistererWith.
 func WithRegisterer(r prometheus.Registerer) Option { return func(c *config) { c.registerer = r } }
 
-// WithStrict calls the sink synchronously after commit and returns its error
-// to the caller (from Commit, or from the statement in autocommit). The data
-// is committed anyway. By default the sink runs on the plugin's goroutine
-// and its errors are only logged and counted.
+// WithStrict calls the sink synchronously after commit, in the committing
+// goroutine, and returns its error to the caller (from Commit, or from the
+// statement in autocommit). The data is committed anyway. The Plugin then
+// starts no goroutine and has no queue. By default the sink runs on the
+// plugin's goroutine and its errors are only logged and counted.
 func WithStrict() Option { return func(c *config) { c.strict = true } }
 
 // WithQueue sets how many committed batches may wait for the sink before
-// new ones are dropped (and counted). Defaults to 1024.
+// new ones are dropped (and counted), without WithStrict. Defaults to 1024.
 func WithQueue(n int) Option { return func(c *config) { c.queue = n } }
 
-// WithTimeout bounds the context passed to each Publish. Defaults to 5s.
-func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
-
 // A Plugin is a gorm.Plugin that turns committed writes of one model into
-// Changes for a Sink. It is safe for concurrent use. Close stops its
-// delivery goroutine.
+// Changes for a Sink. It is safe for concurrent use.
 type Plugin struct {
 	modelType reflect.Type
 	model     any
@@ -73,7 +71,12 @@ type Plugin struct {
 	tel       *telemetry
 	order     *order
 
-	queue   chan []Change
+	// Without WithStrict, committed batches wait in queue for the delivery
+	// goroutine: the one thing it buys is that a slow or stuck Sink never
+	// delays a writer whose data is committed (TestSlowSinkDoesNotBlock).
+	// With a quick Sink, such as a *notify.Notifier's calls, it costs a
+	// writer nothing measurable either way (README, Benchmarks).
+	queue   chan []Change // nil with WithStrict
 	stopped chan struct{}
 	closed  bool // guarded by order.mu
 
@@ -86,8 +89,8 @@ var _ gorm.Plugin = (*Plugin)(nil)
 type telemetry struct{ changes *prometheus.CounterVec }
 
 // New returns a Plugin watching model (a struct or a pointer to one) and
-// publishing its committed changes to sink; register it with db.Use. It
-// starts the delivery goroutine; Close stops it.
+// publishing its committed changes to sink; register it with db.Use.
+// Without WithStrict it starts the delivery goroutine; Close stops it.
 func New(model any, sink Sink, opts ...Option) (*Plugin, error) {
 	if sink == nil {
 		return nil, errors.New("interceptor: nil Sink")
@@ -99,38 +102,46 @@ func New(model any, sink Sink, opts ...Option) (*Plugin, error) {
 	if t == nil || t.Kind() != reflect.Struct {
 		return nil, fmt.Errorf("interceptor: model must be a struct, got %T", model)
 	}
-	cfg := config{logger: log.NewNopLogger(), queue: 1024, timeout: 5 * time.Second}
+	cfg := config{logger: log.NewNopLogger(), queue: 1024}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	if cfg.queue < 1 {
 		return nil, fmt.Errorf("interceptor: queue size %d must be at least 1", cfg.queue)
 	}
-	tel := &telemetry{changes: prometheus.NewCounterVec(prometheus.CounterOpts{
+	f := promreg.With("interceptor", cfg.registerer)
+	tel := &telemetry{changes: f.NewCounterVec(prometheus.CounterOpts{
 		Name: "leadupdates_interceptor_changes_total",
 		Help: "Committed lead changes by outcome: published, failed, panicked, dropped, unsafe (emitted from a transaction the plugin did not begin).",
 	}, []string{"outcome"})}
-	if cfg.registerer != nil {
-		if err := cfg.registerer.Register(tel.changes); err != nil {
-			return nil, fmt.Errorf("interceptor: register collectors: %w", err)
-		}
+	if err := f.Err(); err != nil {
+		return nil, err
 	}
 	p := &Plugin{
 		modelType: t, model: reflect.New(t).Interface(), sink: sink, cfg: cfg, tel: tel,
-		queue: make(chan []Change, cfg.queue), stopped: make(chan struct{}),
+		stopped: make(chan struct{}),
 	}
 	p.order = &order{p: p, pending: map[uint64][]Change{}, done: map[uint64]bool{}}
-	go p.run()
+	if cfg.strict {
+		close(p.stopped)
+	} else {
+		p.queue = make(chan []Change, cfg.queue)
+		go p.run()
+	}
 	return p, nil
 }
 
 // Close stops taking changes, publishes those already queued and returns
-// when the sink has seen them. Changes committed afterwards are dropped.
+// when the sink has seen them and the delivery goroutine has returned.
+// Changes committed afterwards are dropped. Close is idempotent and safe to
+// call concurrently.
 func (p *Plugin) Close() error {
 	p.order.mu.Lock()
 	if !p.closed {
 		p.closed = true
-		close(p.queue)
+		if p.queue != nil {
+			close(p.queue)
+		}
 	}
 	p.order.mu.Unlock()
 	<-p.stopped

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -255,4 +256,42 @@ func testAfterCloseNothingPanics(t *testing.T, dia dialect) {
 	must(t, e.p.Close())
 	must(t, e.db.Create(&Lead{Name: "a"}).Error)
 	must(t, e.p.Close()) // idempotent
+}
+
+// TestTwoPluginsOnOneRegistry: the second fails in New with an error that
+// says why; on registries of their own both work.
+func TestTwoPluginsOnOneRegistry(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	p, err := interceptor.New(&Lead{}, &recorder{}, interceptor.WithRegisterer(reg))
+	must(t, err)
+	defer p.Close()
+	_, err = interceptor.New(&Lead{}, &recorder{}, interceptor.WithRegisterer(reg))
+	var are prometheus.AlreadyRegisteredError
+	if !errors.As(err, &are) || !strings.Contains(err.Error(), "interceptor: metrics already registered") {
+		t.Fatalf("second Plugin: %v", err)
+	}
+	reg = prometheus.NewPedanticRegistry()
+	for _, id := range []string{"1", "2"} {
+		p, err := interceptor.New(&Lead{}, &recorder{}, interceptor.WithStrict(),
+			interceptor.WithRegisterer(prometheus.WrapRegistererWith(prometheus.Labels{"instance": id}, reg)))
+		must(t, err)
+		defer p.Close()
+	}
+	if _, err := reg.Gather(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestStrictStartsNoGoroutine: with WithStrict the sink runs in the
+// committing goroutine, so New starts nothing and Close has nothing to
+// wait for.
+func TestStrictStartsNoGoroutine(t *testing.T) {
+	before := runtime.NumGoroutine()
+	p, err := interceptor.New(&Lead{}, &recorder{}, interceptor.WithStrict())
+	must(t, err)
+	if n := runtime.NumGoroutine(); n != before {
+		t.Errorf("%d goroutines after New, %d before", n, before)
+	}
+	must(t, p.Close())
+	must(t, p.Close())
 }
