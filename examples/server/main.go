@@ -1,5 +1,5 @@
-// Command server is the example lead-processing server: the whole system of
-// the seed in one process. Simulated scrapers find leads and start the
+// Command server is the example lead-processing server: scrapers, workflow,
+// REST API, hub and dashboard in one process. Simulated scrapers find leads and start the
 // LeadProcessing workflow; the REST API creates, changes and deletes them;
 // every write goes through GORM with the interceptor plugged in, so that
 // committed changes reach the LeadUpdatesHub's clients in order; the metrics

@@ -1,6 +1,5 @@
-// Package scraper runs the example server's simulated lead harvesters, the
-// seed's GoogleLeadJob and its LinkedIn, Facebook and Yellow Pages
-// siblings. Each job periodically "fetches" a small batch of plausible
+// Package scraper runs the example server's simulated lead harvesters:
+// GoogleLeadJob and its LinkedIn, Facebook and Yellow Pages siblings. Each job periodically "fetches" a small batch of plausible
 // leads (names, companies, emails, phones, websites from built-in word
 // lists, an owner from a configurable list), stores them through GORM —
 // where the interceptor reports each as NEW_LEAD — and starts the

@@ -62,11 +62,8 @@ func WithOwners(owners ...string) Option { return func(c *config) { c.owners = o
 // Active; tests pass a function they control.
 func WithFetch(f FetchFunc) Option { return func(c *config) { c.fetch = f } }
 
-// WithRand sets the source of the simulated data and timing. The Scraper
-// serializes its use. Defaults to a randomly seeded generator.
-func WithRand(r *rand.Rand) Option { return func(c *config) { c.rand = r } }
-
-// WithSeed is WithRand with a PCG generator seeded with seed.
+// WithSeed makes the simulated data and timing reproducible: they come from
+// a PCG generator seeded with seed. Defaults to a random seed.
 func WithSeed(seed uint64) Option {
 	return func(c *config) { c.rand = rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)) }
 }

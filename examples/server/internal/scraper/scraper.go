@@ -20,7 +20,7 @@ type Starter interface {
 	Start(ctx context.Context, leadID int64) error
 }
 
-// jobNames are the seed's names of the scrapers, by source.
+// jobNames name the scrapers by source, as logs and metrics show them.
 var jobNames = map[string]string{
 	lead.SourceGoogle:      "GoogleLeadJob",
 	lead.SourceLinkedIn:    "LinkedInLeadJob",

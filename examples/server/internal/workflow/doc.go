@@ -1,5 +1,5 @@
 // Package workflow runs the example server's LeadProcessing workflow: the
-// seed's activities Enrich, Score, Vet and ZohoUpsert, simulated, each
+// activities Enrich, Score, Vet and ZohoUpsert (a CRM sync), simulated, each
 // updating the lead through GORM.
 //
 // A first program, with db carrying the interceptor and n a *notify.Notifier:

@@ -54,13 +54,9 @@ func WithConcurrency(n int) Option { return func(c *config) { c.concurrency = n 
 // qualifies a lead; below it the lead is disqualified. Defaults to 60.
 func WithThreshold(score float64) Option { return func(c *config) { c.threshold = score } }
 
-// WithRand sets the source of the simulated randomness (failures, scores'
-// jitter, enrichment data). The Runner serializes its use. Defaults to a
-// randomly seeded generator.
-func WithRand(r *rand.Rand) Option { return func(c *config) { c.rand = r } }
-
-// WithSeed is WithRand with a PCG generator seeded with seed, for
-// reproducible runs.
+// WithSeed makes the simulated randomness (failures, scores' jitter,
+// enrichment data) reproducible: it comes from a PCG generator seeded with
+// seed. Defaults to a random seed.
 func WithSeed(seed uint64) Option {
 	return func(c *config) { c.rand = rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)) }
 }
