@@ -13,7 +13,7 @@ import (
 
 // conn is one SignalR connection, from negotiate to its end. It is the
 // signalr.Connection the engine serves, and it sits between the transport and
-// the engine as a filter: Read hands the engine only validated invocations,
+// the engine as its dispatcher (dispatch.go): Read hands the engine only validated invocations,
 // Write translates what the engine answers, and every byte to the client goes
 // through one ordered, bounded queue.
 type conn struct {
@@ -175,4 +175,21 @@ func (c *conn) finish() {
 		c.cancel()
 		c.srv.finished(c, reason)
 	})
+}
+
+func (c *conn) info() ConnInfo {
+	i := ConnInfo{ConnectionID: c.id, Transport: c.transport, Principal: c.principal}
+	if p := c.protocol(); p != nil {
+		i.Protocol = p.Name()
+	}
+	return i
+}
+
+func (c *conn) closeReason() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.reason == "" {
+		return reasonServer
+	}
+	return c.reason
 }

@@ -13,10 +13,11 @@ import (
 	"github.com/leadupdates/leadupdates/hub/internal/protocol"
 )
 
-// The filter between a client and the engine: what the client sends is
-// parsed, limited and validated here, and only well-formed invocations reach
-// the engine, one at a time; what the engine answers is translated back into
-// the client's protocol.
+// The dispatcher, each connection's protocol state machine between its
+// client and the engine: what the client sends is parsed, limited and
+// validated here (handshake first, then messages), and only well-formed
+// invocations reach the engine, one at a time; what the engine answers is
+// translated back into the client's protocol.
 
 // errEnded is what Read returns once the connection is over. Never io.EOF:
 // the engine's readers treat EOF as "no data yet" and would call Read again
@@ -212,7 +213,7 @@ func (c *conn) reject(m protocol.Message, text string) {
 // pings and a close. The engine writes from several goroutines.
 func (c *conn) Write(p []byte) (int, error) {
 	if !c.engineReady.Load() {
-		// "{}\x1e": the engine accepts only handshakes the filter forwarded.
+		// "{}\x1e": the engine accepts only handshakes the dispatcher forwarded.
 		// It goes out once the connection is registered (accept), so that
 		// when the client's start() resolves, sends reach it.
 		c.mu.Lock()

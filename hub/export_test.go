@@ -11,3 +11,12 @@ func (s *Server) PollWaiting(token string) bool {
 	c := s.reg.byToken(token)
 	return c != nil && c.polling.Load()
 }
+
+// LeadUpdatesHub is the hub type whose method set is the wire API.
+type LeadUpdatesHub = leadUpdatesHub
+
+// InGroup reports whether a connection is in a group.
+func (s *Server) InGroup(group, connectionID string) bool { return s.reg.inGroup(group, connectionID) }
+
+// GroupCount returns the number of non-empty groups.
+func (s *Server) GroupCount() int { return s.reg.groupCount() }

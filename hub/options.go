@@ -29,7 +29,9 @@ type ConnInfo struct {
 	Principal    *Principal
 }
 
-// An Option configures a Server.
+// An Option configures a Server. A nil hook, logger, registerer or
+// backplane means the default; a number or duration out of range makes New
+// fail.
 type Option func(*config)
 
 type config struct {
@@ -48,7 +50,6 @@ type config struct {
 	negotiateTTL     time.Duration
 	pollTimeout      time.Duration
 	writeTimeout     time.Duration
-	compression      bool
 	maxLeadGroups    int
 	maxPending       int
 	onConnected      func(context.Context, ConnInfo)
@@ -115,8 +116,9 @@ func (c *config) validate() error {
 // Defaults to "/leadupdates".
 func WithPath(path string) Option { return func(c *config) { c.path = path } }
 
-// WithAuthenticator requires every request to authenticate with a. Without
-// one, every connection is anonymous (a Principal with an empty ID).
+// WithAuthenticator requires every request to authenticate with a.
+// Defaults to none: every connection is anonymous (a Principal with an empty
+// ID).
 func WithAuthenticator(a Authenticator) Option { return func(c *config) { c.auth = a } }
 
 // WithGroupAuthorizer decides who may join which Lead_{id} group. Defaults to
@@ -125,10 +127,19 @@ func WithGroupAuthorizer(a GroupAuthorizer) Option { return func(c *config) { c.
 
 // WithLogger logs connection events and errors with the connection id (never
 // the token). Defaults to no logging.
-func WithLogger(l log.Logger) Option { return func(c *config) { c.logger = l } }
+func WithLogger(l log.Logger) Option {
+	return func(c *config) {
+		if l == nil {
+			l = log.NewNopLogger()
+		}
+		c.logger = l
+	}
+}
 
-// WithRegisterer registers the hub's Prometheus collectors with r. By default
-// they are kept but not registered.
+// WithRegisterer registers the hub's Prometheus collectors
+// (leadupdates_hub_*) with r; a second Server on the same r makes New fail,
+// so give each its own (prometheus.WrapRegistererWith). Defaults to none:
+// the collectors count but are not registered.
 func WithRegisterer(r prometheus.Registerer) Option { return func(c *config) { c.registerer = r } }
 
 // WithAllowedOrigins allows cross-origin browser clients from these origins,
@@ -180,11 +191,6 @@ func WithLongPollTimeout(d time.Duration) Option { return func(c *config) { c.po
 // write in time is disconnected. Defaults to 10 s.
 func WithWriteTimeout(d time.Duration) Option { return func(c *config) { c.writeTimeout = d } }
 
-// WithCompression enables WebSocket permessage-deflate without context
-// takeover, which costs CPU per message but no compressor memory kept per
-// connection. Defaults to off.
-func WithCompression(on bool) Option { return func(c *config) { c.compression = on } }
-
 // WithMaxLeadGroups caps how many Lead_{id} groups one connection may be in.
 // Defaults to 100; 0 means no cap.
 func WithMaxLeadGroups(n int) Option { return func(c *config) { c.maxLeadGroups = n } }
@@ -198,13 +204,13 @@ func WithMaxPendingConnections(n int) Option { return func(c *config) { c.maxPen
 
 // WithOnConnected calls f when a connection has completed its handshake and
 // joined the LeadUpdates group. A panic in f is logged and ends only that
-// connection.
+// connection. Defaults to none.
 func WithOnConnected(f func(context.Context, ConnInfo)) Option {
 	return func(c *config) { c.onConnected = f }
 }
 
 // WithOnDisconnected calls f when a connection has ended. A panic in f is
-// logged and harms nothing else.
+// logged and harms nothing else. Defaults to none.
 func WithOnDisconnected(f func(context.Context, ConnInfo)) Option {
 	return func(c *config) { c.onDisconnected = f }
 }
@@ -233,9 +239,10 @@ func WithBackplaneQueue(n int) Option { return func(c *config) { c.backplaneQueu
 // must not modify p.
 type Filter func(arg string, p *Principal) bool
 
-// WithFilter registers keep under a name, for [Server.GroupsFiltered]. With a
-// [Backplane], register the same filters on every instance: the sender's
-// instance sends the name and arg, and each instance runs its own keep.
+// WithFilter registers keep under a name, for [Server.GroupsFiltered]; an
+// empty name or a nil keep makes New fail. With a [Backplane], register the
+// same filters on every instance: the sender's instance sends the name and
+// arg, and each instance runs its own keep. Defaults to none.
 func WithFilter(name string, keep Filter) Option {
 	return func(c *config) {
 		if c.filters == nil {

@@ -7,12 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"reflect"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"github.com/leadupdates/leadupdates/internal/promreg"
 	"github.com/philippseith/signalr"
@@ -26,15 +24,14 @@ const DefaultGroup = "LeadUpdates"
 // lead: "Lead_{id}".
 func LeadGroup(leadID int64) string { return fmt.Sprintf("Lead_%d", leadID) }
 
-// engineQuiet is the engine's own keep-alive and timeout, set out of the way:
-// the hub's heartbeat pings and times out connections itself, counting every
-// frame it writes, which the engine cannot see.
-const engineQuiet = 24 * time.Hour
-
 // Server is a SignalR endpoint for the LeadUpdatesHub: an http.Handler that
 // serves negotiate, WebSockets, Server-Sent Events and Long Polling to
 // unmodified @microsoft/signalr clients, and the sending side used by the
 // application (All, Group, Groups, Client, User).
+//
+// Messages reach a client in the order they were sent; one addressed to
+// several groups reaches a connection once; each is encoded once per
+// protocol, not once per connection.
 //
 // A Server is safe for concurrent use. Sending never blocks on a client: each
 // connection has its own ordered, bounded queue.
@@ -42,7 +39,7 @@ type Server struct {
 	cfg     config
 	tel     *telemetry
 	engine  signalr.Server
-	methods map[string]method
+	methods map[string]method // what clients may call, by lower-case name
 	handler http.Handler
 	origins []string
 
@@ -56,13 +53,6 @@ type Server struct {
 	workers   sync.WaitGroup // goroutines serving connections
 	heartbeat sync.WaitGroup
 	closeOnce sync.Once
-}
-
-// method is one client-callable hub method.
-type method struct {
-	name      string
-	params    []reflect.Type
-	errorOnly bool // returns just an error
 }
 
 // New returns a Server. It starts the heartbeat that pings quiet clients and
@@ -79,7 +69,6 @@ func New(opts ...Option) (*Server, error) {
 	s := &Server{
 		cfg:     cfg,
 		tel:     newTelemetry(f),
-		methods: wireMethods(),
 		origins: cfg.origins,
 		reg:     newRegistry(),
 	}
@@ -90,20 +79,9 @@ func New(opts ...Option) (*Server, error) {
 		return nil, err
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	var err error
-	s.engine, err = signalr.NewServer(s.ctx,
-		signalr.HubFactory(func() signalr.HubInterface { return &LeadUpdatesHub{srv: s} }),
-		signalr.WithHubLifetimeManager(func(signalr.Server) (signalr.HubLifetimeManager, error) { return lifetime{s}, nil }),
-		signalr.Logger(log.With(cfg.logger, "component", "signalr"), false),
-		signalr.HandshakeTimeout(cfg.handshakeTimeout),
-		signalr.TimeoutInterval(engineQuiet),
-		signalr.KeepAliveInterval(engineQuiet),
-		signalr.MaximumReceiveMessageSize(engineFrameLimit),
-		signalr.EnableDetailedErrors(false),
-	)
-	if err != nil {
+	if err := s.startEngine(); err != nil {
 		s.cancel()
-		return nil, fmt.Errorf("hub: engine: %w", err)
+		return nil, err
 	}
 	allow := func(string) bool { return false }
 	if len(cfg.origins) > 0 {
@@ -123,37 +101,6 @@ func New(opts ...Option) (*Server, error) {
 		s.relay.start()
 	}
 	return s, nil
-}
-
-// wireMethods lists the methods clients may call: those LeadUpdatesHub
-// declares itself. Everything promoted from signalr.Hub (OnConnected, Abort,
-// Close, ...) stays out of reach.
-func wireMethods() map[string]method {
-	base := map[string]bool{}
-	bt := reflect.TypeOf(&signalr.Hub{})
-	for i := range bt.NumMethod() {
-		base[bt.Method(i).Name] = true
-	}
-	errType := reflect.TypeOf((*error)(nil)).Elem()
-	ms := map[string]method{}
-	ht := reflect.TypeOf(&LeadUpdatesHub{})
-	for i := range ht.NumMethod() {
-		m := ht.Method(i)
-		if base[m.Name] {
-			continue
-		}
-		mt := m.Type
-		params := make([]reflect.Type, 0, mt.NumIn()-1)
-		for j := 1; j < mt.NumIn(); j++ {
-			params = append(params, mt.In(j))
-		}
-		ms[strings.ToLower(m.Name)] = method{
-			name:      m.Name,
-			params:    params,
-			errorOnly: mt.NumOut() == 1 && mt.Out(0) == errType,
-		}
-	}
-	return ms
 }
 
 // Mount registers the Server on mux at its path and its negotiate path.
@@ -273,15 +220,6 @@ func newID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return base64.RawURLEncoding.EncodeToString(b[:])
-}
-
-// serve runs the engine on c until the connection ends.
-func (s *Server) serve(c *conn) {
-	if err := s.engine.Serve(c); err != nil && c.ctx.Err() == nil {
-		s.logf(c, "connection ended", err)
-	}
-	// The engine is done; whatever is still queued (its Close, say) goes out.
-	c.closeWith(reasonServer, "", true)
 }
 
 // spawn runs f, the one goroutine serving an attached connection, in a
@@ -447,4 +385,24 @@ func (s *Server) Disconnect(connectionID string) bool {
 // handshake and are open.
 func (s *Server) ConnectionCount() int {
 	return s.reg.count()
+}
+
+// AddToGroup adds a connection to a group. Unknown connections are ignored.
+func (s *Server) AddToGroup(group, connectionID string) { s.reg.addToGroup(group, connectionID) }
+
+// RemoveFromGroup removes a connection from a group; a group left empty is
+// freed.
+func (s *Server) RemoveFromGroup(group, connectionID string) {
+	s.reg.removeFromGroup(group, connectionID)
+}
+
+// hook runs an application hook; a panic ends only this connection.
+func (s *Server) hook(c *conn, name string, f func()) {
+	defer func() {
+		if v := recover(); v != nil {
+			level.Error(s.cfg.logger).Log("msg", "panic in "+name, "connection_id", c.id, "err", fmt.Sprint(v))
+			c.closeWith(reasonServer, "Connection closed with an error.", false)
+		}
+	}()
+	f()
 }

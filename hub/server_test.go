@@ -256,3 +256,34 @@ func TestNewSecondServerOnOneRegistry(t *testing.T) {
 		defer srv.Close()
 	}
 }
+
+// A nil hook, logger, registerer or backplane means the default, as the
+// Option doc says, for every option that takes one.
+func TestNilOptionsMeanDefaults(t *testing.T) {
+	srv, err := hub.New(
+		hub.WithAuthenticator(nil),
+		hub.WithGroupAuthorizer(nil),
+		hub.WithLogger(nil),
+		hub.WithRegisterer(nil),
+		hub.WithBackplane(nil),
+		hub.WithOnConnected(nil),
+		hub.WithOnDisconnected(nil),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	resp, err := ts.Client().Post(ts.URL+srv.Path()+"/negotiate?negotiateVersion=1", "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("negotiate: %s", resp.Status)
+	}
+	if err := srv.Ready(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -40,13 +40,9 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if !s.attach(w, c, WebSockets) {
 		return
 	}
-	mode := websocket.CompressionDisabled
-	if s.cfg.compression {
-		mode = websocket.CompressionNoContextTakeover
-	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		OriginPatterns:  s.origins, // same-origin always passes
-		CompressionMode: mode,
+		CompressionMode: websocket.CompressionDisabled,
 	})
 	if err != nil {
 		s.logf(c, "websocket upgrade failed", err)

@@ -48,10 +48,19 @@ func (c *config) validate() error {
 func WithChannel(name string) Option { return func(c *config) { c.channel = name } }
 
 // WithLogger logs subscriptions and their failures. Defaults to no logging.
-func WithLogger(l log.Logger) Option { return func(c *config) { c.logger = l } }
+func WithLogger(l log.Logger) Option {
+	return func(c *config) {
+		if l == nil {
+			l = log.NewNopLogger()
+		}
+		c.logger = l
+	}
+}
 
-// WithRegisterer registers the Backplane's Prometheus collectors with r. By
-// default they are kept but not registered.
+// WithRegisterer registers the Backplane's Prometheus collectors
+// (leadupdates_redisbackplane_*) with r; a second Backplane on the same r
+// makes New fail, so give each its own (prometheus.WrapRegistererWith).
+// Defaults to none: the collectors count but are not registered.
 func WithRegisterer(r prometheus.Registerer) Option { return func(c *config) { c.registerer = r } }
 
 // WithBackoff sets the wait before resubscribing after a failure: min at
