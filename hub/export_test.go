@@ -15,8 +15,5 @@ func (s *Server) PollWaiting(token string) bool {
 // LeadUpdatesHub is the hub type whose method set is the wire API.
 type LeadUpdatesHub = leadUpdatesHub
 
-// InGroup reports whether a connection is in a group.
-func (s *Server) InGroup(group, connectionID string) bool { return s.reg.inGroup(group, connectionID) }
-
 // GroupCount returns the number of non-empty groups.
 func (s *Server) GroupCount() int { return s.reg.groupCount() }

@@ -390,6 +390,10 @@ func (s *Server) ConnectionCount() int {
 // AddToGroup adds a connection to a group. Unknown connections are ignored.
 func (s *Server) AddToGroup(group, connectionID string) { s.reg.addToGroup(group, connectionID) }
 
+// InGroup reports whether a connection is in a group, as a test awaiting a
+// join needs to know.
+func (s *Server) InGroup(group, connectionID string) bool { return s.reg.inGroup(group, connectionID) }
+
 // RemoveFromGroup removes a connection from a group; a group left empty is
 // freed.
 func (s *Server) RemoveFromGroup(group, connectionID string) {
