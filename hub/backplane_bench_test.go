@@ -4,12 +4,11 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/leadupdates/leadupdates/hub"
+	"github.com/leadupdates/leadupdates/internal/signalrtest"
 )
 
 // discard is a backplane that drops what it is given: the sender's side of
@@ -53,20 +52,20 @@ func BenchmarkBackplaneSend(b *testing.B) {
 			defer s.Close()
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(ts.URL, "http")+"/leadupdates", nil)
+			c := &signalrtest.Client{URL: ts.URL + s.Path(), HTTPClient: ts.Client()}
+			conn, _, err := c.Dial(ctx, "", signalrtest.JSON)
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer c.CloseNow()
-			c.SetReadLimit(-1)
-			if err := c.Write(ctx, websocket.MessageText, []byte(jsonHandshake)); err != nil {
+			defer conn.Close()
+			if err := conn.Handshake(ctx); err != nil {
 				b.Fatal(err)
 			}
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
 				for {
-					if _, _, err := c.Read(ctx); err != nil {
+					if _, err := conn.ReadRecord(ctx); err != nil {
 						return
 					}
 				}
@@ -80,7 +79,7 @@ func BenchmarkBackplaneSend(b *testing.B) {
 			}
 			b.StopTimer()
 			cancel()
-			c.CloseNow()
+			conn.Close()
 			<-done
 		})
 	}

@@ -123,8 +123,8 @@ func nextTagged(t *testing.T, w *rawWS) tagged {
 	t.Helper()
 	m := w.nextJSON(true)
 	var got tagged
-	if m.typ() != 1 || m.Target != "ReceiveLeadUpdate" || len(m.Arguments) != 1 || json.Unmarshal(m.Arguments[0], &got) != nil {
-		t.Fatalf("want ReceiveLeadUpdate(tagged), got %s", m.raw)
+	if m.Type != 1 || m.Target != "ReceiveLeadUpdate" || len(m.Arguments) != 1 || json.Unmarshal(m.Arguments[0], &got) != nil {
+		t.Fatalf("want ReceiveLeadUpdate(tagged), got %s", m.Raw)
 	}
 	return got
 }
@@ -196,7 +196,7 @@ func testAudiences(t *testing.T, kind backplaneKind) {
 	es := cluster(t, 3, kind, hub.WithAuthenticator(staticTokens))
 	a, b, c := es[0], es[1], es[2]
 	aliceA := connectAs(t, a, "alice")
-	bobB, bobID := connectAsID(t, b, "bob")
+	bobB, bobID := b.connectAs(t, "bob")
 	aliceC := connectAs(t, c, "alice")
 	bobB.invoke("j", "JoinLeadGroup", 7).ok(t)
 	aliceC.invoke("j", "JoinLeadGroup", 8).ok(t)
@@ -236,16 +236,6 @@ func testAudiences(t *testing.T, kind backplaneKind) {
 			}
 		})
 	}
-}
-
-// connectAsID is connectAs that also returns the connection id.
-func connectAsID(t *testing.T, e *env, token string) (*rawWS, string) {
-	t.Helper()
-	r := e.negotiate(t, "negotiateVersion=1&access_token="+token)
-	w := e.open(t, "id="+*r.ConnectionToken+"&access_token="+token, false)
-	w.handshake()
-	w.invoke("sync", "LeaveLeadGroup", 1).ok(t)
-	return w, r.ConnectionID
 }
 
 func testFilterAcrossInstances(t *testing.T, kind backplaneKind) {

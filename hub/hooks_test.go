@@ -25,7 +25,7 @@ func TestPanicInOnConnectedEndsOnlyThatConnection(t *testing.T) {
 	first.handshake()
 	var closeMsg *jmsg
 	for _, rec := range first.expectEnd() {
-		if m := decodeJSON(t, rec); m.typ() == 7 {
+		if m := decodeJSON(t, rec); m.Type == 7 {
 			closeMsg = &m
 		}
 	}
@@ -33,8 +33,8 @@ func TestPanicInOnConnectedEndsOnlyThatConnection(t *testing.T) {
 		t.Fatal("the panicking connection got no Close message")
 	}
 	expectClose(t, *closeMsg, "Connection closed with an error.", false)
-	if strings.Contains(string(closeMsg.raw), "secret") {
-		t.Errorf("panic text leaked: %s", closeMsg.raw)
+	if strings.Contains(string(closeMsg.Raw), "secret") {
+		t.Errorf("panic text leaked: %s", closeMsg.Raw)
 	}
 
 	second, id := e.connect(t)
@@ -72,8 +72,8 @@ func TestGroupAuthorizerFailuresDenyWithoutLeaking(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			m := w.invoke(tt.name, "JoinLeadGroup", tt.lead)
 			m.failed(t, tt.want)
-			if tt.secret != "" && strings.Contains(string(m.raw), tt.secret) {
-				t.Errorf("internal detail leaked: %s", m.raw)
+			if tt.secret != "" && strings.Contains(string(m.Raw), tt.secret) {
+				t.Errorf("internal detail leaked: %s", m.Raw)
 			}
 			if e.s.InGroup(hub.LeadGroup(tt.lead), id) {
 				t.Error("joined anyway")
@@ -127,7 +127,7 @@ func TestTelemetry(t *testing.T) {
 		t.Fatalf("negotiate without a token: %d", code)
 	}
 	r := e.negotiate(t, "negotiateVersion=1&access_token=alice")
-	w := e.open(t, "id="+*r.ConnectionToken+"&access_token=alice", false)
+	w := e.open(t, "id="+r.ConnectionToken+"&access_token=alice", false)
 	w.handshake()
 	w.invoke("sync", "LeaveLeadGroup", 1).ok(t)
 	e.s.All().Send("ReceiveLeadUpdate", 1)

@@ -1,12 +1,12 @@
 package hub_test
 
 // Raw-frame tests: the hub driven byte by byte, as a browser's
-// @microsoft/signalr client would drive it, without any SignalR client
-// library in between. WebSockets go through coder/websocket; negotiate,
-// Server-Sent Events and Long Polling through net/http.
+// @microsoft/signalr client would drive it, through internal/signalrtest,
+// which has no client library in between. Requests whose status codes and
+// headers are under test (negotiate, Long Polling, the POSTs of Server-Sent
+// Events) are made with net/http.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -26,17 +26,18 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/leadupdates/leadupdates/hub"
-	"github.com/vmihailenco/msgpack/v5"
+	"github.com/leadupdates/leadupdates/internal/signalrtest"
 )
 
 // wait is how long a test waits for an event it expects. It is generous so
 // that -race on two cores never flakes; a passing test never waits this long.
 const wait = 5 * time.Second
 
-const (
-	rs            = "\x1e"
-	jsonHandshake = `{"protocol":"json","version":1}` + rs
-	mpHandshake   = `{"protocol":"messagepack","version":1}` + rs
+const rs = "\x1e"
+
+var (
+	jsonHandshake = string(signalrtest.JSON.Handshake())
+	mpHandshake   = string(signalrtest.MessagePack.Handshake())
 )
 
 // ---------------------------------------------------------------------------
@@ -65,12 +66,9 @@ func newEnv(t *testing.T, opts ...hub.Option) *env {
 	return &env{s: s, ts: ts, base: ts.URL + s.Path()}
 }
 
-func (e *env) wsURL(query string) string {
-	u := "ws" + strings.TrimPrefix(e.base, "http")
-	if query != "" {
-		u += "?" + query
-	}
-	return u
+// client returns a SignalR client of the hub.
+func (e *env) client() *signalrtest.Client {
+	return &signalrtest.Client{URL: e.base, HTTPClient: e.ts.Client()}
 }
 
 // do sends one HTTP request and returns the status and the whole body.
@@ -101,21 +99,9 @@ func (e *env) do(t *testing.T, method, u string, body []byte, hdr map[string]str
 	return resp.StatusCode, resp.Header, b
 }
 
-type negotiateTransport struct {
-	Transport       string   `json:"transport"`
-	TransferFormats []string `json:"transferFormats"`
-}
-
-type negotiateResp struct {
-	ConnectionID        string               `json:"connectionId"`
-	ConnectionToken     *string              `json:"connectionToken"`
-	NegotiateVersion    *int                 `json:"negotiateVersion"`
-	AvailableTransports []negotiateTransport `json:"availableTransports"`
-}
-
-// negotiate POSTs {path}/negotiate with the query and returns the v1 token
-// (or, for v0, the connection id) and the decoded answer.
-func (e *env) negotiate(t *testing.T, query string) negotiateResp {
+// negotiate POSTs {path}/negotiate with the query, which the tests vary,
+// and decodes the answer.
+func (e *env) negotiate(t *testing.T, query string) signalrtest.Negotiation {
 	t.Helper()
 	u := e.base + "/negotiate"
 	if query != "" {
@@ -125,7 +111,7 @@ func (e *env) negotiate(t *testing.T, query string) negotiateResp {
 	if code != http.StatusOK {
 		t.Fatalf("negotiate: status %d, body %q", code, body)
 	}
-	var r negotiateResp
+	var r signalrtest.Negotiation
 	if err := json.Unmarshal(body, &r); err != nil {
 		t.Fatalf("negotiate: %v in %q", err, body)
 	}
@@ -135,15 +121,32 @@ func (e *env) negotiate(t *testing.T, query string) negotiateResp {
 // negotiateV1 returns (connectionId, connectionToken).
 func (e *env) negotiateV1(t *testing.T) (string, string) {
 	t.Helper()
-	r := e.negotiate(t, "negotiateVersion=1")
-	if r.ConnectionToken == nil {
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	r, err := e.client().Negotiate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ConnectionToken == "" {
 		t.Fatal("negotiate v1: no connectionToken")
 	}
-	return r.ConnectionID, *r.ConnectionToken
+	return r.ConnectionID, r.ConnectionToken
 }
 
 // ---------------------------------------------------------------------------
-// Raw WebSocket client
+// WebSocket connections under test
+
+// rawWS is a signalrtest.Conn whose records a goroutine reads into a buffer
+// from the start (or from start), so that a test waits for the next one
+// with a timeout. Every failure fails the test.
+type rawWS struct {
+	t    *testing.T
+	c    *signalrtest.Conn
+	recs chan wsRec
+	quit chan struct{}
+	done chan struct{}
+	once sync.Once
+}
 
 type wsRec struct {
 	b   []byte
@@ -151,47 +154,43 @@ type wsRec struct {
 	err error // the socket ended; b is empty
 }
 
-type rawWS struct {
-	t       *testing.T
-	c       *websocket.Conn
-	msgpack bool
-	recs    chan wsRec
-	quit    chan struct{}
-	done    chan struct{}
-	once    sync.Once
+// dial opens a JSON WebSocket to the hub with the query, through client if
+// not nil.
+func (e *env) dial(t *testing.T, query string, client *http.Client) (*signalrtest.Conn, *http.Response, error) {
+	t.Helper()
+	return e.dialProto(query, client, signalrtest.JSON)
 }
 
-func (e *env) dial(t *testing.T, query string, client *http.Client) (*websocket.Conn, *http.Response, error) {
-	t.Helper()
-	if client == nil {
-		client = e.ts.Client()
+func (e *env) dialProto(query string, client *http.Client, p signalrtest.Protocol) (*signalrtest.Conn, *http.Response, error) {
+	c := e.client()
+	if client != nil {
+		c.HTTPClient = client
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	c, resp, err := websocket.Dial(ctx, e.wsURL(query), &websocket.DialOptions{HTTPClient: client})
-	if c != nil {
-		c.SetReadLimit(-1)
-	}
-	return c, resp, err
+	return c.Dial(ctx, query, p)
 }
 
 // open dials and starts reading at once.
 func (e *env) open(t *testing.T, query string, msgpackProto bool) *rawWS {
 	t.Helper()
-	c, _, err := e.dial(t, query, nil)
+	p := signalrtest.JSON
+	if msgpackProto {
+		p = signalrtest.MessagePack
+	}
+	c, _, err := e.dialProto(query, nil, p)
 	if err != nil {
 		t.Fatalf("dial %q: %v", query, err)
 	}
-	w := wrapWS(t, c, msgpackProto)
+	w := wrapWS(t, c)
 	w.start()
 	return w
 }
 
 // wrapWS wraps a dialed socket; reading starts with start, so that a test
 // can leave a client not reading.
-func wrapWS(t *testing.T, c *websocket.Conn, msgpackProto bool) *rawWS {
-	w := &rawWS{t: t, c: c, msgpack: msgpackProto,
-		recs: make(chan wsRec, 4096), quit: make(chan struct{}), done: make(chan struct{})}
+func wrapWS(t *testing.T, c *signalrtest.Conn) *rawWS {
+	w := &rawWS{t: t, c: c, recs: make(chan wsRec, 4096), quit: make(chan struct{}), done: make(chan struct{})}
 	t.Cleanup(w.close)
 	return w
 }
@@ -201,7 +200,7 @@ func (w *rawWS) start() { go w.readLoop() }
 func (w *rawWS) close() {
 	w.once.Do(func() {
 		close(w.quit)
-		_ = w.c.CloseNow()
+		_ = w.c.Close()
 	})
 	select {
 	case <-w.done:
@@ -210,48 +209,17 @@ func (w *rawWS) close() {
 	}
 }
 
-// readLoop splits what the server writes into hub records: JSON text up to
-// each record separator; with MessagePack, the handshake answer so and then
-// VarInt-length-prefixed messages. A record must not span two WebSocket
-// messages in what this hub writes, but the reader does not depend on it.
 func (w *rawWS) readLoop() {
 	defer close(w.done)
-	emit := func(r wsRec) bool {
-		select {
-		case w.recs <- r:
-			return true
-		case <-w.quit:
-			return false
-		}
-	}
-	var buf []byte
-	handshook := false
 	for {
-		typ, b, err := w.c.Read(context.Background())
-		if err != nil {
-			emit(wsRec{err: err})
+		r, err := w.c.ReadRecord(context.Background())
+		select {
+		case w.recs <- wsRec{b: bytes.Clone(r.Data), typ: r.Type, err: err}:
+		case <-w.quit:
 			return
 		}
-		buf = append(buf, b...)
-		for {
-			var rec []byte
-			if !w.msgpack || !handshook {
-				i := bytes.IndexByte(buf, 0x1e)
-				if i < 0 {
-					break
-				}
-				rec, buf = bytes.Clone(buf[:i]), buf[i+1:]
-				handshook = true
-			} else {
-				n, k := binary.Uvarint(buf)
-				if k <= 0 || uint64(len(buf)-k) < n {
-					break
-				}
-				rec, buf = bytes.Clone(buf[k:k+int(n)]), buf[k+int(n):]
-			}
-			if !emit(wsRec{b: rec, typ: typ}) {
-				return
-			}
+		if err != nil {
+			return
 		}
 	}
 }
@@ -266,7 +234,7 @@ func (w *rawWS) send(typ websocket.MessageType, b []byte) {
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	if err := w.c.Write(ctx, typ, b); err != nil {
-		w.t.Fatalf("write: %v", err)
+		w.t.Fatal(err)
 	}
 }
 
@@ -286,10 +254,15 @@ func (w *rawWS) nextOrEnd() wsRec {
 	return w.nextWithin(wait)
 }
 
+// nextWithin returns the next record or the end of the socket; it fails the
+// test if the hub's bytes do not frame as records or nothing came within d.
 func (w *rawWS) nextWithin(d time.Duration) wsRec {
 	w.t.Helper()
 	select {
 	case r := <-w.recs:
+		if errors.Is(r.err, signalrtest.ErrMalformed) {
+			w.t.Fatal(r.err)
+		}
 		return r
 	case <-time.After(d):
 		w.t.Fatalf("no record within %v", d)
@@ -302,7 +275,7 @@ func (w *rawWS) nextJSON(skipPings bool) jmsg {
 	w.t.Helper()
 	for {
 		m := decodeJSON(w.t, w.next().b)
-		if skipPings && m.typ() == 6 {
+		if skipPings && m.Type == 6 {
 			continue
 		}
 		return m
@@ -338,26 +311,10 @@ func (w *rawWS) invoke(id, target string, args ...any) jmsg {
 	w.t.Helper()
 	w.sendText(invocation(id, target, args...))
 	m := w.nextJSON(true)
-	if m.typ() != 3 || m.InvocationID != id {
-		w.t.Fatalf("want completion %q, got %s", id, m.raw)
+	if m.Type != 3 || m.InvocationID != id {
+		w.t.Fatalf("want completion %q, got %s", id, m.Raw)
 	}
 	return m
-}
-
-// ok fails unless m is a void completion (no error, no result).
-func (m jmsg) ok(t *testing.T) {
-	t.Helper()
-	if m.typ() != 3 || m.Error != nil || m.Result != nil {
-		t.Fatalf("want a void completion, got %s", m.raw)
-	}
-}
-
-// failed fails unless m is a completion with an error containing want.
-func (m jmsg) failed(t *testing.T, want string) {
-	t.Helper()
-	if m.typ() != 3 || m.Error == nil || m.Result != nil || !strings.Contains(*m.Error, want) {
-		t.Fatalf("want a completion with an error containing %q, got %s", want, m.raw)
-	}
 }
 
 // connect negotiates (v1), opens a JSON WebSocket and completes the
@@ -366,99 +323,84 @@ func (m jmsg) failed(t *testing.T, want string) {
 // is read). It returns the public connection id.
 func (e *env) connect(t *testing.T) (*rawWS, string) {
 	t.Helper()
-	id, token := e.negotiateV1(t)
-	w := e.open(t, "id="+url.QueryEscape(token), false)
-	w.handshake()
+	return e.connectAs(t, "")
+}
+
+// connectAs is connect with a bearer token, if not empty.
+func (e *env) connectAs(t *testing.T, token string) (*rawWS, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	c := e.client()
+	c.AccessToken = token
+	conn, err := c.Connect(ctx, signalrtest.JSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := wrapWS(t, conn)
+	w.start()
 	w.invoke("sync", "LeaveLeadGroup", 1).ok(t)
-	return w, id
+	return w, conn.ConnectionID()
 }
 
 // ---------------------------------------------------------------------------
-// JSON messages
+// Messages
 
-type jmsg struct {
-	Type           *int              `json:"type"`
-	InvocationID   string            `json:"invocationId"`
-	Target         string            `json:"target"`
-	Arguments      []json.RawMessage `json:"arguments"`
-	Result         json.RawMessage   `json:"result"`
-	Error          *string           `json:"error"`
-	AllowReconnect *bool             `json:"allowReconnect"`
-	raw            []byte
-}
-
-func (m jmsg) typ() int {
-	if m.Type == nil {
-		return -1
-	}
-	return *m.Type
-}
+// jmsg is a JSON hub message with the assertions the tests make on it.
+type jmsg struct{ signalrtest.Message }
 
 func decodeJSON(t *testing.T, b []byte) jmsg {
 	t.Helper()
-	var m jmsg
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatalf("server record is not JSON: %v in %q", err, b)
+	m, err := signalrtest.DecodeJSON(b)
+	if err != nil {
+		t.Fatal(err)
 	}
-	m.raw = b
-	return m
+	return jmsg{m}
 }
 
+// invocation returns a framed JSON invocation; an empty id makes it a send.
 func invocation(id, target string, args ...any) string {
-	m := map[string]any{"type": 1, "target": target, "arguments": args}
-	if args == nil {
-		m["arguments"] = []any{}
+	return string(signalrtest.JSONInvocation(id, target, args...))
+}
+
+// ok fails unless m is a void completion (no error, no result).
+func (m jmsg) ok(t *testing.T) {
+	t.Helper()
+	if m.Type != 3 || m.Error != nil || m.Result != nil {
+		t.Fatalf("want a void completion, got %s", m.Raw)
 	}
-	if id != "" {
-		m["invocationId"] = id
+}
+
+// failed fails unless m is a completion with an error containing want.
+func (m jmsg) failed(t *testing.T, want string) {
+	t.Helper()
+	if m.Type != 3 || m.Error == nil || m.Result != nil || !strings.Contains(*m.Error, want) {
+		t.Fatalf("want a completion with an error containing %q, got %s", want, m.Raw)
 	}
-	b, _ := json.Marshal(m)
-	return string(b) + rs
 }
 
 // expectClose fails unless m is a Close message with an error containing
 // want and the given allowReconnect.
 func expectClose(t *testing.T, m jmsg, want string, allowReconnect bool) {
 	t.Helper()
-	if m.typ() != 7 {
-		t.Fatalf("want a Close message, got %s", m.raw)
+	if m.Type != 7 {
+		t.Fatalf("want a Close message, got %s", m.Raw)
 	}
 	if m.Error == nil || !strings.Contains(*m.Error, want) {
-		t.Fatalf("Close error should contain %q: %s", want, m.raw)
+		t.Fatalf("Close error should contain %q: %s", want, m.Raw)
 	}
-	if got := m.AllowReconnect != nil && *m.AllowReconnect; got != allowReconnect {
-		t.Fatalf("Close allowReconnect %v, want %v: %s", got, allowReconnect, m.raw)
+	if m.AllowReconnect != allowReconnect {
+		t.Fatalf("Close allowReconnect %v, want %v: %s", m.AllowReconnect, allowReconnect, m.Raw)
 	}
-}
-
-// ---------------------------------------------------------------------------
-// MessagePack messages
-
-func mpFrame(t *testing.T, values ...any) []byte {
-	t.Helper()
-	body, err := msgpack.Marshal(values)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return append(binary.AppendUvarint(nil, uint64(len(body))), body...)
 }
 
 // mpDecode decodes one MessagePack record (without its length prefix) as an
-// array, with maps as map[string]any.
+// array, with maps as map[any]any.
 func mpDecode(t *testing.T, b []byte) []any {
 	t.Helper()
-	d := msgpack.NewDecoder(bytes.NewReader(b))
-	d.SetMapDecoder(func(d *msgpack.Decoder) (any, error) { return d.DecodeUntypedMap() })
-	v, err := d.DecodeInterface()
+	a, err := signalrtest.DecodeMessagePack(b)
 	if err != nil {
-		t.Fatalf("server record is not MessagePack: %v in %x", err, b)
-	}
-	if rest, _ := io.ReadAll(d.Buffered()); len(rest) > 0 {
-		t.Fatalf("server record has %d trailing bytes: %x", len(rest), b)
-	}
-	a, ok := v.([]any)
-	if !ok {
-		t.Fatalf("server record is not an array: %#v", v)
+		t.Fatal(err)
 	}
 	return a
 }
@@ -490,12 +432,12 @@ func asInt(v any) (int64, bool) {
 
 func TestRawNegotiate(t *testing.T) {
 	e := newEnv(t)
-	wantTransports := []negotiateTransport{
-		{"WebSockets", []string{"Text", "Binary"}},
-		{"ServerSentEvents", []string{"Text"}},
-		{"LongPolling", []string{"Text", "Binary"}},
+	wantTransports := []signalrtest.AvailableTransport{
+		{Transport: "WebSockets", TransferFormats: []string{"Text", "Binary"}},
+		{Transport: "ServerSentEvents", TransferFormats: []string{"Text"}},
+		{Transport: "LongPolling", TransferFormats: []string{"Text", "Binary"}},
 	}
-	checkTransports := func(t *testing.T, got []negotiateTransport) {
+	checkTransports := func(t *testing.T, got []signalrtest.AvailableTransport) {
 		t.Helper()
 		if fmt.Sprint(got) != fmt.Sprint(wantTransports) {
 			t.Errorf("availableTransports %v, want %v", got, wantTransports)
@@ -510,17 +452,17 @@ func TestRawNegotiate(t *testing.T) {
 		if ct := hdr.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 			t.Errorf("Content-Type %q", ct)
 		}
-		var r negotiateResp
+		var r signalrtest.Negotiation
 		if err := json.Unmarshal(body, &r); err != nil {
 			t.Fatal(err)
 		}
-		if r.ConnectionID == "" || r.ConnectionToken == nil || *r.ConnectionToken == "" {
+		if r.ConnectionID == "" || r.ConnectionToken == "" {
 			t.Fatalf("missing id or token: %s", body)
 		}
-		if r.ConnectionID == *r.ConnectionToken {
+		if r.ConnectionID == r.ConnectionToken {
 			t.Errorf("connectionToken equals connectionId: %s", body)
 		}
-		if r.NegotiateVersion == nil || *r.NegotiateVersion != 1 {
+		if r.NegotiateVersion != 1 {
 			t.Errorf("negotiateVersion: %s", body)
 		}
 		checkTransports(t, r.AvailableTransports)
@@ -534,7 +476,7 @@ func TestRawNegotiate(t *testing.T) {
 	})
 	t.Run("higher version answers 1", func(t *testing.T) {
 		r := e.negotiate(t, "negotiateVersion=7")
-		if r.NegotiateVersion == nil || *r.NegotiateVersion != 1 || r.ConnectionToken == nil {
+		if r.NegotiateVersion != 1 || r.ConnectionToken == "" {
 			t.Errorf("got %+v", r)
 		}
 	})
@@ -550,12 +492,12 @@ func TestRawNegotiate(t *testing.T) {
 		if _, has := raw["connectionToken"]; has {
 			t.Errorf("v0 answer has a connectionToken: %s", body)
 		}
-		var r negotiateResp
+		var r signalrtest.Negotiation
 		_ = json.Unmarshal(body, &r)
 		if r.ConnectionID == "" {
 			t.Errorf("no connectionId: %s", body)
 		}
-		if r.NegotiateVersion != nil && *r.NegotiateVersion != 0 {
+		if r.NegotiateVersion != 0 {
 			t.Errorf("negotiateVersion: %s", body)
 		}
 		checkTransports(t, r.AvailableTransports)
@@ -607,7 +549,7 @@ func TestRawWebSocketAttach(t *testing.T) {
 	t.Run("unknown id is 404 before the upgrade", func(t *testing.T) {
 		c, resp, err := e.dial(t, "id=doesnotexist", nil)
 		if err == nil {
-			_ = c.CloseNow()
+			_ = c.Close()
 			t.Fatal("dial succeeded")
 		}
 		if resp == nil || resp.StatusCode != http.StatusNotFound {
@@ -618,7 +560,7 @@ func TestRawWebSocketAttach(t *testing.T) {
 		id, _ := e.negotiateV1(t)
 		c, resp, err := e.dial(t, "id="+url.QueryEscape(id), nil)
 		if err == nil {
-			_ = c.CloseNow()
+			_ = c.Close()
 			t.Fatal("dial with the public connectionId succeeded")
 		}
 		if resp == nil || resp.StatusCode != http.StatusNotFound {
@@ -630,7 +572,7 @@ func TestRawWebSocketAttach(t *testing.T) {
 		w := e.open(t, "id="+url.QueryEscape(token), false)
 		c, resp, err := e.dial(t, "id="+url.QueryEscape(token), nil)
 		if err == nil {
-			_ = c.CloseNow()
+			_ = c.Close()
 			t.Fatal("second dial succeeded")
 		}
 		if resp == nil || resp.StatusCode != http.StatusConflict {
@@ -725,7 +667,7 @@ func TestRawHandshake(t *testing.T) {
 		}
 		m := w.nextJSON(true)
 		if m.InvocationID != "1" {
-			t.Fatalf("got %s", m.raw)
+			t.Fatalf("got %s", m.Raw)
 		}
 		m.ok(t)
 	})
@@ -785,8 +727,8 @@ func TestRawMalformedJSONCloses(t *testing.T) {
 			w.sendText(tc.frame)
 			m := w.nextJSON(true)
 			expectClose(t, m, "Invalid message received", false)
-			if bytes.Contains(m.raw, []byte(strings.TrimSuffix(tc.frame, rs))) || bytes.Contains(m.raw, []byte("bad json")) {
-				t.Errorf("Close echoes the frame: %s", m.raw)
+			if bytes.Contains(m.Raw, []byte(strings.TrimSuffix(tc.frame, rs))) || bytes.Contains(m.Raw, []byte("bad json")) {
+				t.Errorf("Close echoes the frame: %s", m.Raw)
 			}
 			if rest := w.expectEnd(); len(rest) > 0 {
 				t.Errorf("records after the Close: %q", rest)
@@ -822,7 +764,7 @@ func TestRawIgnoredMessages(t *testing.T) {
 		w, _ := e.connect(t)
 		w.sendText(`{"type":7}` + rs)
 		for _, r := range w.expectEnd() {
-			if m := decodeJSON(t, r); m.typ() != 6 {
+			if m := decodeJSON(t, r); m.Type != 6 {
 				t.Errorf("record after the client's Close: %s", r)
 			}
 		}
@@ -882,8 +824,8 @@ func TestRawInvocations(t *testing.T) {
 			}
 			w.sendText(frame + "}" + rs)
 			m := w.nextJSON(true)
-			if m.typ() != 3 || m.InvocationID != id {
-				t.Fatalf("want completion %s, got %s", id, m.raw)
+			if m.Type != 3 || m.InvocationID != id {
+				t.Fatalf("want completion %s, got %s", id, m.Raw)
 			}
 			if tc.wantErr == "" {
 				m.ok(t)
@@ -935,7 +877,7 @@ func TestRawMessageSizeLimit(t *testing.T) {
 				w.sendText(padded("at", limit) + rs)
 				m := w.nextJSON(true)
 				if m.InvocationID != "at" {
-					t.Fatalf("got %s", m.raw)
+					t.Fatalf("got %s", m.Raw)
 				}
 				m.ok(t)
 			})
@@ -949,7 +891,7 @@ func TestRawMessageSizeLimit(t *testing.T) {
 				}
 				m := w.nextJSON(true)
 				if m.InvocationID != "split" {
-					t.Fatalf("got %s", m.raw)
+					t.Fatalf("got %s", m.Raw)
 				}
 				m.ok(t)
 			})
@@ -994,7 +936,7 @@ func TestRawMessageSizeLimit(t *testing.T) {
 				for i := range n {
 					m := w.nextJSON(true)
 					if m.InvocationID != fmt.Sprint(i) {
-						t.Fatalf("completion %d: got %s", i, m.raw)
+						t.Fatalf("completion %d: got %s", i, m.Raw)
 					}
 					m.ok(t)
 				}
@@ -1023,8 +965,8 @@ func TestRawPipelinedInvocationsInOrder(t *testing.T) {
 	}()
 	for i := range n {
 		m := w.nextJSON(true)
-		if m.typ() != 3 || m.InvocationID != fmt.Sprint(i) {
-			t.Fatalf("completion %d: got %s", i, m.raw)
+		if m.Type != 3 || m.InvocationID != fmt.Sprint(i) {
+			t.Fatalf("completion %d: got %s", i, m.Raw)
 		}
 		m.ok(t)
 	}
@@ -1076,7 +1018,7 @@ func TestRawMessagePack(t *testing.T) {
 
 	t.Run("invocation", func(t *testing.T) {
 		w := open(t)
-		w.send(websocket.MessageBinary, mpFrame(t, 1, map[string]any{}, "1", "JoinLeadGroup", []any{5}))
+		w.send(websocket.MessageBinary, signalrtest.MessagePackFrame(1, map[string]any{}, "1", "JoinLeadGroup", []any{5}))
 		a := nextMP(t, w)
 		id, kind, rest := completion(t, a)
 		if id != "1" || kind != 2 || len(rest) != 0 || len(a) != 4 {
@@ -1086,11 +1028,11 @@ func TestRawMessagePack(t *testing.T) {
 	t.Run("batched invocations with a send", func(t *testing.T) {
 		w := open(t)
 		var b []byte
-		b = append(b, mpFrame(t, 1, map[string]any{}, nil, "nope", []any{})...)
-		b = append(b, mpFrame(t, 1, map[string]any{}, "a", "JoinLeadGroup", []any{int64(1) << 60})...)
-		b = append(b, mpFrame(t, 1, map[string]any{}, "b", "JoinLeadGroup", []any{"x"})...)
-		b = append(b, mpFrame(t, 6)...)
-		b = append(b, mpFrame(t, 1, map[string]any{}, "c", "Abort", []any{})...)
+		b = append(b, signalrtest.MessagePackFrame(1, map[string]any{}, nil, "nope", []any{})...)
+		b = append(b, signalrtest.MessagePackFrame(1, map[string]any{}, "a", "JoinLeadGroup", []any{int64(1) << 60})...)
+		b = append(b, signalrtest.MessagePackFrame(1, map[string]any{}, "b", "JoinLeadGroup", []any{"x"})...)
+		b = append(b, signalrtest.MessagePackFrame(6)...)
+		b = append(b, signalrtest.MessagePackFrame(1, map[string]any{}, "c", "Abort", []any{})...)
 		w.send(websocket.MessageBinary, b)
 		id, kind, _ := completion(t, nextMP(t, w))
 		if id != "a" || kind != 2 {
@@ -1107,7 +1049,7 @@ func TestRawMessagePack(t *testing.T) {
 	})
 	t.Run("hub error", func(t *testing.T) {
 		w := open(t)
-		w.send(websocket.MessageBinary, mpFrame(t, 1, map[string]any{}, "z", "JoinLeadGroup", []any{0}))
+		w.send(websocket.MessageBinary, signalrtest.MessagePackFrame(1, map[string]any{}, "z", "JoinLeadGroup", []any{0}))
 		id, kind, rest := completion(t, nextMP(t, w))
 		if id != "z" || kind != 1 || !strings.Contains(fmt.Sprint(rest), "leadId must be a positive integer") {
 			t.Fatalf("got %s %d %v", id, kind, rest)
@@ -1123,7 +1065,7 @@ func TestRawMessagePack(t *testing.T) {
 		{"type not an int", []byte{2, 0x91, 0xa0}},
 		{"short invocation", []byte{3, 0x92, 0x01, 0x80}},
 		{"truncated invocation", []byte{4, 0x95, 0x01, 0x80, 0xa1}},
-		{"invocation id not a string", mpFrame(t, 1, map[string]any{}, 5, "JoinLeadGroup", []any{1})},
+		{"invocation id not a string", signalrtest.MessagePackFrame(1, map[string]any{}, 5, "JoinLeadGroup", []any{1})},
 		{"bad length prefix", []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}},
 	}
 	for _, tc := range invalid {
@@ -1192,18 +1134,20 @@ func TestRawLongPolling(t *testing.T) {
 		if code != http.StatusOK {
 			t.Fatalf("poll: %d %q", code, body)
 		}
-		for _, r := range bytes.Split(body, []byte(rs)) {
-			if len(r) > 0 {
-				if m := decodeJSON(t, r); m.typ() != 6 {
-					got = append(got, m)
-				}
+		recs, err := signalrtest.Split(body, signalrtest.JSON)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			if m := decodeJSON(t, r); m.Type != 6 {
+				got = append(got, m)
 			}
 		}
 	}
 	got[0].ok(t)
 	got[1].failed(t, "Method does not exist.")
 	if got[0].InvocationID != "1" || got[1].InvocationID != "2" {
-		t.Fatalf("completions %s %s", got[0].raw, got[1].raw)
+		t.Fatalf("completions %s %s", got[0].Raw, got[1].Raw)
 	}
 
 	// A waiting poll ends with 204 when the client DELETEs.
@@ -1281,7 +1225,7 @@ func TestRawLongPollingDetails(t *testing.T) {
 		if code, _, _ := e.do(t, http.MethodGet, u, nil, nil); code != http.StatusOK {
 			t.Fatalf("first poll: %d", code)
 		}
-		body := append([]byte(mpHandshake), mpFrame(t, 1, map[string]any{}, "m", "JoinLeadGroup", []any{2})...)
+		body := append([]byte(mpHandshake), signalrtest.MessagePackFrame(1, map[string]any{}, "m", "JoinLeadGroup", []any{2})...)
 		if code, _, _ := e.do(t, http.MethodPost, u, body, nil); code != http.StatusOK {
 			t.Fatalf("POST: %d", code)
 		}
@@ -1293,29 +1237,28 @@ func TestRawLongPollingDetails(t *testing.T) {
 			}
 			out = append(out, b...)
 		}
-		rest := out[3:]
-		n, k := binary.Uvarint(rest)
-		if k <= 0 || int(n) != len(rest)-k {
-			t.Fatalf("poll body %x", out)
+		recs, err := signalrtest.Split(out[3:], signalrtest.MessagePack)
+		if err != nil || len(recs) != 1 {
+			t.Fatalf("poll body %x: %d records, %v", out, len(recs), err)
 		}
-		if a := mpDecode(t, rest[k:]); len(a) != 4 || a[2] != "m" {
+		if a := mpDecode(t, recs[0]); len(a) != 4 || a[2] != "m" {
 			t.Fatalf("completion %#v", a)
 		}
 	})
 	t.Run("messagepack", func(t *testing.T) {
 		u := start(t, mpHandshake)
-		if code, _, _ := e.do(t, http.MethodPost, u, mpFrame(t, 1, map[string]any{}, "m", "JoinLeadGroup", []any{2}), nil); code != http.StatusOK {
+		if code, _, _ := e.do(t, http.MethodPost, u, signalrtest.MessagePackFrame(1, map[string]any{}, "m", "JoinLeadGroup", []any{2}), nil); code != http.StatusOK {
 			t.Fatalf("POST: %d", code)
 		}
 		code, hdr, body := e.do(t, http.MethodGet, u, nil, nil)
 		if code != http.StatusOK || hdr.Get("Content-Type") != "application/octet-stream" {
 			t.Fatalf("poll: %d %q", code, hdr.Get("Content-Type"))
 		}
-		n, k := binary.Uvarint(body)
-		if k <= 0 || int(n) != len(body)-k {
-			t.Fatalf("poll body %x", body)
+		recs, err := signalrtest.Split(body, signalrtest.MessagePack)
+		if err != nil || len(recs) != 1 {
+			t.Fatalf("poll body %x: %d records, %v", body, len(recs), err)
 		}
-		a := mpDecode(t, body[k:])
+		a := mpDecode(t, recs[0])
 		if len(a) != 4 || a[2] != "m" {
 			t.Fatalf("completion %#v", a)
 		}
@@ -1328,7 +1271,7 @@ func TestRawLongPollingDetails(t *testing.T) {
 		body      []byte
 	}{
 		{"json record without separator", jsonHandshake, []byte(`{"type":1,"invocationId":"t","target":"JoinLeadGroup","arguments":[1]}`)},
-		{"messagepack body cut short", mpHandshake, mpFrame(t, 1, map[string]any{}, "t", "JoinLeadGroup", []any{1})[:6]},
+		{"messagepack body cut short", mpHandshake, signalrtest.MessagePackFrame(1, map[string]any{}, "t", "JoinLeadGroup", []any{1})[:6]},
 		{"messagepack length prefix only", mpHandshake, []byte{0x05}},
 		{"messagepack length prefix cut short", mpHandshake, []byte{0x85}},
 	}
@@ -1346,11 +1289,11 @@ func TestRawLongPollingDetails(t *testing.T) {
 			if tc.handshake == jsonHandshake {
 				expectClose(t, decodeJSON(t, bytes.TrimSuffix(out, []byte(rs))), "Invalid message received", false)
 			} else {
-				n, k := binary.Uvarint(out)
-				if k <= 0 || int(n) != len(out)-k {
-					t.Fatalf("poll body %x", out)
+				recs, err := signalrtest.Split(out, signalrtest.MessagePack)
+				if err != nil || len(recs) != 1 {
+					t.Fatalf("poll body %x: %d records, %v", out, len(recs), err)
 				}
-				if a := mpDecode(t, out[k:]); len(a) != 3 || a[0] != int8(7) || a[2] != false {
+				if a := mpDecode(t, recs[0]); len(a) != 3 || a[0] != int8(7) || a[2] != false {
 					t.Fatalf("want [7, error, false], got %#v", a)
 				}
 			}
@@ -1433,31 +1376,29 @@ func awaitCond(t *testing.T, what string, cond func() bool) {
 // ---------------------------------------------------------------------------
 // Server-Sent Events
 
+// sseStream is a signalrtest.EventStream whose records a goroutine reads
+// into a buffer, so that a test waits for the next one with a timeout.
 type sseStream struct {
-	t      *testing.T
-	resp   *http.Response
-	cancel context.CancelFunc
-	events chan []byte // the data of each event; closed when the stream ends
-	done   chan struct{}
-	once   sync.Once
+	t    *testing.T
+	s    *signalrtest.EventStream
+	recs chan sseRec
+	quit chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+type sseRec struct {
+	b   []byte
+	err error // the stream ended; b is nil
 }
 
 func openSSE(t *testing.T, e *env, token string) *sseStream {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.base+"?id="+url.QueryEscape(token), nil)
-	req.Header.Set("Accept", "text/event-stream")
-	resp, err := e.ts.Client().Do(req)
+	es, err := e.client().OpenEventStream(context.Background(), token)
 	if err != nil {
-		cancel()
-		t.Fatalf("SSE GET: %v", err)
+		t.Fatal(err)
 	}
-	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
-		resp.Body.Close()
-		cancel()
-		t.Fatalf("SSE GET: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
-	}
-	s := &sseStream{t: t, resp: resp, cancel: cancel, events: make(chan []byte, 1024), done: make(chan struct{})}
+	s := &sseStream{t: t, s: es, recs: make(chan sseRec, 1024), quit: make(chan struct{}), done: make(chan struct{})}
 	t.Cleanup(s.close)
 	go s.read()
 	return s
@@ -1465,88 +1406,72 @@ func openSSE(t *testing.T, e *env, token string) *sseStream {
 
 func (s *sseStream) read() {
 	defer close(s.done)
-	defer close(s.events)
-	br := bufio.NewReader(s.resp.Body)
-	var data []byte
 	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
+		b, err := s.s.ReadRecord()
+		select {
+		case s.recs <- sseRec{bytes.Clone(b), err}:
+		case <-s.quit:
 			return
 		}
-		line = strings.TrimRight(line, "\r\n")
-		switch {
-		case line == "":
-			if data != nil {
-				s.events <- data
-				data = nil
-			}
-		case strings.HasPrefix(line, "data:"):
-			data = append(data, strings.TrimPrefix(strings.TrimPrefix(line, "data:"), " ")...)
+		if err != nil {
+			return
 		}
 	}
 }
 
 func (s *sseStream) close() {
 	s.once.Do(func() {
-		s.cancel()
-		s.resp.Body.Close()
+		close(s.quit)
+		_ = s.s.Close()
 	})
 	<-s.done
 }
 
 // next returns the next record from the stream, or nil if it ended.
-func (s *sseStream) next(pending *[][]byte) []byte {
+func (s *sseStream) next() []byte {
 	s.t.Helper()
-	for len(*pending) == 0 {
-		select {
-		case ev, ok := <-s.events:
-			if !ok {
-				return nil
-			}
-			if !bytes.HasSuffix(ev, []byte(rs)) {
-				s.t.Fatalf("event does not end with a record separator: %q", ev)
-			}
-			*pending = append(*pending, bytes.Split(ev[:len(ev)-1], []byte(rs))...)
-		case <-time.After(wait):
-			s.t.Fatalf("no SSE event and no end of the stream within %v", wait)
+	select {
+	case r := <-s.recs:
+		if errors.Is(r.err, signalrtest.ErrMalformed) {
+			s.t.Fatal(r.err)
 		}
+		return r.b
+	case <-time.After(wait):
+		s.t.Fatalf("no SSE event and no end of the stream within %v", wait)
+		return nil
 	}
-	r := (*pending)[0]
-	*pending = (*pending)[1:]
-	return r
 }
 
 func TestRawServerSentEvents(t *testing.T) {
 	const limit = 1024
 	e := newEnv(t, hub.WithMaxMessageSize(limit))
-	start := func(t *testing.T) (string, *sseStream, *[][]byte) {
+	start := func(t *testing.T) (string, *sseStream) {
 		_, token := e.negotiateV1(t)
 		s := openSSE(t, e, token)
 		u := e.base + "?id=" + url.QueryEscape(token)
 		if code, _, _ := e.do(t, http.MethodPost, u, []byte(jsonHandshake), nil); code != http.StatusOK {
 			t.Fatalf("POST handshake: %d", code)
 		}
-		var pending [][]byte
-		if r := s.next(&pending); string(r) != "{}" {
+		if r := s.next(); string(r) != "{}" {
 			t.Fatalf("handshake answer %q", r)
 		}
-		return u, s, &pending
+		return u, s
 	}
 
 	t.Run("invocations", func(t *testing.T) {
-		u, s, pending := start(t)
+		u, s := start(t)
 		post := invocation("1", "JoinLeadGroup", 4) + invocation("", "nope") + invocation("2", "JoinLeadGroup", "x")
 		if code, _, _ := e.do(t, http.MethodPost, u, []byte(post), nil); code != http.StatusOK {
 			t.Fatalf("POST: %d", code)
 		}
-		m := decodeJSON(t, s.next(pending))
+		m := decodeJSON(t, s.next())
 		if m.InvocationID != "1" {
-			t.Fatalf("got %s", m.raw)
+			t.Fatalf("got %s", m.Raw)
 		}
 		m.ok(t)
-		m = decodeJSON(t, s.next(pending))
+		m = decodeJSON(t, s.next())
 		if m.InvocationID != "2" {
-			t.Fatalf("got %s", m.raw)
+			t.Fatalf("got %s", m.Raw)
 		}
 		m.failed(t, "Argument 1 must be an integer")
 	})
@@ -1561,17 +1486,17 @@ func TestRawServerSentEvents(t *testing.T) {
 	}
 	for _, tc := range oversize {
 		t.Run(tc.name, func(t *testing.T) {
-			u, s, pending := start(t)
+			u, s := start(t)
 			code, _, body := e.do(t, http.MethodPost, u, []byte(tc.body), nil)
 			if code != http.StatusRequestEntityTooLarge {
 				t.Errorf("oversize POST: %d %q, want 413", code, body)
 			}
-			r := s.next(pending)
+			r := s.next()
 			if r == nil {
 				t.Fatal("stream ended without a Close")
 			}
 			expectClose(t, decodeJSON(t, r), fmt.Sprintf("The maximum message size of %dB was exceeded.", limit), false)
-			if r := s.next(pending); r != nil {
+			if r := s.next(); r != nil {
 				t.Fatalf("record after the Close: %q", r)
 			}
 			if code, _, _ := e.do(t, http.MethodPost, u, []byte(invocation("y", "JoinLeadGroup", 1)), nil); code != http.StatusNotFound {
@@ -1581,12 +1506,12 @@ func TestRawServerSentEvents(t *testing.T) {
 	}
 
 	t.Run("malformed closes", func(t *testing.T) {
-		u, s, pending := start(t)
+		u, s := start(t)
 		if code, _, _ := e.do(t, http.MethodPost, u, []byte("{bad json"+rs), nil); code != http.StatusOK && code != http.StatusNotFound {
 			t.Errorf("POST: %d", code)
 		}
-		expectClose(t, decodeJSON(t, s.next(pending)), "Invalid message received", false)
-		if r := s.next(pending); r != nil {
+		expectClose(t, decodeJSON(t, s.next()), "Invalid message received", false)
+		if r := s.next(); r != nil {
 			t.Fatalf("record after the Close: %q", r)
 		}
 	})
@@ -1596,22 +1521,21 @@ func TestRawServerSentEvents(t *testing.T) {
 		s := openSSE(t, e, token)
 		u := e.base + "?id=" + url.QueryEscape(token)
 		e.do(t, http.MethodPost, u, []byte(mpHandshake), nil)
-		var pending [][]byte
-		r := s.next(&pending)
+		r := s.next()
 		if !bytes.Contains(r, []byte(`"error"`)) || !bytes.Contains(r, []byte("messagepack")) {
 			t.Fatalf("handshake answer %q", r)
 		}
-		if r := s.next(&pending); r != nil {
+		if r := s.next(); r != nil {
 			t.Fatalf("record after the failed handshake: %q", r)
 		}
 	})
 
 	t.Run("client Close ends the stream", func(t *testing.T) {
-		u, s, pending := start(t)
+		u, s := start(t)
 		if code, _, _ := e.do(t, http.MethodPost, u, []byte(`{"type":7}`+rs), nil); code != http.StatusOK && code != http.StatusNotFound {
 			t.Errorf("POST: %d", code)
 		}
-		if r := s.next(pending); r != nil {
+		if r := s.next(); r != nil {
 			t.Fatalf("record after the client's Close: %q", r)
 		}
 	})
@@ -1633,8 +1557,8 @@ func TestRawPing(t *testing.T) {
 	e := newEnv(t, hub.WithKeepAlive(200*time.Millisecond), hub.WithClientTimeout(5*time.Second))
 	w, _ := e.connect(t)
 	m := w.nextJSON(false)
-	if m.typ() != 6 || string(m.raw) != `{"type":6}` {
-		t.Fatalf("want a ping, got %s", m.raw)
+	if m.Type != 6 || string(m.Raw) != `{"type":6}` {
+		t.Fatalf("want a ping, got %s", m.Raw)
 	}
 	// The client's pings keep it alive and get no answer.
 	w.sendText(`{"type":6}` + rs)
@@ -1706,11 +1630,11 @@ func TestRawBroadcastOrder(t *testing.T) {
 	}
 	for i := range n {
 		m := w.nextJSON(true)
-		if m.typ() != 1 || m.Target != "ReceiveLeadUpdate" || len(m.Arguments) != 1 || string(m.Arguments[0]) != fmt.Sprint(i) {
-			t.Fatalf("message %d: got %s", i, m.raw)
+		if m.Type != 1 || m.Target != "ReceiveLeadUpdate" || len(m.Arguments) != 1 || string(m.Arguments[0]) != fmt.Sprint(i) {
+			t.Fatalf("message %d: got %s", i, m.Raw)
 		}
 		if m.InvocationID != "" {
-			t.Fatalf("server invocation carries an id: %s", m.raw)
+			t.Fatalf("server invocation carries an id: %s", m.Raw)
 		}
 	}
 }
@@ -1739,7 +1663,7 @@ func TestRawSlowConsumer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	slow := wrapWS(t, c, false)
+	slow := wrapWS(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	if err := c.Write(ctx, websocket.MessageText, []byte(jsonHandshake+invocation("s", "JoinLeadGroup", 1))); err != nil {
@@ -1757,8 +1681,8 @@ func TestRawSlowConsumer(t *testing.T) {
 		// Pace on the fast client, so that only the slow one falls behind.
 		for ; received < i+batch; received++ {
 			m := fast.nextJSON(true)
-			if m.typ() != 1 || len(m.Arguments) != 2 || string(m.Arguments[0]) != fmt.Sprint(received) {
-				t.Fatalf("fast client, message %d: got %.100s", received, m.raw)
+			if m.Type != 1 || len(m.Arguments) != 2 || string(m.Arguments[0]) != fmt.Sprint(received) {
+				t.Fatalf("fast client, message %d: got %.100s", received, m.Raw)
 			}
 		}
 		if e.s.ConnectionCount() == 1 {
@@ -1773,7 +1697,7 @@ func TestRawSlowConsumer(t *testing.T) {
 	got := 0
 	for _, r := range slow.expectEnd() {
 		m := decodeJSON(t, r)
-		switch m.typ() {
+		switch m.Type {
 		case 1:
 			got++
 		case 7:
@@ -1832,14 +1756,14 @@ func TestRawGroups(t *testing.T) {
 	s.Client(otherID).Send("G", 4)
 	for _, want := range []string{"1", "2", "3"} {
 		m := w.nextJSON(true)
-		if m.typ() != 1 || m.Target != "G" || len(m.Arguments) != 1 || string(m.Arguments[0]) != want {
-			t.Fatalf("want G(%s), got %s", want, m.raw)
+		if m.Type != 1 || m.Target != "G" || len(m.Arguments) != 1 || string(m.Arguments[0]) != want {
+			t.Fatalf("want G(%s), got %s", want, m.Raw)
 		}
 	}
 	for _, want := range []string{"1", "4"} {
 		m := other.nextJSON(true)
-		if m.typ() != 1 || string(m.Arguments[0]) != want {
-			t.Fatalf("other: want G(%s), got %s", want, m.raw)
+		if m.Type != 1 || string(m.Arguments[0]) != want {
+			t.Fatalf("other: want G(%s), got %s", want, m.Raw)
 		}
 	}
 	// Nothing else was queued for w: the next record is this completion.

@@ -10,10 +10,7 @@ import (
 // connectAs opens a JSON WebSocket connection for a static token's user.
 func connectAs(t *testing.T, e *env, token string) *rawWS {
 	t.Helper()
-	r := e.negotiate(t, "negotiateVersion=1&access_token="+token)
-	w := e.open(t, "id="+*r.ConnectionToken+"&access_token="+token, false)
-	w.handshake()
-	w.invoke("sync", "LeaveLeadGroup", 1).ok(t)
+	w, _ := e.connectAs(t, token)
 	return w
 }
 
@@ -41,8 +38,8 @@ func TestGroupsFilteredPerConnection(t *testing.T) {
 			for _, want := range tt.want {
 				m := tt.w.nextJSON(true)
 				var got string
-				if m.typ() != 1 || len(m.Arguments) != 1 || json.Unmarshal(m.Arguments[0], &got) != nil || got != want {
-					t.Fatalf("got %s, want %q", m.raw, want)
+				if m.Type != 1 || len(m.Arguments) != 1 || json.Unmarshal(m.Arguments[0], &got) != nil || got != want {
+					t.Fatalf("got %s, want %q", m.Raw, want)
 				}
 			}
 		})

@@ -78,8 +78,9 @@ func (c *Conn) Handshake(ctx context.Context) error {
 // message boundaries; it reads a message whole before it returns the
 // records that end in it. The first record is the handshake answer, framed as
 // JSON in either protocol. The error is the WebSocket's once the connection
-// has ended (see websocket.CloseStatus); cancelling ctx closes the
-// connection, as in coder/websocket.
+// has ended (see websocket.CloseStatus), or wraps [ErrMalformed] if the
+// stream does not frame as records; cancelling ctx closes the connection, as
+// in coder/websocket.
 func (c *Conn) ReadRecord(ctx context.Context) (Record, error) {
 	for {
 		p := c.proto

@@ -29,7 +29,11 @@ const (
 // either protocol.
 const recordSeparator = 0x1e
 
-var errLengthPrefix = errors.New("signalrtest: MessagePack length prefix longer than 5 bytes or over 2 GiB")
+// ErrMalformed is wrapped by every error that says the server's bytes do
+// not frame as records, as opposed to the end of a connection or stream.
+var ErrMalformed = errors.New("signalrtest: malformed framing")
+
+var errLengthPrefix = fmt.Errorf("%w: MessagePack length prefix longer than 5 bytes or over 2 GiB", ErrMalformed)
 
 // String returns the protocol's name in the handshake: "json" or
 // "messagepack".
@@ -95,7 +99,7 @@ func Split(b []byte, p Protocol) ([][]byte, error) {
 			return recs, err
 		}
 		if n == 0 {
-			return recs, fmt.Errorf("signalrtest: %d bytes after the last whole %v record: %q", len(b), p, b)
+			return recs, fmt.Errorf("%w: %d bytes after the last whole %v record: %q", ErrMalformed, len(b), p, b)
 		}
 		recs = append(recs, rec)
 		b = b[n:]

@@ -185,7 +185,7 @@ func TestPingKeepsAlive(t *testing.T) {
 
 // fakeHub answers every WebSocket with msgs, as given, and then waits for
 // the client to go: what no real hub sends on demand.
-func fakeHub(t *testing.T, msgs ...[]byte) *signalrtest.Client {
+func fakeHub(t testing.TB, msgs ...[]byte) *signalrtest.Client {
 	t.Helper()
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ws, err := websocket.Accept(w, r, nil)
@@ -331,6 +331,9 @@ func TestSplit(t *testing.T) {
 			if len(recs) != tt.want || (err != nil) != tt.wantErr {
 				t.Fatalf("got %d records, err %v; want %d, error %v", len(recs), err, tt.want, tt.wantErr)
 			}
+			if err != nil && !errors.Is(err, signalrtest.ErrMalformed) {
+				t.Errorf("error %v does not wrap ErrMalformed", err)
+			}
 		})
 	}
 }
@@ -357,6 +360,39 @@ func TestJSONInvocation(t *testing.T) {
 	} {
 		if got := string(signalrtest.JSONInvocation(tt.id, "T", tt.args...)); got != tt.want {
 			t.Errorf("got %q, want %q", got, tt.want)
+		}
+	}
+}
+
+// BenchmarkReadRecord reads 361-byte JSON records, four to a WebSocket
+// message, as hubbench's clients do. The writing side runs in the same
+// process and is in ns/op: compare runs on one machine, not across.
+//
+//	go test -run '^$' -bench ReadRecord ./internal/signalrtest/
+func BenchmarkReadRecord(b *testing.B) {
+	rec := append(bytes.Repeat([]byte("x"), 360), 0x1e)
+	msg := bytes.Repeat(rec, 4)
+	msgs := make([][]byte, 1+(b.N+3)/4)
+	msgs[0] = []byte("{}\x1e")
+	for i := 1; i < len(msgs); i++ {
+		msgs[i] = msg
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	conn, _, err := fakeHub(b, msgs...).Dial(ctx, "", signalrtest.JSON)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ReadRecord(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(rec)))
+	b.ResetTimer()
+	for range b.N {
+		if r, err := conn.ReadRecord(context.Background()); err != nil || len(r.Data) != 360 {
+			b.Fatalf("%q, %v", r.Data, err)
 		}
 	}
 }

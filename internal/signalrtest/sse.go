@@ -41,8 +41,9 @@ func (c *Client) OpenEventStream(ctx context.Context, token string) (*EventStrea
 }
 
 // ReadRecord returns the next record of the stream. An event may carry
-// several records; each must end with the record separator. At the end of
-// the stream the error is io.EOF, or what ended it.
+// several records; each must end with the record separator, or the error
+// wraps [ErrMalformed]. At the end of the stream the error is io.EOF, or
+// what ended it.
 func (s *EventStream) ReadRecord() ([]byte, error) {
 	for len(s.pending) == 0 {
 		data, err := s.readEvent()
@@ -50,7 +51,7 @@ func (s *EventStream) ReadRecord() ([]byte, error) {
 			return nil, err
 		}
 		if !bytes.HasSuffix(data, []byte{recordSeparator}) {
-			return nil, fmt.Errorf("signalrtest: event does not end with a record separator: %q", data)
+			return nil, fmt.Errorf("%w: event does not end with a record separator: %q", ErrMalformed, data)
 		}
 		s.pending = bytes.Split(data[:len(data)-1], []byte{recordSeparator})
 	}
