@@ -61,8 +61,6 @@ type Notifier struct {
 	closed bool
 	queue  chan event
 	done   chan struct{}
-
-	seq uint64 // owned by the delivery goroutine
 }
 
 // event is one queued message and the audience it goes to.
@@ -224,38 +222,40 @@ func (ev event) typ() string {
 	return TypeMetricsUpdate
 }
 
-// deliver hands queued events to the hub in order until Close.
+// deliver hands queued events to the hub in order until Close. The
+// sequence is numbered here, in delivery order: microseconds since the
+// epoch, or one more than the last when the clock has not moved on (or went
+// back), so that it increases per producer and compares across producers
+// whose clocks agree — a client of several instances can still tell older
+// from newer.
 func (n *Notifier) deliver() {
 	defer close(n.done)
+	var seq uint64
 	for ev := range n.queue {
-		n.send(ev)
+		seq = max(seq+1, uint64(time.Now().UnixMicro()))
+		n.send(ev, seq)
 	}
 }
 
 // send hands one event to the hub. Clients is an interface: the recover
 // keeps one panicking Send from ending the delivery goroutine, and with it
 // every later event (TestPanickingHubDoesNotStopDelivery).
-func (n *Notifier) send(ev event) {
+func (n *Notifier) send(ev event, seq uint64) {
 	defer func() {
 		if v := recover(); v != nil {
 			n.tel.dropped.WithLabelValues("panic").Inc()
 			level.Error(n.cfg.logger).Log("msg", "delivery panicked", "type", ev.typ(), "err", fmt.Sprint(v))
 		}
 	}()
-	// Microseconds since the epoch, or one more than the last when the
-	// clock has not moved on (or went back): increasing per producer, and
-	// comparable across producers whose clocks agree, so that a client of
-	// several instances can still tell older from newer.
-	n.seq = max(n.seq+1, uint64(time.Now().UnixMicro()))
 	if m := ev.lead; m != nil {
-		m.Sequence = n.seq
+		m.Sequence = seq
 		if key := n.cfg.audience; key != nil {
 			n.clients.GroupsFiltered(FilterName, key(m), hub.DefaultGroup, hub.LeadGroup(m.LeadID)).Send(MethodLeadUpdate, m)
 		} else {
 			n.clients.Groups(hub.DefaultGroup, hub.LeadGroup(m.LeadID)).Send(MethodLeadUpdate, m)
 		}
 	} else {
-		ev.metrics.Sequence = n.seq
+		ev.metrics.Sequence = seq
 		n.clients.Groups(hub.DefaultGroup).Send(MethodMetricsUpdate, ev.metrics)
 	}
 	n.tel.sent.WithLabelValues(ev.typ()).Inc()
