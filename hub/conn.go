@@ -37,6 +37,9 @@ type conn struct {
 	ended     int64 // unix nanoseconds; under srv.reg.mu
 	ws        *websocket.Conn
 	wsTimer   *time.Timer // closes ws when a write takes longer than the write timeout
+	// wsWriters counts the WebSocket flush goroutine and an armed or
+	// running wsTimer; the connection's serving goroutine waits for them.
+	wsWriters sync.WaitGroup
 	inbox     chan []byte // SSE and Long Polling: records from POSTs, size-checked
 
 	postMu    sync.Mutex        // one POST at a time

@@ -3,7 +3,10 @@ package hub
 import "github.com/go-kit/log/level"
 
 // Each connection's outbound queue: every byte to the client goes through it,
-// in order, and the transport's writer drains it.
+// in order, and the transport's writer drains it. It is what lets a send
+// return at once whatever the client's speed (the engine would start a
+// goroutine per message per connection instead, and lose the order), and
+// bounds what a slow client can hold (WithSendQueue).
 
 // push queues a frame for the client, in order. It never blocks: when the
 // queue is full the client is too slow, and it is closed with
@@ -54,7 +57,7 @@ func (c *conn) kick() {
 	if c.ws != nil {
 		if !c.flushing {
 			c.flushing = true
-			go c.flushWS()
+			c.wsWriters.Go(c.flushWS)
 		}
 		return
 	}

@@ -348,10 +348,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// Close ends every connection at once and stops the Server. Prefer Shutdown,
-// which lets clients know they should reconnect. With a backplane, Close
-// publishes what is still queued for the other instances, waiting at most
-// 5 s per batch, and stops the subscription.
+// Close ends every connection at once and stops the Server; it returns once
+// every goroutine and timer the Server started has returned, and a second
+// call, concurrent or later, does the same. Prefer Shutdown, which lets
+// clients know they should reconnect. With a backplane, Close publishes what
+// is still queued for the other instances, waiting at most 5 s per batch,
+// and stops the subscription.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		attached, pending := s.reg.stop()

@@ -55,7 +55,10 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	ws.SetReadLimit(-1)
 	c.mu.Lock()
 	c.ws = ws
-	c.wsTimer = time.AfterFunc(time.Hour, func() { _ = ws.CloseNow() })
+	c.wsTimer = time.AfterFunc(time.Hour, func() {
+		defer c.wsWriters.Done() // armed by writeWS
+		_ = ws.CloseNow()
+	})
 	c.wsTimer.Stop()
 	c.mu.Unlock()
 	c.br = bufio.NewReaderSize(&wsStream{ws: ws, ctx: c.ctx}, readBufferSize)
@@ -74,6 +77,9 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		t.Stop()
 		_ = ws.Close(websocket.StatusNormalClosure, "")
 		c.finish()
+		// Closing now, nothing starts another flush: wait for the last
+		// one, and for the write timer if it fired.
+		c.wsWriters.Wait()
 	})
 }
 
@@ -127,8 +133,13 @@ func (c *conn) writeWS(batch [][]byte) error {
 	}
 	bp := wsBuffers.Get().(*[]byte)
 	defer wsBuffers.Put(bp)
+	c.wsWriters.Add(1) // done by the timer's function, or here if it never runs
 	c.wsTimer.Reset(c.srv.cfg.writeTimeout)
-	defer c.wsTimer.Stop()
+	defer func() {
+		if c.wsTimer.Stop() {
+			c.wsWriters.Done()
+		}
+	}()
 	for len(batch) > 0 {
 		msg := batch[0]
 		batch = batch[1:]
