@@ -82,9 +82,9 @@ func (f GroupAuthorizerFunc) AuthorizeLeadGroup(ctx context.Context, p *Principa
 
 type principalKey struct{}
 
-// PrincipalFrom returns the principal stored in ctx by the hub: the context
-// of a hub method (Hub.Context()) and of hooks carries it.
-func PrincipalFrom(ctx context.Context) (*Principal, bool) {
+// principalFrom returns the principal stored in ctx: the context of a hub
+// method (Hub.Context()) and of the hooks carries it.
+func principalFrom(ctx context.Context) (*Principal, bool) {
 	p, ok := ctx.Value(principalKey{}).(*Principal)
 	return p, ok
 }

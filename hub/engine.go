@@ -248,7 +248,7 @@ func (h *leadUpdatesHub) JoinLeadGroup(leadID int64) error {
 		return hubError("leadId must be a positive integer")
 	}
 	ctx := h.Context()
-	p, _ := PrincipalFrom(ctx)
+	p, _ := principalFrom(ctx)
 	if a := s.cfg.groupAuth; a != nil {
 		ok, err := a.AuthorizeLeadGroup(ctx, p, leadID)
 		if err != nil {

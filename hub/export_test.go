@@ -12,6 +12,10 @@ func (s *Server) PollWaiting(token string) bool {
 	return c != nil && c.polling.Load()
 }
 
+// PrincipalFrom returns the principal the context of hub methods and hooks
+// carries.
+var PrincipalFrom = principalFrom
+
 // LeadUpdatesHub is the hub type whose method set is the wire API.
 type LeadUpdatesHub = leadUpdatesHub
 

@@ -34,8 +34,13 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
+	s.poll(w, r, c)
+}
+
+// poll waits, at most the poll timeout, for something to answer the poll
+// with. A new poll replaces a waiting one, which returns empty.
+func (s *Server) poll(w http.ResponseWriter, r *http.Request, c *conn) {
 	c.lastRecv.Store(time.Now().UnixNano())
-	// A new poll replaces a waiting one, which returns empty.
 	mine := make(chan struct{})
 	c.mu.Lock()
 	if c.poll != nil {

@@ -252,72 +252,6 @@ func (s *Server) logf(c *conn, msg string, err error) {
 	level.Debug(s.cfg.logger).Log("msg", msg, "connection_id", c.id, "err", err)
 }
 
-// beat pings connections that have been quiet and closes those whose client
-// has been silent too long, once a second.
-func (s *Server) beat() {
-	defer s.heartbeat.Done()
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	var cs []*conn
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case now := <-t.C:
-			var stale []*conn
-			cs, stale = s.reg.scan(cs[:0], now, s.cfg.negotiateTTL)
-			for _, c := range stale {
-				c.finish()
-			}
-			for _, c := range cs {
-				s.check(c, now)
-			}
-			clear(cs)
-		}
-	}
-}
-
-func (s *Server) check(c *conn, now time.Time) {
-	if c.ctx.Err() != nil {
-		return
-	}
-	c.mu.Lock()
-	closing, since := c.closing, c.closingSince
-	c.mu.Unlock()
-	if closing {
-		// A Close nobody takes (a long polling client that stopped
-		// polling, a stuck stream) must not keep the connection.
-		if now.Sub(since) > s.cfg.writeTimeout {
-			c.abort(reasonTimeout)
-		}
-		return
-	}
-	p := c.protocol()
-	if p == nil || !c.ready.Load() {
-		if now.Sub(c.created) > s.cfg.handshakeTimeout+s.cfg.negotiateTTL {
-			c.closeWith(reasonHandshake, "", false)
-		}
-		return
-	}
-	if c.transport == LongPolling {
-		// The client does not ping over long polling; a waiting poll is its
-		// sign of life, and a poll answers at once when anything is queued.
-		if c.polling.Load() {
-			c.lastRecv.Store(now.UnixNano())
-		}
-	} else if now.Sub(time.Unix(0, c.lastWrite.Load())) >= s.cfg.keepAlive {
-		c.lastWrite.Store(now.UnixNano())
-		c.push(p.Ping(), false)
-	}
-	if now.Sub(time.Unix(0, c.lastRecv.Load())) > s.cfg.clientTimeout {
-		if c.transport == LongPolling {
-			c.abort(reasonTimeout) // it stopped polling: nobody would take a Close
-			return
-		}
-		c.closeWith(reasonTimeout, "Server timeout elapsed without receiving a message from the client.", true)
-	}
-}
-
 // Shutdown tells every client to reconnect (a Close with allowReconnect,
 // after what is already queued), waits for the connections to end or ctx to
 // be done, and then closes the Server. New connections get 503 meanwhile.
@@ -372,7 +306,8 @@ func (s *Server) Close() error {
 }
 
 // Disconnect closes one connection, after what is already queued for it,
-// with a Close message that lets the client reconnect. It reports whether the
+// with a Close message that lets the client reconnect, for instance when its
+// user's access was revoked (the reconnect authenticates again). It reports whether the
 // connection was open.
 func (s *Server) Disconnect(connectionID string) bool {
 	c := s.reg.liveConn(connectionID)
@@ -389,7 +324,9 @@ func (s *Server) ConnectionCount() int {
 	return s.reg.count()
 }
 
-// AddToGroup adds a connection to a group. Unknown connections are ignored.
+// AddToGroup adds a connection to a group of the application's own, for
+// instance from WithOnConnected by role; such groups do not count against
+// WithMaxLeadGroups. Unknown connections are ignored.
 func (s *Server) AddToGroup(group, connectionID string) { s.reg.addToGroup(group, connectionID) }
 
 // InGroup reports whether a connection is in a group, as a test awaiting a

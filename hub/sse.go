@@ -48,23 +48,7 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 		batch := c.take()
 		c.mu.Unlock()
 		if len(batch) > 0 {
-			// Several records in one event: the client splits them at the
-			// record separator. JSON never holds a raw newline.
-			_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.writeTimeout))
-			_, err := io.WriteString(w, "data: ")
-			for _, f := range batch {
-				if err == nil {
-					_, err = w.Write(f)
-				}
-			}
-			if err == nil {
-				_, err = io.WriteString(w, "\n\n")
-			}
-			if err != nil {
-				c.abort(reasonError)
-				return
-			}
-			if err := rc.Flush(); err != nil {
+			if err := s.writeEvent(w, rc, batch); err != nil {
 				c.abort(reasonError)
 				return
 			}
@@ -81,4 +65,22 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// writeEvent writes a batch as one event: the client splits it at the record
+// separators. JSON never holds a raw newline.
+func (s *Server) writeEvent(w http.ResponseWriter, rc *http.ResponseController, batch [][]byte) error {
+	_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.writeTimeout))
+	if _, err := io.WriteString(w, "data: "); err != nil {
+		return err
+	}
+	for _, f := range batch {
+		if _, err := w.Write(f); err != nil {
+			return err
+		}
+	}
+	if _, err := io.WriteString(w, "\n\n"); err != nil {
+		return err
+	}
+	return rc.Flush()
 }
