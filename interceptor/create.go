@@ -43,6 +43,7 @@ func (p *Plugin) afterCreate(db *gorm.DB) {
 	}
 	switch rv.Kind() {
 	case reflect.Slice, reflect.Array:
+		p.emit(db, p.createdRows(stmt.Table, c, rv))
 	default:
 		if rv.Type() != p.modelType {
 			return
@@ -52,15 +53,17 @@ func (p *Plugin) afterCreate(db *gorm.DB) {
 			cp.Elem().Set(rv)
 			p.emit(db, []Change{{Op: OpNewLead, Table: stmt.Table, LeadID: id, Lead: cp.Interface()}})
 		}
-		return
 	}
-	// A slice or array: every copy in one allocation, every Change in
-	// another.
-	n2 := rv.Len()
-	copies := reflect.MakeSlice(reflect.SliceOf(p.modelType), n2, n2)
-	cs := make([]Change, 0, n2)
+}
+
+// createdRows returns a NEW_LEAD per created row of a slice or array:
+// every copy in one allocation, every Change in another.
+func (p *Plugin) createdRows(table string, c *columns, rv reflect.Value) []Change {
+	n := rv.Len()
+	copies := reflect.MakeSlice(reflect.SliceOf(p.modelType), n, n)
+	cs := make([]Change, 0, n)
 	k := 0
-	for i := 0; i < n2; i++ {
+	for i := 0; i < n; i++ {
 		v := rv.Index(i)
 		for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
 			if v.IsNil() {
@@ -78,9 +81,9 @@ func (p *Plugin) afterCreate(db *gorm.DB) {
 		cp := copies.Index(k)
 		k++
 		cp.Set(v)
-		cs = append(cs, Change{Op: OpNewLead, Table: stmt.Table, LeadID: id, Lead: cp.Addr().Interface()})
+		cs = append(cs, Change{Op: OpNewLead, Table: table, LeadID: id, Lead: cp.Addr().Interface()})
 	}
-	p.emit(db, cs)
+	return cs
 }
 
 // rowID reads the id of one row of the watched model (a struct value); a

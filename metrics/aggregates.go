@@ -56,34 +56,20 @@ type aggSQL struct {
 	read, compact   string
 }
 
-// aggregateSQL builds the statements for the leads table in schema.
-func (c *Calculator) aggregateSQL(schema string) aggSQL {
-	cfg := c.cfg
-	_, base := splitTable(cfg.table)
-	q := c.quote
-	var a aggSQL
-	a.delta = q(schema) + "." + q(base+"_metrics_counts")
-	a.function = a.delta // functions and tables have separate names
-	a.lockKey = schema + "." + base + "_metrics_counts"
-	table := q(schema) + "." + q(base)
-	r := strings.NewReplacer(
-		"{delta}", a.delta, "{table}", table,
-		"{src}", "CAST("+q(cfg.source)+" AS text)",
-		"{st}", "CAST("+q(cfg.status)+" AS text)",
-		"{sc}", "CAST("+q(cfg.score)+" AS numeric)",
-		"{live}", q(cfg.deletedAt)+" IS NULL",
-		"{lockclass}", fmt.Sprint(advisoryClass),
-		"{lockkey}", "'"+strings.ReplaceAll(a.lockKey, "'", "''")+"'",
-	)
-	a.create = []string{
-		r.Replace(`CREATE TABLE IF NOT EXISTS {delta} (
+// The statements of the aggregates, with {delta}, {table}, {src}, {st},
+// {sc}, {live}, {lockclass} and {lockkey} filled in by aggregateSQL. Any
+// change to the first two changes the fingerprint, and EnsureAggregates
+// then reinstalls.
+const (
+	deltaTableSQL = `CREATE TABLE IF NOT EXISTS {delta} (
 	source text, status text,
-	n bigint NOT NULL, n_scored bigint NOT NULL, score_sum numeric NOT NULL)`),
-		// SECURITY DEFINER: writers need no privilege on the delta table
-		// (a trigger function cannot be called directly). search_path is
-		// pinned, as it must be then: every name is qualified, and a
-		// writer's search_path must not change what the trigger does.
-		r.Replace(`CREATE OR REPLACE FUNCTION {delta}() RETURNS trigger
+	n bigint NOT NULL, n_scored bigint NOT NULL, score_sum numeric NOT NULL)`
+
+	// SECURITY DEFINER: writers need no privilege on the delta table (a
+	// trigger function cannot be called directly). search_path is pinned,
+	// as it must be then: every name is qualified, and a writer's
+	// search_path must not change what the trigger does.
+	triggerFunctionSQL = `CREATE OR REPLACE FUNCTION {delta}() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $metrics$
 BEGIN
 	IF TG_OP = 'INSERT' THEN
@@ -112,8 +98,46 @@ BEGIN
 	END IF;
 	RETURN NULL;
 END
-$metrics$`),
-	}
+$metrics$`
+
+	backfillSQL = `INSERT INTO {delta} (source, status, n, n_scored, score_sum)
+SELECT {src}, {st}, count(*), count({sc}), COALESCE(sum({sc}), 0)
+FROM {table} WHERE {live} GROUP BY 1, 2`
+
+	// readDeltaSQL and compactSQL return the groups as the group query
+	// does, plus how many delta rows each group had.
+	readDeltaSQL = `SELECT source, status, CAST(sum(n) AS bigint), CAST(sum(n_scored) AS bigint),
+	CAST(sum(score_sum) AS double precision), count(*)
+FROM {delta} GROUP BY source, status`
+
+	compactSQL = `WITH gone AS (DELETE FROM {delta} RETURNING source, status, n, n_scored, score_sum),
+kept AS (INSERT INTO {delta} (source, status, n, n_scored, score_sum)
+	SELECT source, status, sum(n), sum(n_scored), sum(score_sum) FROM gone GROUP BY source, status
+	HAVING sum(n) <> 0 OR sum(n_scored) <> 0 OR sum(score_sum) <> 0
+	RETURNING source, status, n, n_scored, score_sum)
+SELECT source, status, n, n_scored, CAST(score_sum AS double precision), 1 FROM kept`
+)
+
+// aggregateSQL builds the statements for the leads table in schema.
+func (c *Calculator) aggregateSQL(schema string) aggSQL {
+	cfg := c.cfg
+	_, base := splitTable(cfg.table)
+	q := c.quote
+	var a aggSQL
+	a.delta = q(schema) + "." + q(base+"_metrics_counts")
+	a.function = a.delta // functions and tables have separate names
+	a.lockKey = schema + "." + base + "_metrics_counts"
+	table := q(schema) + "." + q(base)
+	r := strings.NewReplacer(
+		"{delta}", a.delta, "{table}", table,
+		"{src}", "CAST("+q(cfg.source)+" AS text)",
+		"{st}", "CAST("+q(cfg.status)+" AS text)",
+		"{sc}", "CAST("+q(cfg.score)+" AS numeric)",
+		"{live}", q(cfg.deletedAt)+" IS NULL",
+		"{lockclass}", fmt.Sprint(advisoryClass),
+		"{lockkey}", "'"+strings.ReplaceAll(a.lockKey, "'", "''")+"'",
+	)
+	a.create = []string{r.Replace(deltaTableSQL), r.Replace(triggerFunctionSQL)}
 	for _, t := range triggerNames {
 		a.create = append(a.create,
 			"DROP TRIGGER IF EXISTS "+q(t.name)+" ON "+table,
@@ -123,24 +147,13 @@ $metrics$`),
 	sum := sha256.Sum256([]byte(strings.Join(a.create, ";\n")))
 	a.fingerprint = "metrics aggregates " + hex.EncodeToString(sum[:8])
 	a.create = append(a.create, "COMMENT ON FUNCTION "+a.function+"() IS '"+a.fingerprint+"'")
-	a.backfill = r.Replace(`INSERT INTO {delta} (source, status, n, n_scored, score_sum)
-SELECT {src}, {st}, count(*), count({sc}), COALESCE(sum({sc}), 0)
-FROM {table} WHERE {live} GROUP BY 1, 2`)
+	a.backfill = r.Replace(backfillSQL)
 	for _, t := range triggerNames {
 		a.drop = append(a.drop, "DROP TRIGGER IF EXISTS "+q(t.name)+" ON "+table)
 	}
 	a.drop = append(a.drop, "DROP FUNCTION IF EXISTS "+a.function+"()", "DROP TABLE IF EXISTS "+a.delta)
-	// Both return the groups as the group query does, plus how many delta
-	// rows each group had.
-	a.read = r.Replace(`SELECT source, status, CAST(sum(n) AS bigint), CAST(sum(n_scored) AS bigint),
-	CAST(sum(score_sum) AS double precision), count(*)
-FROM {delta} GROUP BY source, status`)
-	a.compact = r.Replace(`WITH gone AS (DELETE FROM {delta} RETURNING source, status, n, n_scored, score_sum),
-kept AS (INSERT INTO {delta} (source, status, n, n_scored, score_sum)
-	SELECT source, status, sum(n), sum(n_scored), sum(score_sum) FROM gone GROUP BY source, status
-	HAVING sum(n) <> 0 OR sum(n_scored) <> 0 OR sum(score_sum) <> 0
-	RETURNING source, status, n, n_scored, score_sum)
-SELECT source, status, n, n_scored, CAST(score_sum AS double precision), 1 FROM kept`)
+	a.read = r.Replace(readDeltaSQL)
+	a.compact = r.Replace(compactSQL)
 	return a
 }
 

@@ -112,7 +112,7 @@ func TestPublisherBurstWithinOneInterval(t *testing.T) {
 		defer p.Close()
 
 		synctest.Wait()
-		want(t, src.offsets(t0), 0) // Run computes at once
+		want(t, src.offsets(t0), 0) // the Publisher computes as it starts
 
 		time.Sleep(10 * s)
 		for range 1000 { // 1,000 triggers over 10 s .. 10.999 s
@@ -276,7 +276,7 @@ func TestPublisherTriggerNeverBlocks(t *testing.T) {
 		src := &fakeSource{block: make(chan struct{})}
 		p := newPublisher(t, src, &fakeSink{}, metrics.PublisherConfig{})
 		defer p.Close()
-		synctest.Wait() // Run is stuck in Snapshot
+		synctest.Wait() // the Publisher is stuck in Snapshot
 		for range 100_000 {
 			p.Trigger() // a blocking Trigger would deadlock the bubble
 		}
