@@ -7,8 +7,8 @@ import (
 	"gorm.io/gorm/clause"
 )
 
-// Op says what happened to a lead. The values are the notify message types,
-// so an adapter can pass them through.
+// Op says what happened to a lead. A Sink maps each to what announces it,
+// for example OpStatusUpdate to notify's NotifyLeadStatusUpdate.
 type Op string
 
 const (
