@@ -5,6 +5,7 @@
 #   Redis       TEST_REDIS_ADDR (hub) and TEST_REDIS_URL (examples/server), default 127.0.0.1:6379,
 #               and redis-server on the PATH (some tests start a private one)
 #   Chromium    CHROMIUM, default /usr/bin/chromium (the dashboard's browser test)
+#   gcc        go test -race needs cgo
 #   Go 1.26+ and Node.js 20.19+, which it only checks.
 #
 # It looks at everything first. When something is missing that it may not install or start (not root and no
@@ -77,6 +78,12 @@ if ! node_version=$(node --version 2>/dev/null); then
   unfixable+=("Node.js 20.19 or later (with npm): https://nodejs.org/en/download")
 elif ! printf '%s\n' v20.19.0 "$node_version" | sort -V -C; then
   unfixable+=("Node.js 20.19 or later (with npm), found $node_version: https://nodejs.org/en/download")
+fi
+
+# A C compiler and the C library's headers: go test -race needs cgo.
+if ! command -v gcc >/dev/null || ! echo '#include <stdlib.h>' | gcc -E - >/dev/null 2>&1; then
+  packages+=(gcc libc6-dev)
+  missing+=("A C compiler for go test -race (cgo): sudo apt-get install -y gcc libc6-dev")
 fi
 
 # PostgreSQL: psql checks it; a local server is started (and set up) only when nothing listens on 5432.
@@ -160,7 +167,7 @@ if [ ${#packages[@]} -gt 0 ]; then
   # The package's own start-up (where the machine allows one) may have started a cluster with password auth
   # before we set it up; it is ours, so stop it and start it below the way the tests need it.
   if [[ " ${packages[*]} " == *" postgresql "* ]] && cluster=$(pg_cluster) && [ -n "$cluster" ]; then
-    "${SUDO[@]}" pg_ctlcluster --skip-systemctl-redirect $cluster stop 2>/dev/null || true
+    "${SUDO[@]}" pg_ctlcluster --skip-systemctl-redirect $cluster stop >/dev/null 2>&1 || true
   fi
 fi
 

@@ -13,8 +13,9 @@ import (
 )
 
 // dist is the committed Vite build of the app; see the package comment.
+// "all:" keeps files whose names start with "_" or ".", which Vite may emit.
 //
-//go:embed dist
+//go:embed all:dist
 var dist embed.FS
 
 // Handler returns the handler of the embedded build.
