@@ -41,9 +41,9 @@ type AvailableTransport struct {
 	TransferFormats []string `json:"transferFormats"`
 }
 
-// Token returns what the connection's transport requests carry as ?id=:
+// token returns what the connection's transport requests carry as ?id=:
 // the connectionToken, or with negotiateVersion 0 the connectionId.
-func (n *Negotiation) Token() string {
+func (n *Negotiation) token() string {
 	if n.ConnectionToken != "" {
 		return n.ConnectionToken
 	}
@@ -131,7 +131,7 @@ func (c *Client) Connect(ctx context.Context, p Protocol) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, _, err := c.Dial(ctx, "id="+url.QueryEscape(n.Token()), p)
+	conn, _, err := c.Dial(ctx, "id="+url.QueryEscape(n.token()), p)
 	if err != nil {
 		return nil, err
 	}

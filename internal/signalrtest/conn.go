@@ -97,7 +97,7 @@ func (c *Conn) ReadRecord(ctx context.Context) (Record, error) {
 			return Record{Data: rec, Type: c.msgType, Msg: c.msgs}, nil
 		}
 		if err := c.fill(ctx); err != nil {
-			return Record{}, err
+			return Record{}, fmt.Errorf("signalrtest: read: %w", err)
 		}
 	}
 }

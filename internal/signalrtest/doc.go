@@ -10,8 +10,8 @@
 //
 // # First program
 //
-//	c := &signalrtest.Client{URL: ts.URL + "/leadupdates"} // ts: an httptest.Server
-//	conn, err := c.Connect(ctx, signalrtest.JSON)          // negotiate, dial, handshake
+//	c := &signalrtest.Client{URL: ts.URL + "/leadupdates", HTTPClient: ts.Client()} // ts: an httptest.Server
+//	conn, err := c.Connect(ctx, signalrtest.JSON)                                   // negotiate, dial, handshake
 //	if err != nil {
 //		return err
 //	}
@@ -19,7 +19,7 @@
 //	err = conn.Write(ctx, websocket.MessageText, signalrtest.JSONInvocation("1", "JoinLeadGroup", 42))
 //	rec, err := conn.ReadRecord(ctx) // the next record the hub sent
 //	m, err := signalrtest.DecodeJSON(rec.Data)
-//	fmt.Println(m.Type, m.InvocationID) // 3 1: the completion
+//	fmt.Println(m.Type, m.InvocationID, m.Error == nil) // 3 1 true: the completion
 //
 // # Records
 //

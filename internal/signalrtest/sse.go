@@ -14,9 +14,9 @@ import (
 // the hub's records arrive on it, and the client sends with POSTs to
 // URL?id=token. Only JSON travels this way.
 type EventStream struct {
-	body    *bufio.Reader
-	close   func() error
-	pending [][]byte // records of the last event not yet returned
+	body      *bufio.Reader
+	closeBody func() error
+	pending   [][]byte // records of the last event not yet returned
 }
 
 // OpenEventStream GETs URL?id=token with Accept: text/event-stream, as a
@@ -37,7 +37,7 @@ func (c *Client) OpenEventStream(ctx context.Context, token string) (*EventStrea
 		resp.Body.Close()
 		return nil, fmt.Errorf("signalrtest: event stream: %s, Content-Type %q", resp.Status, ct)
 	}
-	return &EventStream{body: bufio.NewReader(resp.Body), close: resp.Body.Close}, nil
+	return &EventStream{body: bufio.NewReader(resp.Body), closeBody: resp.Body.Close}, nil
 }
 
 // ReadRecord returns the next record of the stream. An event may carry
@@ -84,5 +84,5 @@ func (s *EventStream) readEvent() ([]byte, error) {
 
 // Close ends the stream; a ReadRecord waiting on it returns.
 func (s *EventStream) Close() error {
-	return s.close()
+	return s.closeBody()
 }
