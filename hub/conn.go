@@ -63,6 +63,7 @@ type conn struct {
 	queue        [][]byte
 	spare        [][]byte
 	flushing     bool
+	greeted      bool // the first frame, the handshake answer, is taken
 	closing      bool
 	closingSince time.Time
 	reason       string
@@ -76,12 +77,13 @@ type conn struct {
 
 // call is an invocation handed to the engine, awaiting its completion.
 type call struct {
-	engineID  string
-	clientID  string
-	hasID     bool
-	target    string
-	errorOnly bool
-	done      chan struct{}
+	engineID   string
+	clientID   string
+	hasID      bool
+	target     string
+	errorOnly  bool
+	completing bool // its completion is being queued; under c.mu
+	done       chan struct{}
 }
 
 func newConn(s *Server, id, token string, p *Principal) *conn {

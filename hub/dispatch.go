@@ -246,13 +246,21 @@ func (c *conn) Write(p []byte) (int, error) {
 func (c *conn) complete(m engineMessage) {
 	c.mu.Lock()
 	cl := c.call
-	if cl == nil || cl.engineID != m.InvocationID {
+	if cl == nil || cl.engineID != m.InvocationID || cl.completing {
 		c.mu.Unlock()
 		return // e.g. the engine's second, empty completion after a panic
 	}
-	c.call = nil
+	cl.completing = true
 	c.mu.Unlock()
-	defer close(cl.done)
+	// The call ends only once its Completion is queued: the reader hands
+	// the engine the next invocation after that, so completions are
+	// queued in call order.
+	defer func() {
+		c.mu.Lock()
+		c.call = nil
+		c.mu.Unlock()
+		close(cl.done)
+	}()
 
 	var (
 		result    any

@@ -127,6 +127,11 @@ func (s *Server) serveDelete(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Cannot terminate this connection using the DELETE endpoint.", http.StatusBadRequest)
 		return
 	}
+	if c.ctx.Err() != nil {
+		// Ended already (a second DELETE, say): as ASP.NET Core, 404.
+		http.Error(w, "No Connection with that ID", http.StatusNotFound)
+		return
+	}
 	c.abort(reasonClient)
 	w.WriteHeader(http.StatusAccepted)
 }

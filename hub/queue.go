@@ -67,8 +67,23 @@ func (c *conn) kick() {
 	}
 }
 
-// take removes and returns everything queued; c.mu is held.
+// take removes and returns everything queued; c.mu is held. The first
+// frame, the handshake answer, is taken alone, so that every transport
+// writes it in a message of its own: a client that processes the answer
+// must not find other messages with it (the JavaScript client would not
+// count them for stateful reconnect; philippseith/signalr's Go client
+// drops them).
 func (c *conn) take() [][]byte {
+	if !c.greeted && len(c.queue) > 0 {
+		c.greeted = true
+		if len(c.queue) > 1 {
+			b := [][]byte{c.queue[0]}
+			n := copy(c.queue, c.queue[1:])
+			c.queue[n] = nil
+			c.queue = c.queue[:n]
+			return b
+		}
+	}
 	b := c.queue
 	c.queue = c.spare[:0]
 	c.spare = nil

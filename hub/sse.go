@@ -56,6 +56,9 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 		}
 		c.mu.Lock()
 		c.recycle(batch)
+		if len(c.queue) > 0 {
+			c.kick() // take left some for another event
+		}
 		done := c.closing && len(c.queue) == 0
 		if done {
 			c.markDrained()

@@ -42,7 +42,7 @@ var (
 type Message struct {
 	Type         int
 	InvocationID string
-	HasID        bool
+	HasID        bool // an invocation id that is not "": a Completion is due, as ASP.NET Core decides
 	Target       string
 	Args         []RawArg
 }
@@ -142,7 +142,7 @@ func (jsonProtocol) Decode(record []byte) (Message, error) {
 	}
 	cm := Message{Type: *m.Type, Target: m.Target}
 	if m.InvocationID != nil {
-		cm.InvocationID, cm.HasID = *m.InvocationID, true
+		cm.InvocationID, cm.HasID = *m.InvocationID, *m.InvocationID != ""
 	}
 	if len(m.Arguments) > 0 {
 		cm.Args = make([]RawArg, len(m.Arguments))
@@ -260,7 +260,7 @@ func (msgpackProtocol) Decode(record []byte) (Message, error) {
 		if cm.InvocationID, err = d.DecodeString(); err != nil {
 			return cm, fmt.Errorf("%w: bad invocation id", ErrMalformed)
 		}
-		cm.HasID = true
+		cm.HasID = cm.InvocationID != ""
 	default:
 		return cm, fmt.Errorf("%w: invocation id is not a string", ErrMalformed)
 	}
