@@ -34,8 +34,8 @@ func TestRawPipelinedBatchesCompleteInOrder(t *testing.T) {
 	}()
 	for i := range batches * per {
 		m := w.nextJSON(true)
-		if m.typ() != 3 || m.InvocationID != fmt.Sprint(i) {
-			t.Fatalf("completion %d: got %s", i, m.raw)
+		if m.Type != 3 || m.InvocationID != fmt.Sprint(i) {
+			t.Fatalf("completion %d: got %s", i, m.Raw)
 		}
 	}
 }
@@ -55,8 +55,8 @@ func TestRawEmptyInvocationIDGetsNoCompletion(t *testing.T) {
 	if r := m.next(); string(r.b) != "{}" {
 		t.Fatalf("handshake answer %q", r.b)
 	}
-	m.send(websocket.MessageBinary, mpFrame(t, 1, map[string]string{}, "", "JoinLeadGroup", []any{5}))
-	m.send(websocket.MessageBinary, mpFrame(t, 1, map[string]string{}, "x", "LeaveLeadGroup", []any{5}))
+	m.send(websocket.MessageBinary, signalrtest.MessagePackFrame(1, map[string]string{}, "", "JoinLeadGroup", []any{5}))
+	m.send(websocket.MessageBinary, signalrtest.MessagePackFrame(1, map[string]string{}, "x", "LeaveLeadGroup", []any{5}))
 	for {
 		v := mpDecode(t, m.next().b)
 		if typ, _ := asInt(v[0]); typ == 6 {
