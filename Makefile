@@ -55,7 +55,8 @@ dashboard-check: $(DASHSTAMP)
 		echo "$(DASH)/dist is stale: the dashboard's sources build to something else." >&2; \
 		echo "Run 'make dashboard' and commit $(DASH)/dist with the sources." >&2; \
 		exit 1; \
-	fi
+	fi; \
+	echo "$(DASH)/dist matches its sources"
 
 # The README's picture: TestScreenshot fills the dashboard with the example
 # server's simulation and photographs it in headless Chromium.

@@ -36,23 +36,25 @@ try {
   await page.waitForSelector('[data-testid=dashboard][data-mode=live]', { timeout: 10_000 });
 
   // Enough leads for a full table and several statuses and sources in the
-  // charts, while some workflows are still running; and the metrics caught
-  // up with the table (they are coalesced, so they may lag a moment).
-  const enough = async () => {
-    const rows = await count(page, '[data-testid=leads-table] tbody tr[data-testid^=lead-row-]');
-    const total = Number((await page.textContent('[data-testid=metric-totalLeads-value]')).replace(/\D/g, ''));
-    return (
-      rows >= 16 &&
-      total === rows &&
-      (await count(page, '[data-testid=activity] li')) >= 12 &&
-      (await count(page, '[data-testid=chart-status] .bar')) >= 4
-    );
-  };
-  const deadline = Date.now() + 60_000;
-  while (!(await enough())) {
-    if (Date.now() > deadline) throw new Error('the simulation did not fill the dashboard within 60 s');
+  // charts, while some workflows are still running.
+  const state = async () => ({
+    rows: await count(page, '[data-testid=leads-table] tbody tr[data-testid^=lead-row-]'),
+    total: Number((await page.textContent('[data-testid=metric-totalLeads-value]')).replace(/\D/g, '')),
+    activity: await count(page, '[data-testid=activity] li'),
+    statuses: await count(page, '[data-testid=chart-status] .bar'),
+  });
+  const full = (s) => s.rows >= 16 && s.activity >= 12 && s.statuses >= 4;
+  let s = await state();
+  for (const deadline = Date.now() + 90_000; !full(s); s = await state()) {
+    if (Date.now() > deadline) throw new Error(`the simulation did not fill the dashboard within 90 s: ${JSON.stringify(s)}`);
     await page.waitForTimeout(250);
   }
+  // The metrics are coalesced, so they may lag the table a moment: give
+  // them a few seconds to agree with it, for a picture that adds up.
+  for (const deadline = Date.now() + 10_000; s.total !== s.rows && Date.now() < deadline; s = await state()) {
+    await page.waitForTimeout(100);
+  }
+  console.log(`dashboard: ${JSON.stringify(s)}`);
 
   await page.screenshot({ path: out, animations: 'disabled' });
   if (errors.length > 0) throw new Error(`${errors.length} uncaught page error(s), first: ${errors[0].message}`);
