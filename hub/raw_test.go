@@ -136,9 +136,9 @@ func (e *env) negotiateV1(t *testing.T) (string, string) {
 // ---------------------------------------------------------------------------
 // WebSocket connections under test
 
-// rawWS is a signalrtest.Conn whose records a goroutine reads into a buffer
-// from the start (or from start), so that a test waits for the next one
-// with a timeout. Every failure fails the test.
+// rawWS is a signalrtest.Conn under test. Once started, a goroutine reads
+// its records into a buffer, so that the test waits for each with a timeout
+// while the connection keeps being read. Every failure fails the test.
 type rawWS struct {
 	t    *testing.T
 	c    *signalrtest.Conn

@@ -19,8 +19,9 @@ type Conn struct {
 	id    string // the public connection id, if negotiated
 
 	// The reader's state.
-	msgType   websocket.MessageType // of the last WebSocket message read
-	msgs      int64                 // WebSocket messages read
+	msg       io.Reader             // the WebSocket message being read; nil between messages
+	msgType   websocket.MessageType // of the message being read, or the last one
+	msgs      int64                 // WebSocket messages begun
 	buf       []byte                // buf[off:] is read but not yet returned
 	off       int
 	handshook bool // the handshake answer is read: MessagePack framing follows
@@ -75,13 +76,19 @@ func (c *Conn) Handshake(ctx context.Context) error {
 }
 
 // ReadRecord returns the next record the hub sent, whatever the WebSocket
-// message boundaries; it reads a message whole before it returns the
-// records that end in it. The first record is the handshake answer, framed as
-// JSON in either protocol. The error is the WebSocket's once the connection
-// has ended (see websocket.CloseStatus), or wraps [ErrMalformed] if the
-// stream does not frame as records; cancelling ctx closes the connection, as
-// in coder/websocket.
+// message boundaries: a record is returned as soon as it is whole, before
+// the rest of its message is read. The first record is the handshake
+// answer, framed as JSON in either protocol. The error is the WebSocket's
+// once the connection has ended (see websocket.CloseStatus), or wraps
+// [ErrMalformed] if the stream does not frame as records. Cancelling ctx
+// closes the connection, as in coder/websocket.
 func (c *Conn) ReadRecord(ctx context.Context) (Record, error) {
+	if ctx.Done() != nil {
+		// Messages are read on across calls, so the message reader cannot
+		// take this call's ctx: the ctx acts on the connection instead.
+		stop := context.AfterFunc(ctx, func() { _ = c.ws.CloseNow() })
+		defer stop()
+	}
 	for {
 		p := c.proto
 		if !c.handshook {
@@ -96,36 +103,40 @@ func (c *Conn) ReadRecord(ctx context.Context) (Record, error) {
 			c.handshook = true
 			return Record{Data: rec, Type: c.msgType, Msg: c.msgs}, nil
 		}
-		if err := c.fill(ctx); err != nil {
+		if err := c.fill(); err != nil {
+			if ctx.Err() != nil {
+				err = ctx.Err()
+			}
 			return Record{}, fmt.Errorf("signalrtest: read: %w", err)
 		}
 	}
 }
 
-// fill reads the next WebSocket message, whole, onto the end of buf: a
-// message reader must not outlive the ctx it was opened with.
-func (c *Conn) fill(ctx context.Context) error {
-	typ, r, err := c.ws.Reader(ctx)
-	if err != nil {
-		return err
-	}
-	c.msgType = typ
-	c.msgs++
-	c.buf = c.buf[:copy(c.buf, c.buf[c.off:])]
-	c.off = 0
-	for {
-		if len(c.buf) == cap(c.buf) {
-			c.buf = slices.Grow(c.buf, max(cap(c.buf), 8<<10))
-		}
-		n, err := r.Read(c.buf[len(c.buf):cap(c.buf)])
-		c.buf = c.buf[:len(c.buf)+n]
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
+// fill reads what comes next, from the message being read or the next one,
+// onto the end of buf.
+func (c *Conn) fill() error {
+	if c.msg == nil {
+		typ, r, err := c.ws.Reader(context.Background())
 		if err != nil {
 			return err
 		}
+		c.msg, c.msgType = r, typ
+		c.msgs++
 	}
+	if c.off > 0 {
+		c.buf = c.buf[:copy(c.buf, c.buf[c.off:])]
+		c.off = 0
+	}
+	if len(c.buf) == cap(c.buf) {
+		c.buf = slices.Grow(c.buf, max(cap(c.buf), 8<<10))
+	}
+	n, err := c.msg.Read(c.buf[len(c.buf):cap(c.buf)])
+	c.buf = c.buf[:len(c.buf)+n]
+	if errors.Is(err, io.EOF) {
+		c.msg = nil
+		return nil
+	}
+	return err
 }
 
 // Close closes the connection at once, without a close handshake, and

@@ -111,6 +111,31 @@ func TestConnectAndInvoke(t *testing.T) {
 	}
 }
 
+// TestReadRecordContext: a ctx acts on the call it is given to only, and
+// cancelling it while ReadRecord waits returns its error.
+func TestReadRecordContext(t *testing.T) {
+	_, c := newHub(t)
+	dialCtx, cancel := context.WithTimeout(t.Context(), timeout)
+	conn, err := c.Connect(dialCtx, signalrtest.JSON)
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx := timeoutCtx(t)
+	if err := conn.Write(ctx, websocket.MessageText, signalrtest.JSONInvocation("1", "JoinLeadGroup", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if typ, rec := nextMessage(t, ctx, conn, signalrtest.JSON); typ != 3 {
+		t.Fatalf("after Connect's ctx was cancelled: %q, want a completion", rec.Data)
+	}
+	short, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := conn.ReadRecord(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("ReadRecord with nothing to read: %v, want the deadline", err)
+	}
+}
+
 func TestBearerToken(t *testing.T) {
 	alice := hub.AuthenticatorFunc(func(r *http.Request) (*hub.Principal, error) {
 		if hub.BearerToken(r) != "alice" {
