@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/leadupdates/leadupdates/hub/internal/protocol"
 )
 
@@ -35,18 +34,27 @@ type conn struct {
 	attached  bool
 	opened    bool  // handshake done and registered; under srv.reg.mu
 	ended     int64 // unix nanoseconds; under srv.reg.mu
-	ws        *websocket.Conn
-	wsTimer   *time.Timer // closes ws when a write takes longer than the write timeout
-	// wsWriters counts the WebSocket flush goroutine and an armed or
-	// running wsTimer; the connection's serving goroutine waits for them.
+	// link is the WebSocket the connection writes to, under mu; nil
+	// before the upgrade and while a stateful connection waits to be
+	// re-attached.
+	link *wsLink
+	// wsWriters counts the WebSocket flush goroutine and armed or running
+	// write timers; the connection's serving goroutine waits for them.
 	wsWriters sync.WaitGroup
-	inbox     chan []byte // SSE and Long Polling: records from POSTs, size-checked
+	// stateful: negotiate offered stateful reconnect (fixed before the
+	// connection is registered); rb is its state once a version 2
+	// handshake took it up (set under mu by the reader, fixed after).
+	stateful bool
+	rb       *replay
+	inbox    chan []byte // SSE and Long Polling: records from POSTs, size-checked
 
 	postMu    sync.Mutex        // one POST at a time
 	postProto protocol.Protocol // framing of POST bodies, known after the handshake
 
 	// Inbound state, used only by the engine's reader goroutine.
 	br      *bufio.Reader // WebSocket: the message stream
+	brLink  *wsLink       // the WebSocket br reads
+	heard   bool          // stateful: a message after the handshake came
 	pending []byte
 	nextID  uint64
 
@@ -63,7 +71,10 @@ type conn struct {
 	queue        [][]byte
 	spare        [][]byte
 	flushing     bool
-	greeted      bool // the first frame, the handshake answer, is taken
+	greeted      bool         // the first frame, the handshake answer, is taken
+	gateUntil    time.Time    // stateful: hold what follows the handshake answer until then (takeUp)
+	detachedAt   time.Time    // stateful: when the WebSocket was lost; zero while attached
+	rejoin       chan *wsLink // stateful: a re-attached WebSocket, for the reader
 	closing      bool
 	closingSince time.Time
 	reason       string
@@ -126,7 +137,8 @@ func (c *conn) startClosing(reason, text string, allowReconnect bool) {
 		return
 	}
 	c.setClosing(reason)
-	if p := c.protocol(); p != nil && c.ready.Load() && reason != reasonClient {
+	c.gateUntil = time.Time{}
+	if p := c.protocol(); p != nil && c.ready.Load() && reason != reasonClient && !c.detached() {
 		c.queue = append(c.queue, p.Close(text, allowReconnect))
 	}
 	if len(c.queue) == 0 && !c.flushing {

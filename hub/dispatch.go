@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/leadupdates/leadupdates/hub/internal/protocol"
 )
 
@@ -66,11 +67,28 @@ func (c *conn) next() ([]byte, error) {
 		return nil, c.readFailed(err)
 	}
 	c.lastRecv.Store(time.Now().UnixNano())
+	if c.rb != nil && !c.heard {
+		c.heard = true
+		c.mu.Lock()
+		c.ungate()
+		c.mu.Unlock()
+	}
 	m, err := p.Decode(rec)
 	if err != nil {
 		c.srv.logf(c, "invalid message", err)
 		c.closeWith(reasonProtocol, "Invalid message received: "+strings.TrimPrefix(err.Error(), protocol.ErrMalformed.Error()+": ")+".", false)
 		return nil, err
+	}
+	if c.rb != nil {
+		dup, err := c.received(m)
+		if err != nil {
+			c.srv.logf(c, "invalid sequence", err)
+			c.closeWith(reasonProtocol, "Sequence ID greater than amount of messages we've received.", false)
+			return nil, err
+		}
+		if dup {
+			return nil, nil // resent after a re-attach; handled the first time
+		}
 	}
 	switch m.Type {
 	case protocol.TypeInvocation:
@@ -82,7 +100,7 @@ func (c *conn) next() ([]byte, error) {
 		return nil, io.EOF
 	}
 	// Pings only prove the client is alive. Acks and sequences belong to
-	// stateful reconnect, which negotiate never offers; stream items,
+	// stateful reconnect (received), ignored on other connections; stream items,
 	// completions and cancels have nothing to match on this hub; unknown
 	// types are ignored, as the JavaScript client ignores them.
 	return nil, nil
@@ -98,10 +116,34 @@ func (c *conn) record(p protocol.Protocol) ([]byte, error) {
 			return nil, errEnded
 		}
 	}
-	if p == nil {
-		return protocol.ReadTextRecord(c.br, c.srv.cfg.maxMessageSize)
+	for {
+		var (
+			rec []byte
+			err error
+		)
+		if p == nil {
+			rec, err = protocol.ReadTextRecord(c.br, c.srv.cfg.maxMessageSize)
+		} else {
+			rec, err = p.ReadRecord(c.br, c.srv.cfg.maxMessageSize)
+		}
+		if err == nil || c.rb == nil || !transportLost(err) || c.ctx.Err() != nil {
+			return rec, err
+		}
+		// A stateful connection outlives its WebSocket: read on from the
+		// one its client re-attaches, from the start of a message. What
+		// the client had sent and was cut off, it resends.
+		if !c.awaitLink() {
+			return nil, errEnded
+		}
 	}
-	return p.ReadRecord(c.br, c.srv.cfg.maxMessageSize)
+}
+
+// transportLost reports whether a read failed because the WebSocket
+// failed, as a network failure makes it, rather than because of what the
+// client sent or a close it asked for (a close frame).
+func transportLost(err error) bool {
+	return !errors.Is(err, protocol.ErrTooLarge) && !errors.Is(err, protocol.ErrMalformed) &&
+		websocket.CloseStatus(err) == -1
 }
 
 func (c *conn) readFailed(err error) error {
@@ -138,11 +180,14 @@ func (c *conn) handshake() ([]byte, error) {
 	}
 	c.lastRecv.Store(time.Now().UnixNano())
 	c.proto.Store(&p)
+	if hs.Version >= 2 && c.stateful && c.transport == WebSockets {
+		c.takeUp()
+	}
 	return engineHandshake, nil
 }
 
 func (c *conn) handshakeFailed(msg string) error {
-	c.push(protocol.HandshakeResponse(msg), false)
+	c.push(protocol.HandshakeResponse(msg), frameControl)
 	c.closeWith(reasonHandshake, "", false)
 	return errors.New(msg)
 }
@@ -205,7 +250,7 @@ func (c *conn) reject(m protocol.Message, text string) {
 		return
 	}
 	if f, err := c.protocol().Completion(m.InvocationID, nil, false, text); err == nil {
-		c.push(f, false)
+		c.push(f, frameReply)
 	}
 }
 
@@ -298,5 +343,5 @@ func (c *conn) complete(m engineMessage) {
 	if err != nil {
 		f, _ = c.protocol().Completion(cl.clientID, nil, false, fmt.Sprintf("An unexpected error occurred invoking '%s' on the server.", cl.target))
 	}
-	c.push(f, false)
+	c.push(f, frameReply)
 }

@@ -21,3 +21,15 @@ type LeadUpdatesHub = leadUpdatesHub
 
 // GroupCount returns the number of non-empty groups.
 func (s *Server) GroupCount() int { return s.reg.groupCount() }
+
+// Detached reports whether the stateful connection with this id has lost
+// its WebSocket and waits for its client to re-attach.
+func (s *Server) Detached(connectionID string) bool {
+	c := s.reg.liveConn(connectionID)
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.detached()
+}

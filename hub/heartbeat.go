@@ -35,12 +35,25 @@ func (s *Server) check(c *conn, now time.Time) {
 	}
 	c.mu.Lock()
 	closing, since := c.closing, c.closingSince
+	detachedAt, stateful := c.detachedAt, c.rb != nil
+	if !c.gateUntil.IsZero() && now.After(c.gateUntil) {
+		c.ungate() // the client said nothing after its handshake
+	}
 	c.mu.Unlock()
 	if closing {
 		// A Close nobody takes (a long polling client that stopped
 		// polling, a stuck stream) must not keep the connection.
 		if now.Sub(since) > s.cfg.writeTimeout {
 			c.abort(reasonTimeout)
+		}
+		return
+	}
+	if !detachedAt.IsZero() {
+		// A stateful connection without its WebSocket: nothing to ping,
+		// no client to time out; it waits for a re-attach, so long.
+		if now.Sub(detachedAt) > s.cfg.reattachWindow {
+			s.logf(c, "no re-attach within the window", nil)
+			c.abort(reasonDetached)
 		}
 		return
 	}
@@ -51,6 +64,9 @@ func (s *Server) check(c *conn, now time.Time) {
 		}
 		return
 	}
+	if stateful {
+		c.sendAck(p)
+	}
 	if c.transport == LongPolling {
 		// The client does not ping over long polling; a waiting poll is its
 		// sign of life, and a poll answers at once when anything is queued.
@@ -59,7 +75,7 @@ func (s *Server) check(c *conn, now time.Time) {
 		}
 	} else if now.Sub(time.Unix(0, c.lastWrite.Load())) >= s.cfg.keepAlive {
 		c.lastWrite.Store(now.UnixNano())
-		c.push(p.Ping(), false)
+		c.push(p.Ping(), frameControl)
 	}
 	if now.Sub(time.Unix(0, c.lastRecv.Load())) > s.cfg.clientTimeout {
 		if c.transport == LongPolling {

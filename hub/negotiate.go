@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 type negotiateTransport struct {
@@ -12,17 +13,19 @@ type negotiateTransport struct {
 }
 
 type negotiateResponse struct {
-	ConnectionToken     string               `json:"connectionToken,omitempty"`
-	ConnectionID        string               `json:"connectionId"`
-	NegotiateVersion    int                  `json:"negotiateVersion,omitempty"`
-	AvailableTransports []negotiateTransport `json:"availableTransports"`
+	ConnectionToken      string               `json:"connectionToken,omitempty"`
+	ConnectionID         string               `json:"connectionId"`
+	NegotiateVersion     int                  `json:"negotiateVersion,omitempty"`
+	UseStatefulReconnect bool                 `json:"useStatefulReconnect,omitempty"`
+	AvailableTransports  []negotiateTransport `json:"availableTransports"`
 }
 
 // register creates a connection that a transport request can attach to by
 // its token. During shutdown it answers 503, and with too many connections
 // negotiated but not yet attached, 429; then it returns nil.
-func (s *Server) register(w http.ResponseWriter, id, token string, p *Principal) *conn {
+func (s *Server) register(w http.ResponseWriter, id, token string, p *Principal, stateful bool) *conn {
 	c := newConn(s, id, token, p)
+	c.stateful = stateful
 	switch s.reg.add(c, s.cfg.maxPending) {
 	case errShuttingDown:
 		http.Error(w, "Server is shutting down.", http.StatusServiceUnavailable)
@@ -62,11 +65,15 @@ func (s *Server) negotiate(w http.ResponseWriter, r *http.Request) {
 	if version > 0 {
 		token = newID()
 	}
-	if s.register(w, id, token, p) == nil {
+	// As ASP.NET Core: offered when the client asks (bool.TryParse) and the
+	// server allows it.
+	stateful := s.cfg.reattachWindow > 0 &&
+		strings.EqualFold(strings.TrimSpace(r.URL.Query().Get("useStatefulReconnect")), "true")
+	if s.register(w, id, token, p, stateful) == nil {
 		return
 	}
 
-	resp := negotiateResponse{ConnectionID: id, NegotiateVersion: version}
+	resp := negotiateResponse{ConnectionID: id, NegotiateVersion: version, UseStatefulReconnect: stateful}
 	if version > 0 {
 		resp.ConnectionToken = token
 	}

@@ -57,6 +57,8 @@ type config struct {
 	backplane        Backplane
 	backplaneQueue   int
 	filters          map[string]Filter
+	reattachWindow   time.Duration // 0: stateful reconnect off
+	replayBuffer     int
 }
 
 func defaults() config {
@@ -75,6 +77,8 @@ func defaults() config {
 		maxLeadGroups:    100,
 		maxPending:       10000,
 		backplaneQueue:   8192,
+		reattachWindow:   15 * time.Second,
+		replayBuffer:     100_000,
 	}
 }
 
@@ -98,6 +102,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("hub: pending connection cap %d is negative", c.maxPending)
 	case c.backplaneQueue < 1:
 		return fmt.Errorf("hub: backplane queue %d must be at least 1", c.backplaneQueue)
+	case c.reattachWindow < 0 || (c.reattachWindow > 0 && c.replayBuffer < 1):
+		return fmt.Errorf("hub: stateful reconnect window %v must not be negative, and its buffer %d must be at least 1 byte", c.reattachWindow, c.replayBuffer)
 	}
 	for name, f := range c.filters {
 		if name == "" || f == nil {
@@ -250,4 +256,19 @@ func WithFilter(name string, keep Filter) Option {
 		}
 		c.filters[name] = keep
 	}
+}
+
+// WithStatefulReconnect sets how stateful reconnect, which clients ask for
+// with withStatefulReconnect() (WebSockets only), behaves: window is how
+// long a connection whose WebSocket dropped waits for its client to
+// re-attach, keeping its id, principal and groups and buffering what is
+// sent to it; bufferBytes bounds what the client has not acknowledged, in
+// bytes of encoded messages, and a connection beyond it is closed with
+// allowReconnect (leadupdates_hub_unacked_closes_total). A window of 0
+// turns the feature off: negotiate never offers it. Defaults to a window of
+// 15 s, ASP.NET Core's DisconnectTimeout (the client re-attaches at once
+// and gives up after its 30 s server timeout), and 100,000 bytes, ASP.NET
+// Core's StatefulReconnectBufferSize.
+func WithStatefulReconnect(window time.Duration, bufferBytes int) Option {
+	return func(c *config) { c.reattachWindow, c.replayBuffer = window, bufferBytes }
 }

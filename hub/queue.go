@@ -8,18 +8,37 @@ import "github.com/go-kit/log/level"
 // goroutine per message per connection instead, and lose the order), and
 // bounds what a slow client can hold (WithSendQueue).
 
+// frameKind says what a queued frame is to the connection.
+type frameKind uint8
+
+const (
+	// frameControl: the handshake answer, Ping, Close, Ack, Sequence;
+	// never replayed.
+	frameControl frameKind = iota
+	// frameReply: a Completion; numbered and replayed with stateful
+	// reconnect.
+	frameReply
+	// frameMessage: an invocation the application sent; numbered and
+	// replayed, and counted as sent.
+	frameMessage
+)
+
 // push queues a frame for the client, in order. It never blocks: when the
 // queue is full the client is too slow, and it is closed with
-// allowReconnect so that it comes back and reloads. counted marks
-// application messages, as opposed to protocol frames.
-func (c *conn) push(frame []byte, counted bool) bool {
+// allowReconnect so that it comes back and reloads. A stateful connection
+// is bounded by its replay buffer instead (pushStateful).
+func (c *conn) push(frame []byte, k frameKind) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	counted := k == frameMessage
 	if c.closing {
 		if counted {
 			c.srv.tel.dropped.WithLabelValues("closing").Inc()
 		}
 		return false
+	}
+	if c.rb != nil {
+		return c.pushStateful(frame, k)
 	}
 	if len(c.queue) >= c.srv.cfg.sendQueue {
 		c.srv.tel.dropped.WithLabelValues("overflow").Add(float64(len(c.queue) + 1))
@@ -54,7 +73,7 @@ func (c *conn) accept() {
 
 // kick starts delivery of what is queued; c.mu is held.
 func (c *conn) kick() {
-	if c.ws != nil {
+	if c.link != nil {
 		if !c.flushing {
 			c.flushing = true
 			c.wsWriters.Go(c.flushWS)

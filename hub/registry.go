@@ -36,6 +36,7 @@ var (
 	errTooManyPending = errors.New("too many connections negotiated")
 	errGone           = errors.New("no connection with that id")
 	errInUse          = errors.New("connection id already in use")
+	errResumable      = errors.New("a stateful connection: re-attach")
 )
 
 func newRegistry() *registry {
@@ -65,7 +66,9 @@ func (r *registry) add(c *conn, maxPending int) error {
 	return nil
 }
 
-// attach binds a transport to a negotiated connection, once; attached runs
+// attach binds a transport to a negotiated connection, once, or reports
+// errResumable for a WebSocket that may take over a stateful connection's
+// (conn.resume); attached runs
 // under the lock, so that Close, which sets shutdown under it, never misses
 // a connection it must wait for.
 func (r *registry) attach(c *conn, t Transport, attached func()) error {
@@ -76,6 +79,8 @@ func (r *registry) attach(c *conn, t Transport, attached func()) error {
 		return errShuttingDown
 	case c.ctx.Err() != nil:
 		return errGone
+	case c.attached && t == WebSockets && c.transport == WebSockets && c.resumable():
+		return errResumable
 	case c.attached:
 		return errInUse
 	}

@@ -160,7 +160,7 @@ func (m *outMessage) deliver(s *Server, c *conn) {
 		}
 		*f = b
 	}
-	c.push(*f, true)
+	c.push(*f, frameMessage)
 }
 
 // encode encodes m for both protocols at once, for a message that leaves

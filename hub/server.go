@@ -199,13 +199,22 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (*conn, bool) {
 // attach binds a transport to a negotiated connection; a second transport
 // request for it gets 409.
 func (s *Server) attach(w http.ResponseWriter, c *conn, t Transport) bool {
+	_, ok := s.bind(w, c, t)
+	return ok
+}
+
+// bind is attach, but that a WebSocket may re-attach a stateful connection:
+// resume.
+func (s *Server) bind(w http.ResponseWriter, c *conn, t Transport) (resume, ok bool) {
 	err := s.reg.attach(c, t, func() {
 		s.conns.Add(1)
 		s.workers.Add(1) // for the goroutine spawn starts
 	})
 	switch err {
 	case nil:
-		return true
+		return false, true
+	case errResumable:
+		return true, true
 	case errShuttingDown:
 		http.Error(w, "Server is shutting down.", http.StatusServiceUnavailable)
 	case errGone:
@@ -213,7 +222,7 @@ func (s *Server) attach(w http.ResponseWriter, c *conn, t Transport) bool {
 	default:
 		http.Error(w, "Connection ID is already in use.", http.StatusConflict)
 	}
-	return false
+	return false, false
 }
 
 func newID() string {

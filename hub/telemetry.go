@@ -9,13 +9,16 @@ import (
 // They always exist, so the hot path never checks for nil; WithRegisterer
 // decides whether anyone sees them.
 type telemetry struct {
-	connections  *prometheus.GaugeVec
-	opened       *prometheus.CounterVec
-	closed       *prometheus.CounterVec
-	sent         prometheus.Counter
-	dropped      *prometheus.CounterVec
-	slowClosed   prometheus.Counter
-	authFailures prometheus.Counter
+	connections *prometheus.GaugeVec
+	opened      *prometheus.CounterVec
+	closed      *prometheus.CounterVec
+	sent        prometheus.Counter
+	dropped     *prometheus.CounterVec
+	slowClosed  prometheus.Counter
+	// Stateful reconnect.
+	reattached    prometheus.Counter
+	unackedClosed prometheus.Counter
+	authFailures  prometheus.Counter
 }
 
 // Reasons a connection ended, the "reason" label of
@@ -30,6 +33,8 @@ const (
 	reasonError     = "error"     // a transport write failed
 	reasonServer    = "server"    // closed by the engine or an application hook
 	reasonAbandoned = "abandoned" // negotiated but never connected
+	reasonDetached  = "detached"  // stateful: its WebSocket dropped and no re-attach came in time
+	reasonUnacked   = "unacked"   // stateful: unacknowledged messages exceeded the replay buffer
 )
 
 func newTelemetry(f *promreg.Factory) *telemetry {
@@ -52,11 +57,19 @@ func newTelemetry(f *promreg.Factory) *telemetry {
 		}),
 		dropped: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "leadupdates_hub_messages_dropped_total",
-			Help: "Server-to-client invocations not delivered, by reason (closing, overflow, encode; filter: a send to a filter name this instance does not know, counted once per send).",
+			Help: "Server-to-client invocations not delivered, by reason (closing, overflow, encode; unacked: a stateful connection's replay buffer overflowed; filter: a send to a filter name this instance does not know, counted once per send).",
 		}, []string{"reason"}),
 		slowClosed: f.NewCounter(prometheus.CounterOpts{
 			Name: "leadupdates_hub_slow_consumer_closes_total",
 			Help: "Connections closed because their send queue overflowed.",
+		}),
+		reattached: f.NewCounter(prometheus.CounterOpts{
+			Name: "leadupdates_hub_reattached_total",
+			Help: "Stateful-reconnect connections whose client re-attached a new WebSocket and had what it missed resent.",
+		}),
+		unackedClosed: f.NewCounter(prometheus.CounterOpts{
+			Name: "leadupdates_hub_unacked_closes_total",
+			Help: "Stateful-reconnect connections closed (allowReconnect) because the messages their client had not acknowledged exceeded the replay buffer.",
 		}),
 		authFailures: f.NewCounter(prometheus.CounterOpts{
 			Name: "leadupdates_hub_auth_failures_total",

@@ -33,11 +33,12 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		id := newID()
-		if c = s.register(w, id, id, p); c == nil {
+		if c = s.register(w, id, id, p, false); c == nil {
 			return
 		}
 	}
-	if !s.attach(w, c, WebSockets) {
+	resume, ok := s.bind(w, c, WebSockets)
+	if !ok {
 		return
 	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
@@ -46,6 +47,9 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	})
 	if err != nil {
 		s.logf(c, "websocket upgrade failed", err)
+		if resume {
+			return // the connection still waits for its client
+		}
 		c.abort(reasonClient)
 		s.workers.Done() // nothing to spawn
 		return
@@ -53,15 +57,17 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	// Hub messages are limited one by one as they are parsed, not per
 	// WebSocket message: clients batch several messages into one.
 	ws.SetReadLimit(-1)
+	l := c.newLink(ws)
+	if resume {
+		// A stateful connection's client is back: the connection's
+		// goroutines carry on with this WebSocket.
+		c.resume(l)
+		return
+	}
 	c.mu.Lock()
-	c.ws = ws
-	c.wsTimer = time.AfterFunc(time.Hour, func() {
-		defer c.wsWriters.Done() // armed by writeWS
-		_ = ws.CloseNow()
-	})
-	c.wsTimer.Stop()
+	c.link = l
 	c.mu.Unlock()
-	c.br = bufio.NewReaderSize(&wsStream{ws: ws, ctx: c.ctx}, readBufferSize)
+	c.readFrom(l)
 
 	// Return from the handler: the hijacked connection needs none of it, and
 	// the request and the handler's grown stack would otherwise stay for the
@@ -75,7 +81,12 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		case <-t.C:
 		}
 		t.Stop()
-		_ = ws.Close(websocket.StatusNormalClosure, "")
+		c.mu.Lock()
+		l := c.link // closing: no re-attach replaces it any more
+		c.mu.Unlock()
+		if l != nil {
+			_ = l.ws.Close(websocket.StatusNormalClosure, "")
+		}
 		c.finish()
 		// Closing now, nothing starts another flush: wait for the last
 		// one, and for the write timer if it fired.
@@ -88,14 +99,38 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 // piecewise.
 const readBufferSize = 512
 
+// wsLink is one WebSocket of a connection: a stateful connection may have
+// several, one after the other.
+type wsLink struct {
+	ws    *websocket.Conn
+	timer *time.Timer // closes ws when a write takes longer than the write timeout
+}
+
+func (c *conn) newLink(ws *websocket.Conn) *wsLink {
+	t := time.AfterFunc(time.Hour, func() {
+		defer c.wsWriters.Done() // armed by writeWS
+		_ = ws.CloseNow()
+	})
+	t.Stop()
+	return &wsLink{ws: ws, timer: t}
+}
+
+// readFrom makes the reader read l; the reader itself calls it, but for
+// the first WebSocket, before the reader starts.
+func (c *conn) readFrom(l *wsLink) {
+	c.brLink = l
+	c.br = bufio.NewReaderSize(&wsStream{ws: l.ws, ctx: c.ctx}, readBufferSize)
+}
+
 // flushWS writes the queue to the WebSocket. It runs only while something is
 // queued, so an idle connection has no writer goroutine.
 func (c *conn) flushWS() {
 	for {
 		c.mu.Lock()
-		if len(c.queue) == 0 {
+		l := c.link
+		if len(c.queue) == 0 || l == nil || c.holding() {
 			c.flushing = false
-			if c.closing {
+			if c.closing && (len(c.queue) == 0 || l == nil) {
 				c.markDrained()
 			}
 			c.mu.Unlock()
@@ -103,17 +138,15 @@ func (c *conn) flushWS() {
 		}
 		batch := c.take()
 		c.mu.Unlock()
-		err := c.writeWS(batch)
+		err := c.writeWS(l, batch)
 		c.mu.Lock()
 		c.recycle(batch)
 		c.mu.Unlock()
 		if err != nil {
 			c.srv.logf(c, "write failed", err)
-			c.mu.Lock()
-			c.flushing = false
-			c.mu.Unlock()
-			c.abort(reasonError)
-			return
+			if c.lost(l, true, reasonError) {
+				return
+			}
 		}
 	}
 }
@@ -126,7 +159,7 @@ var wsBuffers = sync.Pool{New: func() any { b := make([]byte, 0, wsMessageSize);
 
 // writeWS writes a batch as few WebSocket messages, each one frame: every
 // frame costs the WebSocket library a lock, a deadline and a write.
-func (c *conn) writeWS(batch [][]byte) error {
+func (c *conn) writeWS(l *wsLink, batch [][]byte) error {
 	typ := websocket.MessageText
 	if p := c.protocol(); p != nil && p.Binary() {
 		typ = websocket.MessageBinary
@@ -134,9 +167,9 @@ func (c *conn) writeWS(batch [][]byte) error {
 	bp := wsBuffers.Get().(*[]byte)
 	defer wsBuffers.Put(bp)
 	c.wsWriters.Add(1) // done by the timer's function, or here if it never runs
-	c.wsTimer.Reset(c.srv.cfg.writeTimeout)
+	l.timer.Reset(c.srv.cfg.writeTimeout)
 	defer func() {
-		if c.wsTimer.Stop() {
+		if l.timer.Stop() {
 			c.wsWriters.Done()
 		}
 	}()
@@ -152,7 +185,7 @@ func (c *conn) writeWS(batch [][]byte) error {
 			*bp = buf
 			msg = buf
 		}
-		if err := c.ws.Write(context.Background(), typ, msg); err != nil {
+		if err := l.ws.Write(context.Background(), typ, msg); err != nil {
 			return err
 		}
 	}

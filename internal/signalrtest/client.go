@@ -25,6 +25,11 @@ type Client struct {
 	// Authorization header on negotiate and, as browsers must, in the
 	// access_token query parameter on WebSocket and event stream requests.
 	AccessToken string
+	// StatefulReconnect asks negotiate for stateful reconnect
+	// (useStatefulReconnect=true), as withStatefulReconnect() does; if the
+	// hub offers it, Connect handshakes with version 2 and the Conn
+	// numbers messages (see [Conn.Resume]).
+	StatefulReconnect bool
 }
 
 // Negotiation is the hub's answer to negotiate.
@@ -33,6 +38,8 @@ type Negotiation struct {
 	ConnectionToken     string               `json:"connectionToken"` // empty with negotiateVersion 0
 	NegotiateVersion    int                  `json:"negotiateVersion"`
 	AvailableTransports []AvailableTransport `json:"availableTransports"`
+	// UseStatefulReconnect: the hub offers stateful reconnect.
+	UseStatefulReconnect bool `json:"useStatefulReconnect"`
 }
 
 // AvailableTransport is one transport a hub offers in its negotiate answer.
@@ -80,7 +87,11 @@ func (c *Client) transportURL(scheme, query string) string {
 // Negotiate POSTs URL/negotiate?negotiateVersion=1, as @microsoft/signalr
 // does, and returns the answer. Any status but 200 is an error.
 func (c *Client) Negotiate(ctx context.Context) (*Negotiation, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL+"/negotiate?negotiateVersion=1", nil)
+	u := c.URL + "/negotiate?negotiateVersion=1"
+	if c.StatefulReconnect {
+		u += "&useStatefulReconnect=true"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
 	if err != nil {
 		return nil, fmt.Errorf("signalrtest: negotiate: %w", err)
 	}
@@ -136,9 +147,31 @@ func (c *Client) Connect(ctx context.Context, p Protocol) (*Conn, error) {
 		return nil, err
 	}
 	conn.id = n.ConnectionID
+	conn.neg = n
+	if n.UseStatefulReconnect {
+		conn.version = 2
+	}
 	if err := conn.Handshake(ctx); err != nil {
 		conn.Close()
 		return nil, err
 	}
 	return conn, nil
+}
+
+// Resume opens a new WebSocket for the stateful connection of conn, whose
+// WebSocket is lost or not, as @microsoft/signalr does after a drop: same
+// connection token, no handshake. The hub answers with a Sequence message
+// and resends what conn has not acknowledged; the caller sends its own
+// Sequence and resends. The returned Conn reads the connection's protocol
+// from its first byte.
+func (c *Client) Resume(ctx context.Context, conn *Conn) (*Conn, *http.Response, error) {
+	if conn.neg == nil {
+		return nil, nil, fmt.Errorf("signalrtest: resume: the connection was not negotiated")
+	}
+	next, resp, err := c.Dial(ctx, "id="+url.QueryEscape(conn.neg.token()), conn.proto)
+	if err != nil {
+		return nil, resp, err
+	}
+	next.id, next.neg, next.version, next.handshook = conn.id, conn.neg, conn.version, true
+	return next, resp, nil
 }

@@ -17,6 +17,10 @@ type Conn struct {
 	ws    *websocket.Conn
 	proto Protocol
 	id    string // the public connection id, if negotiated
+	neg   *Negotiation
+	// version is the handshake's protocol version: 2 when the hub offered
+	// stateful reconnect.
+	version int
 
 	// The reader's state.
 	msg       io.Reader             // the WebSocket message being read; nil between messages
@@ -42,6 +46,17 @@ type Record struct {
 // the connection was dialled without it.
 func (c *Conn) ConnectionID() string { return c.id }
 
+// Negotiation returns the hub's answer to negotiate, or nil if the
+// connection was dialled without it.
+func (c *Conn) Negotiation() *Negotiation { return c.neg }
+
+// Stateful reports whether the connection uses stateful reconnect: the hub
+// offered it and the handshake asked for version 2.
+func (c *Conn) Stateful() bool { return c.version == 2 }
+
+// Protocol returns the connection's protocol.
+func (c *Conn) Protocol() Protocol { return c.proto }
+
 // Write sends b as one WebSocket message of type typ, as it is: framed
 // records, several at once, a part of one, or bytes no hub accepts.
 func (c *Conn) Write(ctx context.Context, typ websocket.MessageType, b []byte) error {
@@ -62,7 +77,11 @@ func (c *Conn) Ping(ctx context.Context) error {
 // hub's error, is returned as an error. Records that came with the answer
 // are kept for ReadRecord.
 func (c *Conn) Handshake(ctx context.Context) error {
-	if err := c.Write(ctx, c.proto.messageType(), c.proto.Handshake()); err != nil {
+	hs := c.proto.Handshake()
+	if c.version == 2 {
+		hs = c.proto.handshake(2)
+	}
+	if err := c.Write(ctx, c.proto.messageType(), hs); err != nil {
 		return err
 	}
 	rec, err := c.ReadRecord(ctx)
@@ -143,4 +162,11 @@ func (c *Conn) fill() error {
 // unblocks a ReadRecord waiting on it. It may be called more than once.
 func (c *Conn) Close() error {
 	return c.ws.CloseNow()
+}
+
+// CloseNormally closes the connection with a close frame (status 1000), as
+// a client that ends the connection does, and waits up to 5 s for the
+// hub's.
+func (c *Conn) CloseNormally() error {
+	return c.ws.Close(websocket.StatusNormalClosure, "")
 }

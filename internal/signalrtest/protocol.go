@@ -46,8 +46,24 @@ func (p Protocol) String() string {
 
 // Handshake returns the handshake request that selects p, separator
 // included.
-func (p Protocol) Handshake() []byte {
-	return []byte(`{"protocol":"` + p.String() + `","version":1}` + "\x1e")
+func (p Protocol) Handshake() []byte { return p.handshake(1) }
+
+func (p Protocol) handshake(version int) []byte {
+	return fmt.Appendf(nil, `{"protocol":"%s","version":%d}`+"\x1e", p, version)
+}
+
+// Ack returns p's Ack message for stateful reconnect, framed: "received
+// every message up to id".
+func (p Protocol) Ack(id int64) []byte { return p.sequenced(8, id) }
+
+// Sequence returns p's Sequence message, framed: "the next message is id".
+func (p Protocol) Sequence(id int64) []byte { return p.sequenced(9, id) }
+
+func (p Protocol) sequenced(typ int, id int64) []byte {
+	if p == MessagePack {
+		return MessagePackFrame(typ, id)
+	}
+	return fmt.Appendf(nil, `{"type":%d,"sequenceId":%d}`+"\x1e", typ, id)
 }
 
 // messageType is the WebSocket message type that carries p.
@@ -148,6 +164,7 @@ type Message struct {
 	Result         json.RawMessage   `json:"result"`
 	Error          *string           `json:"error"` // nil if absent
 	AllowReconnect bool              `json:"allowReconnect"`
+	SequenceID     int64             `json:"sequenceId"`
 	Raw            []byte            `json:"-"` // the record as received
 }
 

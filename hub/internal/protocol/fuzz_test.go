@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"strings"
 	"testing"
 )
@@ -232,7 +233,9 @@ func TestParseHandshake(t *testing.T) {
 		{`{"protocol":"messagepack","version":"1"}`, MessagePack, 0, "Handshake request is not valid JSON."},
 		{`{"protocol":"xml","version":1}`, nil, 0, "The protocol 'xml' is not supported."},
 		{`{"protocol":"json"}`, JSON, 0, "Handshake request has no protocol version."},
-		{`{"protocol":"messagepack","version":2}`, MessagePack, 0, "The server does not support version 2 of the 'messagepack' protocol."},
+		{`{"protocol":"messagepack","version":2}`, MessagePack, 2, ""},
+		{`{"protocol":"json","version":2}`, JSON, 2, ""},
+		{`{"protocol":"messagepack","version":3}`, MessagePack, 0, "The server does not support version 3 of the 'messagepack' protocol."},
 	} {
 		hs, err := ParseHandshake([]byte(tc.in))
 		got := ""
@@ -241,6 +244,38 @@ func TestParseHandshake(t *testing.T) {
 		}
 		if hs.Protocol != tc.proto || hs.Version != tc.version || got != tc.err {
 			t.Errorf("ParseHandshake(%s) = %v, %d, %q; want %v, %d, %q", tc.in, hs.Protocol, hs.Version, got, tc.proto, tc.version, tc.err)
+		}
+	}
+}
+
+func TestAckAndSequence(t *testing.T) {
+	for _, p := range []Protocol{JSON, MessagePack} {
+		for _, id := range []int64{0, 1, 300, 1 << 40, math.MaxInt64} {
+			for _, b := range [][]byte{p.Ack(id), p.Sequence(id)} {
+				rec, err := p.ReadRecord(bufio.NewReader(bytes.NewReader(b)), 1024)
+				if err != nil {
+					t.Fatal(err)
+				}
+				m, err := p.Decode(rec)
+				if err != nil || m.SequenceID != id || (m.Type != TypeAck && m.Type != TypeSequence) {
+					t.Errorf("%s %q: %+v, %v", p.Name(), b, m, err)
+				}
+			}
+		}
+	}
+	for _, bad := range []string{`{"type":8}`, `{"type":9,"sequenceId":"1"}`, `{"type":8,"sequenceId":1.5}`, `{"type":9,"sequenceId":1e30}`} {
+		if _, err := JSON.Decode([]byte(bad)); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: %v, want ErrMalformed", bad, err)
+		}
+	}
+	for _, bad := range [][]byte{
+		{0x91, 0x08},                               // [8]
+		{0x92, 0x09, 0xa1, 0x31},                   // [9, "1"]
+		{0x92, 0x08, 0xcb, 0, 0, 0, 0, 0, 0, 0, 0}, // [8, 0.0]
+		{0x92, 0x08, 0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, // [8, 2^64-1]
+	} {
+		if _, err := MessagePack.Decode(bad); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%x: %v, want ErrMalformed", bad, err)
 		}
 	}
 }

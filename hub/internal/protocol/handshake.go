@@ -11,7 +11,9 @@ type Handshake struct {
 	// supported. It is set even when ParseHandshake fails for another
 	// reason, so that a transport knows how to frame what follows.
 	Protocol Protocol
-	Version  int
+	// Version is 1, or 2 for a client that can use stateful reconnect
+	// (the server decides whether it does).
+	Version int
 }
 
 // A HandshakeError is a handshake request the server refuses; its text is
@@ -36,7 +38,7 @@ func ParseHandshake(record []byte) (Handshake, error) {
 		return hs, HandshakeError(fmt.Sprintf("The protocol '%s' is not supported.", req.Protocol))
 	case req.Version == nil:
 		return hs, HandshakeError("Handshake request has no protocol version.")
-	case *req.Version != 1:
+	case *req.Version != 1 && *req.Version != 2:
 		return hs, HandshakeError(fmt.Sprintf("The server does not support version %d of the '%s' protocol.", *req.Version, req.Protocol))
 	}
 	hs.Version = *req.Version

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
@@ -45,6 +46,8 @@ type Message struct {
 	HasID        bool // an invocation id that is not "": a Completion is due, as ASP.NET Core decides
 	Target       string
 	Args         []RawArg
+	// SequenceID is the id an Ack or a Sequence message carries.
+	SequenceID int64
 }
 
 // RawArg is one undecoded argument: JSON text or one MessagePack value.
@@ -66,7 +69,17 @@ type Protocol interface {
 	Completion(id string, result any, hasResult bool, errText string) ([]byte, error)
 	Close(errText string, allowReconnect bool) []byte
 	Ping() []byte
+	// Ack and Sequence are the messages of stateful reconnect: "received
+	// every message up to id" and "the next message is id".
+	Ack(id int64) []byte
+	Sequence(id int64) []byte
 }
+
+// Counted reports whether messages of type typ count for stateful
+// reconnect, which numbers and replays them: Invocation, StreamItem,
+// Completion, StreamInvocation and CancelInvocation, as both the
+// JavaScript client and ASP.NET Core count.
+func Counted(typ int) bool { return typ >= TypeInvocation && typ <= TypeCancelInvocation }
 
 // The two protocols.
 var (
@@ -130,6 +143,7 @@ type jsonMessage struct {
 	InvocationID *string           `json:"invocationId"`
 	Target       string            `json:"target"`
 	Arguments    []json.RawMessage `json:"arguments"`
+	SequenceID   json.RawMessage   `json:"sequenceId"`
 }
 
 func (jsonProtocol) Decode(record []byte) (Message, error) {
@@ -148,6 +162,11 @@ func (jsonProtocol) Decode(record []byte) (Message, error) {
 		cm.Args = make([]RawArg, len(m.Arguments))
 		for i, a := range m.Arguments {
 			cm.Args[i] = RawArg(a)
+		}
+	}
+	if cm.Type == TypeAck || cm.Type == TypeSequence {
+		if m.SequenceID == nil || json.Unmarshal(m.SequenceID, &cm.SequenceID) != nil {
+			return cm, fmt.Errorf("%w: no integer sequenceId", ErrMalformed)
 		}
 	}
 	return cm, nil
@@ -201,6 +220,14 @@ func (jsonProtocol) Close(errText string, allowReconnect bool) []byte {
 
 func (jsonProtocol) Ping() []byte { return []byte("{\"type\":6}\x1e") }
 
+func (jsonProtocol) Ack(id int64) []byte { return jsonSequenced(TypeAck, id) }
+
+func (jsonProtocol) Sequence(id int64) []byte { return jsonSequenced(TypeSequence, id) }
+
+func jsonSequenced(typ int, id int64) []byte {
+	return fmt.Appendf(nil, "{\"type\":%d,\"sequenceId\":%d}\x1e", typ, id)
+}
+
 // msgpackProtocol is the MessagePack hub protocol: each message is a
 // MessagePack array prefixed by its length as a VarInt.
 type msgpackProtocol struct{}
@@ -243,6 +270,16 @@ func (msgpackProtocol) Decode(record []byte) (Message, error) {
 		return Message{}, fmt.Errorf("%w: bad message type", ErrMalformed)
 	}
 	cm := Message{Type: typ}
+	if typ == TypeAck || typ == TypeSequence {
+		// [type, sequenceId]
+		if n < 2 {
+			return cm, fmt.Errorf("%w: no sequence id", ErrMalformed)
+		}
+		if cm.SequenceID, err = decodeSequenceID(d); err != nil {
+			return cm, err
+		}
+		return cm, nil
+	}
 	if typ != TypeInvocation && typ != TypeStreamInvocation {
 		return cm, nil // only invocations carry anything the hub reads
 	}
@@ -341,3 +378,37 @@ func (msgpackProtocol) Close(errText string, allowReconnect bool) []byte {
 }
 
 func (msgpackProtocol) Ping() []byte { return []byte{0x02, 0x91, TypePing} }
+
+func (msgpackProtocol) Ack(id int64) []byte {
+	b, _ := Frame(TypeAck, id)
+	return b
+}
+
+func (msgpackProtocol) Sequence(id int64) []byte {
+	b, _ := Frame(TypeSequence, id)
+	return b
+}
+
+// decodeSequenceID reads an integer of any MessagePack size; one beyond
+// int64 is malformed.
+func decodeSequenceID(d *msgpack.Decoder) (int64, error) {
+	code, err := d.PeekCode()
+	if err != nil {
+		return 0, fmt.Errorf("%w: bad sequence id", ErrMalformed)
+	}
+	if code == msgpcode.Uint64 {
+		u, err := d.DecodeUint64()
+		if err != nil || u > math.MaxInt64 {
+			return 0, fmt.Errorf("%w: sequence id out of range", ErrMalformed)
+		}
+		return int64(u), nil
+	}
+	if !msgpcode.IsFixedNum(code) && (code < msgpcode.Uint8 || code > msgpcode.Int64) {
+		return 0, fmt.Errorf("%w: sequence id is not an integer", ErrMalformed)
+	}
+	id, err := d.DecodeInt64()
+	if err != nil {
+		return 0, fmt.Errorf("%w: bad sequence id", ErrMalformed)
+	}
+	return id, nil
+}
