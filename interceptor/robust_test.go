@@ -289,7 +289,8 @@ func TestStrictStartsNoGoroutine(t *testing.T) {
 	before := runtime.NumGoroutine()
 	p, err := interceptor.New(&Lead{}, &recorder{}, interceptor.WithStrict())
 	must(t, err)
-	if n := runtime.NumGoroutine(); n != before {
+	// Goroutines of earlier tests may still be ending: only more is wrong.
+	if n := runtime.NumGoroutine(); n > before {
 		t.Errorf("%d goroutines after New, %d before", n, before)
 	}
 	must(t, p.Close())
