@@ -5,7 +5,7 @@
 #   Redis       TEST_REDIS_ADDR (hub) and TEST_REDIS_URL (examples/server), default 127.0.0.1:6379,
 #               and redis-server on the PATH (some tests start a private one)
 #   Chromium    CHROMIUM, default /usr/bin/chromium (the dashboard's browser test)
-#   gcc        go test -race needs cgo
+#   gcc         go test -race needs cgo (and the C library headers)
 #   Go 1.26+ and Node.js 20.19+, which it only checks.
 #
 # It looks at everything first. When something is missing that it may not install or start (not root and no
