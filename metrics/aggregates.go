@@ -237,11 +237,15 @@ func (c *Calculator) Aggregated(ctx context.Context) (bool, error) {
 	return s.on, err
 }
 
-// Migrate runs EnsureIndexes and then, on PostgreSQL, EnsureAggregates: the
-// whole migration a Calculator needs. On SQLite it only creates the indexes.
+// Migrate runs EnsureIndexes, EnsureFailures and then, on PostgreSQL,
+// EnsureAggregates: the whole migration a Calculator needs. On SQLite it
+// only creates the indexes and the failures table.
 // Like EnsureIndexes it must not run inside a transaction.
 func (c *Calculator) Migrate(ctx context.Context) error {
 	if err := c.EnsureIndexes(ctx); err != nil {
+		return err
+	}
+	if err := c.EnsureFailures(ctx); err != nil {
 		return err
 	}
 	if !c.dialect.aggregates {

@@ -7,6 +7,8 @@ import (
 
 // dialect holds what differs between the databases a Calculator supports.
 type dialect struct {
+	// name is the GORM dialector's name.
+	name string
 	// buildSQL returns the window and group queries.
 	buildSQL func(n names) (window, group string)
 	// arg converts a bound (in UTC) to the value bound to the queries.
@@ -25,6 +27,7 @@ type dialect struct {
 
 var dialects = map[string]dialect{
 	"postgres": {
+		name:       "postgres",
 		buildSQL:   buildSQL,
 		aggregates: true,
 		arg:        func(t time.Time) any { return t },
@@ -34,6 +37,7 @@ var dialects = map[string]dialect{
 		},
 	},
 	"sqlite": {
+		name:          "sqlite",
 		buildSQL:      buildSQLite,
 		arg:           sqliteTime,
 		schemaOnIndex: true,

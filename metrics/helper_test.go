@@ -138,7 +138,7 @@ func newTable(tb testing.TB, db *gorm.DB) string {
 // may have created beside it, which DROP TABLE leaves.
 func dropTable(tb testing.TB, db *gorm.DB, name string) {
 	tb.Helper()
-	stmts := []string{`DROP TABLE IF EXISTS "` + name + `"`}
+	stmts := []string{`DROP TABLE IF EXISTS "` + name + `"`, `DROP TABLE IF EXISTS "` + name + `_workflow_failures"`}
 	if db.Dialector.Name() == "postgres" {
 		delta := `"` + name + `_metrics_counts"`
 		stmts = append(stmts, `DROP TABLE IF EXISTS `+delta, `DROP FUNCTION IF EXISTS `+delta+`()`)

@@ -22,6 +22,7 @@ type Calculator struct {
 	windowSQL string
 	groupSQL  string
 	dialect   dialect
+	analytics analyticsSQL
 
 	agg        atomic.Pointer[aggState] // nil until detected
 	compacting sync.Mutex               // held while this Calculator compacts
@@ -62,6 +63,7 @@ func New(db *gorm.DB, opts ...Option) (*Calculator, error) {
 		processed: c.quote(cfg.processedAt),
 		deleted:   c.quote(cfg.deletedAt),
 	})
+	c.analytics = c.buildAnalyticsSQL()
 	return c, nil
 }
 

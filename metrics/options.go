@@ -18,6 +18,10 @@ type config struct {
 	compactEvery time.Duration
 	compactRows  int
 
+	bucket  time.Duration
+	buckets int
+	funnel  []string
+
 	table, source, status, score, createdAt, processedAt, deletedAt string
 }
 
@@ -36,6 +40,9 @@ func defaultConfig() config {
 
 		compactEvery: time.Minute,
 		compactRows:  5000,
+		bucket:       5 * time.Minute,
+		buckets:      288,
+		funnel:       defaultFunnel,
 	}
 }
 
@@ -48,6 +55,12 @@ func (c *config) validate() error {
 	}
 	if c.compactEvery < 0 || c.compactRows < 1 {
 		return errors.New("metrics: negative compaction period or row threshold below 1")
+	}
+	if c.bucket < time.Second || c.bucket%time.Second != 0 || c.buckets < 1 || c.buckets > 10000 {
+		return errors.New("metrics: buckets must be whole seconds, at least one, and 1 to 10,000 of them")
+	}
+	if len(c.funnel) == 0 {
+		return errors.New("metrics: empty funnel")
 	}
 	for _, n := range []string{c.table, c.source, c.status, c.score, c.createdAt, c.processedAt, c.deletedAt} {
 		if n == "" {
@@ -127,3 +140,17 @@ func WithCompaction(every time.Duration, rows int) Option {
 // incremental aggregates are installed: to check them, or on a replica
 // where they lag.
 func WithoutAggregates() Option { return func(c *config) { c.direct = true } }
+
+// WithBuckets sets the intervals of Analytics' series: n buckets of every
+// (whole seconds), aligned on midnight in the location of WithLocation, the
+// last one holding now. Defaults to 288 buckets of 5 minutes, a day.
+func WithBuckets(every time.Duration, n int) Option {
+	return func(c *config) { c.bucket, c.buckets = every, n }
+}
+
+// WithFunnel sets the statuses of Analytics' funnel, in the order the
+// workflow moves a lead through them. Defaults to New, Enriching, Enriched,
+// Scored, Vetted, Qualified, SyncedToCrm.
+func WithFunnel(statuses ...string) Option {
+	return func(c *config) { c.funnel = append([]string(nil), statuses...) }
+}

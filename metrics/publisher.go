@@ -34,6 +34,19 @@ type SinkFunc func(ctx context.Context, m notify.Metrics) error
 // NotifyMetricsUpdate calls f(ctx, m).
 func (f SinkFunc) NotifyMetricsUpdate(ctx context.Context, m notify.Metrics) error { return f(ctx, m) }
 
+// AnalyticsSource computes the processing analytics; *Calculator
+// satisfies it.
+type AnalyticsSource interface {
+	Analytics(ctx context.Context) (notify.Analytics, error)
+}
+
+// AnalyticsSink receives each set of analytics the Publisher computes;
+// *notify.Notifier satisfies it. Like Sink, it is called from the
+// Publisher's goroutine and must not modify what it receives.
+type AnalyticsSink interface {
+	NotifyAnalyticsUpdate(ctx context.Context, a notify.Analytics) error
+}
+
 // PublisherConfig holds a Publisher's optional settings; the zero value of
 // each field is its default.
 type PublisherConfig struct {
@@ -44,6 +57,10 @@ type PublisherConfig struct {
 	// Refresh is how often the Publisher recomputes without any trigger,
 	// so that "today" rolls over at midnight. Defaults to 30 s.
 	Refresh time.Duration
+	// Analytics, if set, is computed in the same computation as the
+	// figures, after them, and handed to the sink, which must then also
+	// be an AnalyticsSink. Defaults to none.
+	Analytics AnalyticsSource
 	// Logger logs failed computations and deliveries. Defaults to none.
 	Logger log.Logger
 	// Registerer, if set, registers the Publisher's collectors:
@@ -101,6 +118,11 @@ type Publisher struct {
 	latest notify.Metrics
 	at     time.Time
 	ok     bool
+
+	analyticsSink AnalyticsSink
+	analytics     notify.Analytics
+	analyticsAt   time.Time
+	analyticsOK   bool
 }
 
 // NewPublisher returns a Publisher that reads src and writes to sink, and
@@ -113,6 +135,13 @@ func NewPublisher(src Source, sink Sink, cfg PublisherConfig) (*Publisher, error
 	}
 	if cfg.Interval < 0 || cfg.Refresh < 0 {
 		return nil, errors.New("metrics: negative interval or refresh")
+	}
+	var asink AnalyticsSink
+	if cfg.Analytics != nil {
+		var ok bool
+		if asink, ok = sink.(AnalyticsSink); !ok {
+			return nil, errors.New("metrics: PublisherConfig.Analytics is set but the sink is no AnalyticsSink")
+		}
 	}
 	if cfg.Interval == 0 {
 		cfg.Interval = time.Second
@@ -142,7 +171,8 @@ func NewPublisher(src Source, sink Sink, cfg PublisherConfig) (*Publisher, error
 			Name: "leadupdates_metrics_triggers_total",
 			Help: "Calls to Trigger, coalesced into far fewer computations.",
 		}),
-		stopped: make(chan struct{}),
+		stopped:       make(chan struct{}),
+		analyticsSink: asink,
 	}
 	if err := f.Err(); err != nil {
 		return nil, err
@@ -193,6 +223,16 @@ func (p *Publisher) Latest() (notify.Metrics, time.Time, bool) {
 	return m, at, ok
 }
 
+// LatestAnalytics returns the last successful analytics, the time their
+// computation started, and whether there are any yet (never without
+// PublisherConfig.Analytics). The application sends them to a newly
+// connected client, as Latest.
+func (p *Publisher) LatestAnalytics() (notify.Analytics, time.Time, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.analytics, p.analyticsAt, p.analyticsOK
+}
+
 // run computes and publishes until ctx is done: once at once, then as
 // Trigger and the refresh period ask, following the coalescing rule.
 func (p *Publisher) run(ctx context.Context) {
@@ -233,9 +273,41 @@ func (p *Publisher) run(ctx context.Context) {
 	}
 }
 
-// compute runs one Snapshot and hands it to the sink, logging and counting
-// failures.
+// compute runs one Snapshot and hands it to the sink, then does the same
+// with the analytics if configured, logging and counting failures.
 func (p *Publisher) compute(ctx context.Context, start time.Time) {
+	p.computeMetrics(ctx, start)
+	if p.cfg.Analytics != nil && ctx.Err() == nil {
+		p.computeAnalytics(ctx, start)
+	}
+}
+
+// computeAnalytics runs one Analytics and hands it to the sink.
+func (p *Publisher) computeAnalytics(ctx context.Context, start time.Time) {
+	a, err := p.cfg.Analytics.Analytics(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		p.computations.WithLabelValues(outcomeSnapshot).Inc()
+		level.Error(p.cfg.Logger).Log("msg", "analytics computation failed; retrying at the next trigger or tick", "err", err)
+		return
+	}
+	p.mu.Lock()
+	p.analytics, p.analyticsAt, p.analyticsOK = a, start, true
+	p.mu.Unlock()
+	if err := p.analyticsSink.NotifyAnalyticsUpdate(ctx, a); err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		p.computations.WithLabelValues(outcomeSink).Inc()
+		level.Error(p.cfg.Logger).Log("msg", "analytics publish failed; retrying at the next trigger or tick", "err", err)
+		return
+	}
+	p.computations.WithLabelValues(outcomeOK).Inc()
+}
+
+func (p *Publisher) computeMetrics(ctx context.Context, start time.Time) {
 	m, err := p.src.Snapshot(ctx)
 	p.duration.Observe(time.Since(start).Seconds())
 	if err != nil {

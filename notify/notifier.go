@@ -65,8 +65,9 @@ type Notifier struct {
 
 // event is one queued message and the audience it goes to.
 type event struct {
-	lead    *LeadUpdateMessage
-	metrics *MetricsUpdateMessage
+	lead      *LeadUpdateMessage
+	metrics   *MetricsUpdateMessage
+	analytics *AnalyticsUpdateMessage
 }
 
 // New returns a Notifier delivering through c and starts its delivery
@@ -179,6 +180,12 @@ func (n *Notifier) NotifyMetricsUpdate(ctx context.Context, m Metrics) error {
 	return n.enqueue(ctx, event{metrics: &MetricsUpdateMessage{Type: TypeMetricsUpdate, Metrics: m, Timestamp: now()}})
 }
 
+// NotifyAnalyticsUpdate sends processing analytics to LeadUpdates, with
+// the client method ReceiveAnalyticsUpdate.
+func (n *Notifier) NotifyAnalyticsUpdate(ctx context.Context, a Analytics) error {
+	return n.enqueue(ctx, event{analytics: &AnalyticsUpdateMessage{Type: TypeAnalyticsUpdate, Analytics: a, Timestamp: now()}})
+}
+
 func (n *Notifier) workflow(ctx context.Context, typ string, leadID int64, workflow, what string) error {
 	if workflow == "" {
 		return fmt.Errorf("%w: empty workflow name for lead %d", ErrInvalid, leadID)
@@ -219,6 +226,9 @@ func (ev event) typ() string {
 	if ev.lead != nil {
 		return ev.lead.Type
 	}
+	if ev.analytics != nil {
+		return TypeAnalyticsUpdate
+	}
 	return TypeMetricsUpdate
 }
 
@@ -254,6 +264,9 @@ func (n *Notifier) send(ev event, seq uint64) {
 		} else {
 			n.clients.Groups(hub.DefaultGroup, hub.LeadGroup(m.LeadID)).Send(MethodLeadUpdate, m)
 		}
+	} else if ev.analytics != nil {
+		ev.analytics.Sequence = seq
+		n.clients.Groups(hub.DefaultGroup).Send(MethodAnalyticsUpdate, ev.analytics)
 	} else {
 		ev.metrics.Sequence = seq
 		n.clients.Groups(hub.DefaultGroup).Send(MethodMetricsUpdate, ev.metrics)
