@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // Principal is the authenticated identity behind a connection. Hub methods,
@@ -17,6 +18,11 @@ type Principal struct {
 	Roles []string
 	// Claims holds every other claim the Authenticator chose to keep.
 	Claims map[string]any
+	// Expires is when the credential stops being accepted (for a JWT, exp
+	// plus the Authenticator's leeway); zero means never. A connection still
+	// open then is closed with allowReconnect, so that its client fetches a
+	// fresh token and reconnects ([WithCloseOnExpiry]).
+	Expires time.Time
 }
 
 // HasRole reports whether p has the named role.
@@ -39,6 +45,17 @@ func (p *Principal) HasRole(role string) bool {
 // text is logged, never sent to the client.
 type Authenticator interface {
 	Authenticate(r *http.Request) (*Principal, error)
+}
+
+// A Revalidator is an Authenticator that can tell whether a principal it
+// returned earlier still holds, for instance that the user was not disabled
+// or their roles revoked meanwhile, from the principal alone: the hub keeps
+// no token once a request is authenticated. With [WithRevalidation] the hub
+// asks it at an interval for each open connection's principal; an error
+// closes that connection with allowReconnect, and the reconnect
+// authenticates again. It may run concurrently with Authenticate.
+type Revalidator interface {
+	Revalidate(ctx context.Context, p *Principal) error
 }
 
 // AuthenticatorFunc adapts a function to an Authenticator.

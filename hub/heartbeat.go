@@ -2,6 +2,8 @@ package hub
 
 import (
 	"time"
+
+	"github.com/go-kit/log/level"
 )
 
 // beat pings connections that have been quiet and closes those whose client
@@ -10,11 +12,18 @@ func (s *Server) beat() {
 	defer s.heartbeat.Done()
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	var cs []*conn
+	var (
+		cs           []*conn
+		revalidated  = time.Now()
+		revalidating bool
+		roundDone    = make(chan struct{}, 1)
+	)
 	for {
 		select {
 		case <-s.ctx.Done():
 			return
+		case <-roundDone:
+			revalidating = false
 		case now := <-t.C:
 			var stale []*conn
 			cs, stale = s.reg.scan(cs[:0], now, s.cfg.negotiateTTL)
@@ -23,6 +32,14 @@ func (s *Server) beat() {
 			}
 			for _, c := range cs {
 				s.check(c, now)
+			}
+			if s.cfg.revalidate > 0 && !revalidating && now.Sub(revalidated) >= s.cfg.revalidate {
+				revalidated, revalidating = now, true
+				round := append([]*conn(nil), cs...)
+				s.heartbeat.Go(func() {
+					s.revalidate(round)
+					roundDone <- struct{}{}
+				})
 			}
 			clear(cs)
 		}
@@ -46,6 +63,18 @@ func (s *Server) check(c *conn, now time.Time) {
 		if now.Sub(since) > s.cfg.writeTimeout {
 			c.abort(reasonTimeout)
 		}
+		return
+	}
+	if exp := c.principal.Expires; s.cfg.closeOnExpiry && !exp.IsZero() && now.After(exp) {
+		// Its client reconnects with a fresh token. A stateful connection
+		// ends too (closing, it cannot be re-attached); one waiting for
+		// its WebSocket has nobody to tell.
+		s.logf(c, "credential expired", nil)
+		if !detachedAt.IsZero() {
+			c.abort(reasonExpired)
+			return
+		}
+		c.closeWith(reasonExpired, "The access token expired; reconnect with a fresh one.", true)
 		return
 	}
 	if !detachedAt.IsZero() {
@@ -83,5 +112,29 @@ func (s *Server) check(c *conn, now time.Time) {
 			return
 		}
 		c.closeWith(reasonTimeout, "Server timeout elapsed without receiving a message from the client.", true)
+	}
+}
+
+// revalidate asks the Revalidator about each connection's principal, once
+// per principal, and closes the connections of those it refuses.
+func (s *Server) revalidate(cs []*conn) {
+	rv := s.cfg.auth.(Revalidator)
+	verdict := map[*Principal]error{}
+	for _, c := range cs {
+		if s.ctx.Err() != nil {
+			return
+		}
+		if c.ctx.Err() != nil {
+			continue
+		}
+		err, seen := verdict[c.principal]
+		if !seen {
+			err = rv.Revalidate(s.ctx, c.principal)
+			verdict[c.principal] = err
+		}
+		if err != nil {
+			level.Info(s.cfg.logger).Log("msg", "principal no longer valid", "connection_id", c.id, "user", c.principal.ID, "err", err)
+			c.closeWith(reasonRevoked, "The credential is no longer valid; reconnect.", true)
+		}
 	}
 }

@@ -58,6 +58,8 @@ type config struct {
 	backplaneQueue   int
 	filters          map[string]Filter
 	reattachWindow   time.Duration // 0: stateful reconnect off
+	closeOnExpiry    bool
+	revalidate       time.Duration // 0: never
 	replayBuffer     int
 }
 
@@ -79,6 +81,7 @@ func defaults() config {
 		backplaneQueue:   8192,
 		reattachWindow:   15 * time.Second,
 		replayBuffer:     100_000,
+		closeOnExpiry:    true,
 	}
 }
 
@@ -100,6 +103,10 @@ func (c *config) validate() error {
 		return fmt.Errorf("hub: lead group cap %d is negative", c.maxLeadGroups)
 	case c.maxPending < 0:
 		return fmt.Errorf("hub: pending connection cap %d is negative", c.maxPending)
+	case c.revalidate < 0:
+		return fmt.Errorf("hub: revalidation interval %v is negative", c.revalidate)
+	case c.revalidate > 0 && !isRevalidator(c.auth):
+		return fmt.Errorf("hub: WithRevalidation needs an Authenticator that implements hub.Revalidator")
 	case c.backplaneQueue < 1:
 		return fmt.Errorf("hub: backplane queue %d must be at least 1", c.backplaneQueue)
 	case c.reattachWindow < 0 || (c.reattachWindow > 0 && c.replayBuffer < 1):
@@ -271,4 +278,26 @@ func WithFilter(name string, keep Filter) Option {
 // Core's StatefulReconnectBufferSize.
 func WithStatefulReconnect(window time.Duration, bufferBytes int) Option {
 	return func(c *config) { c.reattachWindow, c.replayBuffer = window, bufferBytes }
+}
+
+// WithCloseOnExpiry sets whether a connection ends when its credential does:
+// at [Principal.Expires] the hub closes it with allowReconnect on every
+// transport, the client's accessTokenFactory gives a fresh token and the
+// client reconnects (with withAutomaticReconnect), as ASP.NET Core's
+// CloseOnAuthenticationExpiration. A stateful-reconnect connection ends
+// too: it cannot be re-attached. Defaults to on; principals without an
+// expiry are never closed for it.
+func WithCloseOnExpiry(on bool) Option { return func(c *config) { c.closeOnExpiry = on } }
+
+// WithRevalidation asks the Authenticator, which must implement
+// [Revalidator], every interval whether each open connection's principal
+// still holds; one it refuses is closed with allowReconnect, so that a
+// revoked user is cut off within the interval. Defaults to 0: never.
+func WithRevalidation(interval time.Duration) Option {
+	return func(c *config) { c.revalidate = interval }
+}
+
+func isRevalidator(a Authenticator) bool {
+	_, ok := a.(Revalidator)
+	return ok
 }

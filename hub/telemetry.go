@@ -35,6 +35,8 @@ const (
 	reasonAbandoned = "abandoned" // negotiated but never connected
 	reasonDetached  = "detached"  // stateful: its WebSocket dropped and no re-attach came in time
 	reasonUnacked   = "unacked"   // stateful: unacknowledged messages exceeded the replay buffer
+	reasonExpired   = "expired"   // its credential expired (Principal.Expires)
+	reasonRevoked   = "revoked"   // the Revalidator refused its principal
 )
 
 func newTelemetry(f *promreg.Factory) *telemetry {

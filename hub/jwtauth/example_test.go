@@ -71,6 +71,6 @@ func ExampleAuthenticator_Authenticate_anonymous() {
 		fmt.Printf("%s: %+v, %v\n", target, p, err)
 	}
 	// Output:
-	// /leadupdates/negotiate: &{ID: Roles:[] Claims:map[]}, <nil>
+	// /leadupdates/negotiate: &{ID: Roles:[] Claims:map[] Expires:0001-01-01 00:00:00 +0000 UTC}, <nil>
 	// /leadupdates/negotiate?access_token=forged: <nil>, jwtauth: token is malformed: token contains an invalid number of segments
 }

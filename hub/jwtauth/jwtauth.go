@@ -28,6 +28,7 @@ const (
 
 	defaultLeeway       = 30 * time.Second
 	defaultRoleClaim    = "role"
+	defaultRolesClaim   = "roles"
 	defaultSubjectClaim = "sub"
 )
 
@@ -37,8 +38,17 @@ type config struct {
 	leeway       time.Duration
 	leewaySet    bool
 	roleClaim    string
+	roleClaimSet bool
 	subjectClaim string
 	now          func() time.Time
+}
+
+// roleClaims are the claims the Authenticator reads roles from.
+func roleClaims(c config) []string {
+	if c.roleClaimSet {
+		return []string{c.roleClaim}
+	}
+	return []string{defaultRoleClaim, defaultRolesClaim}
 }
 
 func newConfig(opts []Option) config {
@@ -50,7 +60,7 @@ func newConfig(opts []Option) config {
 		c.leeway = defaultLeeway
 	}
 	if c.roleClaim == "" {
-		c.roleClaim = defaultRoleClaim
+		c.roleClaim, c.roleClaimSet = defaultRoleClaim, false
 	}
 	if c.subjectClaim == "" {
 		c.subjectClaim = defaultSubjectClaim
@@ -87,10 +97,13 @@ func WithLeeway(d time.Duration) Option {
 	return func(c *config) { c.leeway, c.leewaySet = d, true }
 }
 
-// WithRoleClaim names the claim that holds the roles, a string or an array of
-// strings. Defaults to "role"; Microsoft Entra ID, for one, uses "roles".
+// WithRoleClaim names the one claim that holds the roles, a string or an
+// array of strings, for the Authenticator and the Signer. By default the
+// Authenticator reads both "role" (ASP.NET Core's short name) and "roles"
+// (Microsoft Entra ID, Keycloak client roles) and takes the roles of
+// either, and the Signer writes "role".
 func WithRoleClaim(name string) Option {
-	return func(c *config) { c.roleClaim = name }
+	return func(c *config) { c.roleClaim, c.roleClaimSet = name, name != "" }
 }
 
 // WithSubjectClaim names the claim that becomes [hub.Principal.ID]; it must
@@ -112,8 +125,9 @@ func WithClock(now func() time.Time) Option {
 type Authenticator struct {
 	key          any
 	parser       *jwt.Parser
-	roleClaim    string
+	roleClaims   []string
 	subjectClaim string
+	leeway       time.Duration
 }
 
 // New returns an Authenticator that verifies tokens with key, whose type
@@ -157,14 +171,16 @@ func New(key any, opts ...Option) (*Authenticator, error) {
 	return &Authenticator{
 		key:          key,
 		parser:       jwt.NewParser(popts...),
-		roleClaim:    c.roleClaim,
+		roleClaims:   roleClaims(c),
 		subjectClaim: c.subjectClaim,
+		leeway:       c.leeway,
 	}, nil
 }
 
 // Authenticate verifies the bearer token of r (see [hub.BearerToken]) and
 // returns its principal: ID from the subject claim, Roles from the role
-// claim, and every claim, numbers as [encoding/json.Number], in Claims.
+// claims (see [WithRoleClaim]), Expires from exp plus the leeway, and every
+// claim, numbers as [encoding/json.Number], in Claims.
 //
 // Without a token the error wraps [hub.ErrNoToken]. Otherwise the error says
 // why the token was refused, for logs, and wraps the matching
@@ -182,11 +198,24 @@ func (a *Authenticator) Authenticate(r *http.Request) (*hub.Principal, error) {
 	if err != nil {
 		return nil, err
 	}
-	roles, err := a.roles(claims)
-	if err != nil {
-		return nil, err
+	var roles []string
+	for _, name := range a.roleClaims {
+		rs, err := a.roles(claims, name)
+		if err != nil {
+			return nil, err
+		}
+		if rs != nil {
+			roles = append(roles, rs...)
+			if roles == nil {
+				roles = []string{}
+			}
+		}
 	}
-	return &hub.Principal{ID: id, Roles: roles, Claims: map[string]any(claims)}, nil
+	p := &hub.Principal{ID: id, Roles: roles, Claims: map[string]any(claims)}
+	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
+		p.Expires = exp.Time.Add(a.leeway)
+	}
+	return p, nil
 }
 
 func (a *Authenticator) keyFunc(t *jwt.Token) (any, error) {
@@ -213,8 +242,8 @@ func (a *Authenticator) subject(claims jwt.MapClaims) (string, error) {
 	return s, nil
 }
 
-func (a *Authenticator) roles(claims jwt.MapClaims) ([]string, error) {
-	switch v := claims[a.roleClaim].(type) {
+func (a *Authenticator) roles(claims jwt.MapClaims, name string) ([]string, error) {
+	switch v := claims[name].(type) {
 	case nil:
 		return nil, nil
 	case string:
@@ -224,18 +253,18 @@ func (a *Authenticator) roles(claims jwt.MapClaims) ([]string, error) {
 		for _, e := range v {
 			s, ok := e.(string)
 			if !ok {
-				return nil, a.roleTypeError()
+				return nil, roleTypeError(name)
 			}
 			roles = append(roles, s)
 		}
 		return roles, nil
 	default:
-		return nil, a.roleTypeError()
+		return nil, roleTypeError(name)
 	}
 }
 
-func (a *Authenticator) roleTypeError() error {
-	return fmt.Errorf("jwtauth: %w: %s must be a string or an array of strings", jwt.ErrInvalidType, a.roleClaim)
+func roleTypeError(name string) error {
+	return fmt.Errorf("jwtauth: %w: %s must be a string or an array of strings", jwt.ErrInvalidType, name)
 }
 
 // verificationKey checks key and returns a private copy of it with the

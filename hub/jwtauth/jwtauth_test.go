@@ -648,3 +648,31 @@ func BenchmarkAuthenticate(b *testing.B) {
 		})
 	}
 }
+
+// TestExpiresAndRoleClaims: the principal carries exp plus the leeway, the
+// instant the Authenticator starts refusing the token, for the hub to close
+// the connection then; and by default roles come from "role" and "roles"
+// alike, so an identity provider following either name is understood.
+func TestExpiresAndRoleClaims(t *testing.T) {
+	ks := newKeys(t)
+	a := newAuth(t, ks.hmac, jwtauth.WithLeeway(10*time.Second))
+	tok := sign(t, jwt.SigningMethodHS256, ks.hmac, validClaims(jwt.MapClaims{"role": nil, "roles": []string{"sales"}}))
+	p, err := a.Authenticate(bearer(t, tok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := time.Unix(unix(time.Hour), 0).Add(10 * time.Second); !p.Expires.Equal(want) {
+		t.Errorf("Expires = %v, want %v (exp plus the leeway)", p.Expires, want)
+	}
+	if !p.HasRole("sales") {
+		t.Errorf("roles from \"roles\": got %v, want [sales]", p.Roles)
+	}
+	tok = sign(t, jwt.SigningMethodHS256, ks.hmac, validClaims(jwt.MapClaims{"roles": "admin"}))
+	if p, err = a.Authenticate(bearer(t, tok)); err != nil || !p.HasRole("agent") || !p.HasRole("admin") {
+		t.Errorf("role and roles: got %v, %v; want both agent and admin", p, err)
+	}
+	only := newAuth(t, ks.hmac, jwtauth.WithRoleClaim("role"))
+	if p, err = only.Authenticate(bearer(t, tok)); err != nil || p.HasRole("admin") {
+		t.Errorf("WithRoleClaim(\"role\") read \"roles\" too: %v, %v", p, err)
+	}
+}

@@ -1,0 +1,118 @@
+package hub_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/leadupdates/leadupdates/hub"
+)
+
+// expiringTokens accepts "user.expiresAtUnixMs" until that instant: a
+// stand-in for a JWT's sub and exp.
+var expiringTokens = hub.AuthenticatorFunc(func(r *http.Request) (*hub.Principal, error) {
+	tok := hub.BearerToken(r)
+	if tok == "" {
+		return nil, hub.ErrNoToken
+	}
+	user, ms, ok := strings.Cut(tok, ".")
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if !ok || err != nil || user == "" {
+		return nil, errors.New("malformed token")
+	}
+	exp := time.UnixMilli(n)
+	if time.Now().After(exp) {
+		return nil, errors.New("token expired")
+	}
+	return &hub.Principal{ID: user, Expires: exp}, nil
+})
+
+// securityHub serves h with /ctl/send?to=user:ID&tag=T for security.mjs.
+func securityHub(t *testing.T, h *hub.Server) *httptest.Server {
+	mux := http.NewServeMux()
+	h.Mount(mux)
+	mux.HandleFunc("POST /ctl/send", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		_, user, _ := strings.Cut(q.Get("to"), ":")
+		h.User(user).Send("ReceiveLeadUpdate", map[string]any{"tag": q.Get("tag")})
+		w.WriteHeader(http.StatusNoContent)
+	})
+	ts := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = h.Shutdown(ctx)
+		ts.Close()
+	})
+	return ts
+}
+
+// runSecurityCase runs security.mjs's case name against url and fails t for
+// every variant that fails; want is how many variants must report.
+func runSecurityCase(t *testing.T, name, url string, want int, env ...string) {
+	t.Helper()
+	dir, err := filepath.Abs("testdata/client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@microsoft", "signalr")); err != nil {
+		t.Fatalf("the client is not installed: run `npm ci --prefix hub/testdata/client` (or `make deps`): %v", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", "security.mjs")
+	cmd.Dir = dir
+	cmd.Env = append(append(os.Environ(), "HUB_URL="+url, "CASE="+name), env...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		var r struct {
+			Name   string `json:"name"`
+			OK     bool   `json:"ok"`
+			Detail string `json:"detail"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Logf("client: %s", sc.Text())
+			continue
+		}
+		n++
+		if !r.OK {
+			t.Errorf("%s: %s", r.Name, r.Detail)
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("client: %v", err)
+	}
+	if n != want {
+		t.Errorf("%d cases reported, want %d", n, want)
+	}
+}
+
+// TestTokenExpiryReconnects: a connection ends when its token does, on
+// every transport, stateful reconnect included, and the real client
+// reconnects with a fresh token from its accessTokenFactory.
+func TestTokenExpiryReconnects(t *testing.T) {
+	h, err := hub.New(hub.WithAuthenticator(expiringTokens))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runSecurityCase(t, "expiry", securityHub(t, h).URL, 4)
+}
