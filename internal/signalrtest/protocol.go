@@ -66,6 +66,9 @@ func (p Protocol) sequenced(typ int, id int64) []byte {
 	return fmt.Appendf(nil, `{"type":%d,"sequenceId":%d}`+"\x1e", typ, id)
 }
 
+// MessageType is the WebSocket message type that carries p.
+func (p Protocol) MessageType() websocket.MessageType { return p.messageType() }
+
 // messageType is the WebSocket message type that carries p.
 func (p Protocol) messageType() websocket.MessageType {
 	if p == MessagePack {

@@ -236,12 +236,9 @@ func (msgpackProtocol) Name() string { return "messagepack" }
 func (msgpackProtocol) Binary() bool { return true }
 
 func (msgpackProtocol) ReadRecord(r *bufio.Reader, limit int) ([]byte, error) {
-	n, err := binary.ReadUvarint(r)
+	n, err := readLength(r)
 	if err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("%w: bad length prefix", ErrMalformed)
+		return nil, err
 	}
 	if n > uint64(limit) {
 		return nil, ErrTooLarge
@@ -326,6 +323,32 @@ func (msgpackProtocol) DecodeArg(a RawArg, dst any) error {
 	d := msgpack.NewDecoder(bytes.NewReader(a))
 	d.SetCustomStructTag("json")
 	return d.Decode(dst)
+}
+
+// readLength reads a message's VarInt length prefix. An error reading is
+// returned as it is (io.EOF before the first byte): the transport's, not
+// the message's fault; a prefix too long is malformed.
+func readLength(r *bufio.Reader) (uint64, error) {
+	var n uint64
+	for i := 0; ; i++ {
+		b, err := r.ReadByte()
+		if err != nil {
+			if i > 0 && errors.Is(err, io.EOF) {
+				return 0, io.ErrUnexpectedEOF
+			}
+			return 0, err
+		}
+		if i == binary.MaxVarintLen64-1 && b > 1 {
+			return 0, fmt.Errorf("%w: bad length prefix", ErrMalformed)
+		}
+		n |= uint64(b&0x7f) << (7 * i)
+		if b < 0x80 {
+			return n, nil
+		}
+		if i == binary.MaxVarintLen64-1 {
+			return 0, fmt.Errorf("%w: bad length prefix", ErrMalformed)
+		}
+	}
 }
 
 // Frame encodes values as one length-prefixed MessagePack array.
