@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -50,6 +51,7 @@ type app struct {
 	runner    *workflow.Runner
 	scrapers  *scraper.Scraper
 	mux       *http.ServeMux
+	metrics   http.Handler // /metrics
 
 	closers []func() // run in reverse order by close
 }
@@ -94,7 +96,7 @@ func build(ctx context.Context, c config, stderr io.Writer) (_ *app, err error) 
 	// The hub: JWT on every request; a salesperson may join only the groups
 	// of their own leads; a new connection gets the latest figures at once.
 	hubOpts := []hub.Option{
-		hub.WithAuthenticator(auth),
+		hub.WithAuthenticator(withRole(auth)),
 		hub.WithGroupAuthorizer(hub.GroupAuthorizerFunc(func(ctx context.Context, p *hub.Principal, leadID int64) (bool, error) {
 			if p.HasRole(access.RoleAdmin) {
 				return true, nil
@@ -182,14 +184,21 @@ func build(ctx context.Context, c config, stderr io.Writer) (_ *app, err error) 
 	}
 	a.closers = append(a.closers, func() { a.publisher.Close() })
 
-	rest, err := api.New(api.Config{DB: a.db, Auth: auth, Workflow: a.runner, Metrics: calc, Owners: owners, Logger: a.logger})
+	rest, err := api.New(api.Config{DB: a.db, Auth: auth, Workflow: a.runner, Metrics: calc, Logger: a.logger})
 	if err != nil {
 		return nil, err
 	}
 	a.mux = http.NewServeMux()
 	a.hub.Mount(a.mux)
 	rest.Mount(a.mux)
-	a.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	// /metrics: on its own address when -metrics-addr is set (for a
+	// scraper on an internal network), else here, for admins only.
+	a.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+	if c.metricsAddr == "" {
+		a.mux.Handle("GET /metrics", adminOnly(auth, a.metrics))
+	} else {
+		a.mux.Handle("GET /metrics", http.NotFoundHandler())
+	}
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	a.mux.HandleFunc("GET /readyz", a.ready)
 	a.mux.Handle("/", dashboard.Handler()) // the dashboard's committed build
@@ -261,9 +270,29 @@ func (a *app) serve(ctx context.Context, stdout io.Writer, ready chan<- string) 
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", a.cfg.addr, err)
 	}
-	httpSrv := &http.Server{Handler: a.mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-	served := make(chan error, 1)
+	// No ReadTimeout or WriteTimeout: they would cut SSE, Long Polling and
+	// WebSockets. Request heads must arrive within ReadHeaderTimeout,
+	// bodies at the minimum data rate; idle keep-alive connections close.
+	httpSrv := &http.Server{Handler: minBodyRate(a.mux, a.hub.Path()),
+		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+	served := make(chan error, 2)
 	go func() { served <- httpSrv.Serve(ln) }()
+	var metricsSrv *http.Server
+	if a.cfg.metricsAddr != "" {
+		mln, err := net.Listen("tcp", a.cfg.metricsAddr)
+		if err != nil {
+			httpSrv.Close()
+			<-served
+			return fmt.Errorf("listen %s: %w", a.cfg.metricsAddr, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", a.metrics)
+		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second,
+			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+		go func() { served <- metricsSrv.Serve(mln) }()
+		defer metricsSrv.Close()
+		fmt.Fprintf(stdout, "metrics: http://%s/metrics\n", mln.Addr())
+	}
 
 	bg, stopBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -271,20 +300,27 @@ func (a *app) serve(ctx context.Context, stdout io.Writer, ready chan<- string) 
 		wg.Go(func() { _ = a.scrapers.Run(bg) })
 	}
 
-	demo, err := a.signer.Issue("demo", []string{access.RoleAdmin}, 24*time.Hour)
-	if err != nil {
-		stopBG()
-		wg.Wait()
-		return err
-	}
 	host := ln.Addr().String()
 	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
 		host = fmt.Sprintf("localhost:%d", tcp.Port)
 	}
 	fmt.Fprintf(stdout, "leadupdates example server on http://%s (database: %s)\n", host, a.dbDesc)
 	fmt.Fprintf(stdout, "hub: http://%s%s\n", host, a.hub.Path())
-	fmt.Fprintf(stdout, "dashboard: http://%s/#token=%s\n", host, demo)
-	fmt.Fprintf(stdout, "demo token (admin, 24h): %s\n", demo)
+	// A demo admin token only when the secret is this run's own (a token
+	// for nothing else) or when asked for: with a configured secret it
+	// would be a real credential in the terminal and the logs.
+	if a.secret || a.cfg.printToken {
+		demo, err := a.signer.Issue("demo", []string{access.RoleAdmin}, 24*time.Hour)
+		if err != nil {
+			stopBG()
+			wg.Wait()
+			return err
+		}
+		fmt.Fprintf(stdout, "dashboard: http://%s/#token=%s\n", host, demo)
+		fmt.Fprintf(stdout, "demo token (admin, 24h): %s\n", demo)
+	} else {
+		fmt.Fprintf(stdout, "dashboard: http://%s/ (mint a token: server token -sub ... -role admin)\n", host)
+	}
 	if a.secret {
 		fmt.Fprintln(stdout, "JWT secret: random for this run (set LEADUPDATES_JWT_SECRET to keep tokens valid across restarts)")
 	}
@@ -340,4 +376,42 @@ func newLogger(w io.Writer, lvl string) kitlog.Logger {
 	l := kitlog.NewLogfmtLogger(kitlog.NewSyncWriter(w))
 	l = kitlog.With(l, "ts", kitlog.DefaultTimestampUTC)
 	return level.NewFilter(l, level.Allow(level.ParseDefault(lvl, level.InfoValue())))
+}
+
+// withRole refuses, at the hub, a token with neither the admin nor the
+// sales role, as the REST API does: such a user could see nothing anyway.
+func withRole(auth hub.Authenticator) hub.Authenticator {
+	return hub.AuthenticatorFunc(func(r *http.Request) (*hub.Principal, error) {
+		p, err := auth.Authenticate(r)
+		if err != nil {
+			return nil, err
+		}
+		if p == nil || (!p.HasRole(access.RoleAdmin) && !p.HasRole(access.RoleSales)) {
+			return nil, errors.New("the token has neither the admin nor the sales role")
+		}
+		return p, nil
+	})
+}
+
+// adminOnly serves h to requests with an admin's token in the
+// Authorization header.
+func adminOnly(auth hub.Authenticator, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
+			w.Header().Set("WWW-Authenticate", "Bearer")
+			http.Error(w, "missing token", http.StatusUnauthorized)
+			return
+		}
+		p, err := auth.Authenticate(r)
+		if err != nil || p == nil {
+			w.Header().Set("WWW-Authenticate", "Bearer")
+			http.Error(w, "invalid token", http.StatusUnauthorized)
+			return
+		}
+		if !p.HasRole(access.RoleAdmin) {
+			http.Error(w, "admins only", http.StatusForbidden)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }

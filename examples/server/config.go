@@ -28,6 +28,8 @@ type config struct {
 	redisChan   string
 	logLevel    string
 	shutdown    time.Duration
+	metricsAddr string // serve /metrics there, unauthenticated; empty: on addr, for admins
+	printToken  bool   // print a demo admin token even with a configured secret
 }
 
 func parseConfig(args []string, stderr io.Writer) (config, error) {
@@ -47,6 +49,8 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.redisURL, "redis", os.Getenv("REDIS_URL"), "Redis URL of the backplane that joins several instances, e.g. redis://127.0.0.1:6379 (env REDIS_URL); empty: one instance")
 	fs.StringVar(&c.redisChan, "redis-channel", envOr("LEADUPDATES_REDIS_CHANNEL", "leadupdates"), "Redis channel of the backplane; instances of one deployment share it (env LEADUPDATES_REDIS_CHANNEL)")
 	fs.StringVar(&c.logLevel, "log-level", envOr("LEADUPDATES_LOG_LEVEL", "info"), "debug, info, warn or error (env LEADUPDATES_LOG_LEVEL)")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", os.Getenv("LEADUPDATES_METRICS_ADDR"), "serve /metrics on this address without authentication, e.g. 127.0.0.1:9090 (env LEADUPDATES_METRICS_ADDR); empty: on -addr, for admin tokens only")
+	fs.BoolVar(&c.printToken, "print-token", e.bool("LEADUPDATES_PRINT_TOKEN", false), "print a 24 h demo admin token at start even when the JWT secret is configured (env LEADUPDATES_PRINT_TOKEN); with a random secret it is always printed")
 	fs.DurationVar(&c.shutdown, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -64,7 +68,7 @@ func (c *config) validate() error {
 		u, err := url.Parse(c.dbURL)
 		switch {
 		case err != nil:
-			errs = append(errs, fmt.Errorf("-db: not a URL: %v", err))
+			errs = append(errs, errors.New("-db: not a URL")) // the parse error would repeat it, password and all
 		case u.Scheme != "postgres" && u.Scheme != "postgresql":
 			errs = append(errs, fmt.Errorf("-db: scheme %q: want postgres:// or postgresql:// (leave it empty for SQLite)", u.Scheme))
 		case u.Host == "" && u.Query().Get("host") == "":
@@ -87,7 +91,7 @@ func (c *config) validate() error {
 	}
 	if c.redisURL != "" {
 		if u, err := url.Parse(c.redisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
-			errs = append(errs, fmt.Errorf("-redis: %q: want redis://host:port or rediss://", c.redisURL))
+			errs = append(errs, fmt.Errorf("-redis: %q: want redis://host:port or rediss://", redact(c.redisURL)))
 		}
 	}
 	if c.redisChan == "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/glebarez/sqlite"
@@ -62,11 +63,26 @@ func migrate(ctx context.Context, db *gorm.DB) error {
 	return nil
 }
 
-// redact hides a password in a database URL for logs.
+// redact hides the secrets of a database or Redis URL for logs and
+// banners: the password of its user info and every query parameter that
+// can carry one (libpq's password and sslpassword, and any other whose
+// name says so).
 func redact(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(unparsable URL)"
+	}
+	if q := u.Query(); len(q) > 0 {
+		changed := false
+		for k := range q {
+			if l := strings.ToLower(k); strings.Contains(l, "pass") || strings.Contains(l, "secret") || strings.Contains(l, "token") || l == "sslkey" {
+				q.Set(k, "xxxxx")
+				changed = true
+			}
+		}
+		if changed {
+			u.RawQuery = q.Encode()
+		}
 	}
 	return u.Redacted()
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -80,12 +79,7 @@ func TestLeadLifecycle(t *testing.T) {
 		if code := s.call(t, admin, "GET", "/api/leads", nil, &page); code != 200 || page.Total != 0 {
 			t.Errorf("GET /api/leads after the delete: %d, total %d", code, page.Total)
 		}
-		resp, err := http.Get(s.url("/metrics"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
+		body := s.metrics(t)
 		if !strings.Contains(string(body), `leadupdates_interceptor_changes_total{outcome="published"} 4`) {
 			t.Errorf("/metrics does not count the 4 published changes:\n%s", grep(string(body), "leadupdates_interceptor"))
 		}

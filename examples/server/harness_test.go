@@ -156,6 +156,26 @@ func (s *server) call(t *testing.T, tok, method, path string, body any, out any)
 	return resp.StatusCode
 }
 
+// metrics returns /metrics as an admin reads it.
+func (s *server) metrics(t *testing.T) string {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), "GET", s.url("/metrics"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+issue(t, "metrics-reader", "admin"))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %d %s", resp.StatusCode, body)
+	}
+	return string(body)
+}
+
 // client is a running testdata/listen.mjs.
 type client struct {
 	cmd   *exec.Cmd

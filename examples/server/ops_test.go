@@ -31,7 +31,9 @@ func TestStartsAndServes(t *testing.T) {
 			// collectors on one registry (the interceptor's: TestLeadLifecycle).
 			"/metrics": `leadupdates_hub_connections{transport="WebSockets"} 1`,
 		} {
-			resp, err := http.Get(s.url(path))
+			req, _ := http.NewRequestWithContext(t.Context(), "GET", s.url(path), nil)
+			req.Header.Set("Authorization", "Bearer "+issue(t, "ann", "admin")) // /metrics is for admins
+			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -26,22 +26,14 @@ type Processor interface {
 	Start(ctx context.Context, leadID int64) error
 }
 
-// OwnerCache learns lead owners; *access.Owners satisfies it. The API calls
-// Remember after the commit of a created lead (one with an owner) or of an
-// owner change, and whenever it reads a lead.
-type OwnerCache interface {
-	Remember(id int64, owner string)
-}
-
 // Config holds the API's collaborators. DB, Auth, Workflow and Metrics are
-// required; Owners may be nil (no cache to keep); Logger defaults to a nop
+// required; Logger defaults to a nop
 // logger.
 type Config struct {
 	DB       *gorm.DB          // with the interceptor plugged in, so writes are reported
 	Auth     hub.Authenticator // e.g. *jwtauth.Authenticator; an error answers 401
 	Workflow Processor
 	Metrics  metrics.Source // e.g. *metrics.Calculator
-	Owners   OwnerCache
 	Logger   log.Logger
 }
 
@@ -51,7 +43,6 @@ type API struct {
 	auth     hub.Authenticator
 	workflow Processor
 	metrics  metrics.Source
-	owners   OwnerCache
 	logger   log.Logger
 }
 
@@ -68,19 +59,12 @@ func New(cfg Config) (*API, error) {
 		return nil, errors.New("api: nil Metrics")
 	}
 	a := &API{db: cfg.DB, auth: cfg.Auth, workflow: cfg.Workflow, metrics: cfg.Metrics,
-		owners: cfg.Owners, logger: cfg.Logger}
-	if a.owners == nil {
-		a.owners = nopOwners{}
-	}
+		logger: cfg.Logger}
 	if a.logger == nil {
 		a.logger = log.NewNopLogger()
 	}
 	return a, nil
 }
-
-type nopOwners struct{}
-
-func (nopOwners) Remember(int64, string) {}
 
 // Mount registers the API's routes on mux, everything under /api/: unknown
 // paths answer a JSON 404, known paths with another method a JSON 405.
@@ -106,7 +90,15 @@ type methods map[string]handler
 // handler; ms nil is the catch-all 404.
 func (a *API) route(ms methods) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := a.auth.Authenticate(r)
+		// Only the Authorization header: a token in the URL
+		// (?access_token=, which the hub accepts because browsers cannot set
+		// headers on WebSockets and EventSource) ends up in proxy and access
+		// logs, and the REST API has no need for it.
+		var p *hub.Principal
+		var err error
+		if hasBearer(r) {
+			p, err = a.auth.Authenticate(r)
+		}
 		if err != nil || p == nil {
 			w.Header().Set("WWW-Authenticate", "Bearer")
 			writeJSON(w, http.StatusUnauthorized, errorBody{Error: "missing or invalid token"})
@@ -136,6 +128,12 @@ func (a *API) route(ms methods) http.Handler {
 			a.fail(w, r, err)
 		}
 	})
+}
+
+// hasBearer reports whether r has an Authorization: Bearer header.
+func hasBearer(r *http.Request) bool {
+	h := r.Header.Get("Authorization")
+	return len(h) > 7 && strings.EqualFold(h[:7], "Bearer ")
 }
 
 // user is the authenticated caller.

@@ -86,7 +86,7 @@ func TestProcess(t *testing.T) {
 			t.Errorf("answer %+v", got)
 		}
 		e.do(t, "admin", "POST", path(theirs.ID, "/process"), nil).want(t, http.StatusAccepted)
-		e.do(t, "alice", "POST", path(theirs.ID, "/process"), nil).wantErr(t, http.StatusForbidden, "")
+		e.do(t, "alice", "POST", path(theirs.ID, "/process"), nil).wantErr(t, http.StatusNotFound, "")
 		e.do(t, "alice", "POST", path(999999, "/process"), nil).wantErr(t, http.StatusNotFound, "")
 		if want := []int64{mine.ID, theirs.ID}; !equal(e.proc.started, want) {
 			t.Errorf("started %v, want %v", e.proc.started, want)

@@ -2,7 +2,7 @@
 // import, read, update, delete, process) and the dashboard figures, as JSON
 // over HTTP under /api/, the contract of examples/server/API.md.
 //
-//	a, err := api.New(api.Config{DB: db, Auth: auth, Workflow: runner, Metrics: calc, Owners: owners, Logger: logger})
+//	a, err := api.New(api.Config{DB: db, Auth: auth, Workflow: runner, Metrics: calc, Logger: logger})
 //	if err != nil { ... }
 //	a.Mount(mux) // /api/leads, /api/leads/import, /api/leads/{id}, /api/leads/{id}/process, /api/metrics
 //

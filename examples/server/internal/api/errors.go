@@ -6,6 +6,8 @@ import (
 	"net/http"
 
 	"github.com/go-kit/log/level"
+
+	"github.com/leadupdates/leadupdates/examples/server/internal/outage"
 )
 
 // apiError is an answer other than success: its status and the body
@@ -44,9 +46,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// retryAfter is the Retry-After of a 503 for an unavailable database, in
+// seconds.
+const retryAfter = "5"
+
 // fail answers err: an *apiError as it says, an error with HTTPStatus() 4xx
-// or 5xx other than 500 with its status and message, anything else as a
-// logged 500 whose message says nothing internal.
+// or 5xx other than 500 with its status and message, an unavailable
+// database (outage.Is) as 503 with Retry-After, anything else as a logged
+// 500 whose message says nothing internal.
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apiError
 	if errors.As(err, &ae) {
@@ -64,6 +71,13 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 			writeJSON(w, s, errorBody{Error: msg})
 			return
 		}
+	}
+	if outage.Is(err) {
+		// The database is away: the client should come back, not give up.
+		level.Warn(a.logger).Log("msg", "database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", retryAfter)
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "the database is unavailable; retry later"})
+		return
 	}
 	level.Error(a.logger).Log("msg", "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	writeJSON(w, http.StatusInternalServerError, errorBody{Error: "internal error"})

@@ -55,7 +55,7 @@ func Example() {
 		log.Fatal(err)
 	}
 
-	a, err := api.New(api.Config{DB: db, Auth: auth, Workflow: noWorkflow{}, Metrics: calc, Owners: access.NewOwners()})
+	a, err := api.New(api.Config{DB: db, Auth: auth, Workflow: noWorkflow{}, Metrics: calc})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -107,9 +107,6 @@ func (a *API) create(w http.ResponseWriter, r *http.Request, u user) error {
 	if err := a.db.WithContext(r.Context()).Create(l).Error; err != nil {
 		return fmt.Errorf("create lead: %w", err)
 	}
-	if l.Owner != "" {
-		a.owners.Remember(l.ID, l.Owner)
-	}
 	w.Header().Set("Location", "/api/leads/"+strconv.FormatInt(l.ID, 10))
 	writeJSON(w, http.StatusCreated, l.View())
 	return nil
@@ -149,9 +146,6 @@ func (a *API) importLeads(w http.ResponseWriter, r *http.Request, u user) error 
 	}
 	views := make([]lead.View, len(rows))
 	for i, l := range rows {
-		if l.Owner != "" {
-			a.owners.Remember(l.ID, l.Owner)
-		}
 		views[i] = l.View()
 	}
 	writeJSON(w, http.StatusCreated, struct {
@@ -180,14 +174,14 @@ func (a *API) find(ctx context.Context, r *http.Request, u user) (*lead.Lead, er
 		return nil, err
 	}
 	if !u.canSee(l.Owner) {
-		return nil, forbidden("the lead belongs to someone else")
+		// The same answer as for a lead that does not exist, so that lead
+		// ids cannot be enumerated.
+		return nil, errNotFound
 	}
 	return l, nil
 }
 
-// load reads a live lead, and tells the owner cache its owner: with
-// several instances the lead may have been created on another one, and the
-// events of the write about to follow need the owner here.
+// load reads a live lead.
 func (a *API) load(ctx context.Context, id int64) (*lead.Lead, error) {
 	var l lead.Lead
 	err := a.db.WithContext(ctx).Take(&l, id).Error
@@ -197,7 +191,6 @@ func (a *API) load(ctx context.Context, id int64) (*lead.Lead, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read lead %d: %w", id, err)
 	}
-	a.owners.Remember(l.ID, l.Owner)
 	return &l, nil
 }
 
@@ -266,9 +259,6 @@ func (a *API) patch(w http.ResponseWriter, r *http.Request, u user) error {
 	}
 	if res.RowsAffected == 0 {
 		return a.changedMeanwhile(ctx, l.ID)
-	}
-	if _, ok := changes["owner"]; ok {
-		a.owners.Remember(l.ID, *p.owner)
 	}
 	if l, err = a.load(ctx, l.ID); err != nil {
 		return err

@@ -30,7 +30,6 @@ import (
 // The real collaborators satisfy the API's interfaces.
 var (
 	_ hub.Authenticator = (*jwtauth.Authenticator)(nil)
-	_ api.OwnerCache    = (*access.Owners)(nil)
 )
 
 func TestMain(m *testing.M) {
@@ -116,7 +115,6 @@ type env struct {
 	mux     *http.ServeMux
 	proc    *processor
 	metrics *metricsSource
-	owners  *access.Owners
 	log     *syncBuffer
 	tokens  map[string]string
 }
@@ -136,7 +134,7 @@ func newEnv(t testing.TB, db *gorm.DB) *env {
 		t.Fatal(err)
 	}
 	e := &env{db: db, mux: http.NewServeMux(), proc: &processor{}, metrics: &metricsSource{},
-		owners: access.NewOwners(), log: &syncBuffer{}, tokens: map[string]string{}}
+		log: &syncBuffer{}, tokens: map[string]string{}}
 	for sub, roles := range map[string][]string{
 		"admin": {access.RoleAdmin}, "alice": {access.RoleSales}, "bob": {access.RoleSales}, "nobody": nil,
 	} {
@@ -144,8 +142,7 @@ func newEnv(t testing.TB, db *gorm.DB) *env {
 			t.Fatal(err)
 		}
 	}
-	a, err := api.New(api.Config{DB: db, Auth: auth, Workflow: e.proc, Metrics: e.metrics,
-		Owners: e.owners, Logger: kitlog.NewLogfmtLogger(e.log)})
+	a, err := api.New(api.Config{DB: db, Auth: auth, Workflow: e.proc, Metrics: e.metrics, Logger: kitlog.NewLogfmtLogger(e.log)})
 	if err != nil {
 		t.Fatal(err)
 	}
