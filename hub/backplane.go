@@ -15,8 +15,8 @@ import (
 // the others, every send that may concern them: All, Group, Groups,
 // GroupsFiltered, User, and Client when the connection is not its own. Each
 // instance ignores its own messages when they come back, so a client gets a
-// message once; group membership stays with the instance that holds the
-// connection.
+// message once, and per sender, order holds across instances. Group
+// membership stays with the instance that holds the connection.
 type Backplane interface {
 	// Publish sends msg to every subscribed instance, this one included.
 	// The Server calls it from one goroutine; messages must reach each
