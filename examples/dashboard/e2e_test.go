@@ -161,7 +161,9 @@ type server struct {
 // simulation unless flags (which come last, so they win) turn it on.
 func startServer(t *testing.T, bin, addr, db string, flags ...string) *server {
 	t.Helper()
-	args := []string{"-addr", addr, "-db=", "-sqlite", db, "-jwt-secret", e2eSecret,
+	// -print-token: with a configured secret the server prints its
+	// dashboard link with a token only when asked to.
+	args := []string{"-addr", addr, "-db=", "-sqlite", db, "-jwt-secret", e2eSecret, "-print-token",
 		"-simulate=false", "-step-delay", "0", "-shutdown-timeout", "5s"}
 	cmd := exec.Command(bin, append(args, flags...)...)
 	cmd.Env = append(os.Environ(), "DATABASE_URL=", "REDIS_URL=")
