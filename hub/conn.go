@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/leadupdates/leadupdates/hub/internal/protocol"
+	"golang.org/x/time/rate"
 )
 
 // conn is one SignalR connection, from negotiate to its end. It is the
@@ -21,6 +22,11 @@ type conn struct {
 	token     string // secret: what transport requests carry as ?id=
 	principal *Principal
 	created   time.Time
+	// pendingKey is the user or address its pending slot counts against.
+	pendingKey string
+	// calls limits the client's invocations (WithInvocationRate); used by
+	// the reader only.
+	calls *rate.Limiter
 
 	ctx    context.Context // the connection's life; canceled by finish
 	cancel context.CancelFunc
@@ -106,6 +112,9 @@ func newConn(s *Server, id, token string, p *Principal) *conn {
 		closed:  make(chan struct{}),
 		drained: make(chan struct{}),
 		wake:    make(chan struct{}, 1),
+	}
+	if s.cfg.callRate > 0 {
+		c.calls = rate.NewLimiter(rate.Limit(s.cfg.callRate), s.cfg.callBurst)
 	}
 	c.lastRecv.Store(c.created.UnixNano())
 	c.lastWrite.Store(c.created.UnixNano())

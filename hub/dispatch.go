@@ -195,6 +195,13 @@ func (c *conn) handshakeFailed(msg string) error {
 // invoke validates an invocation and returns the frame that hands it to the
 // engine, or nil after answering the client itself.
 func (c *conn) invoke(m protocol.Message) ([]byte, error) {
+	if c.calls != nil && !c.calls.Allow() {
+		// The connection stays: a caller with an id learns why; a send()
+		// is dropped, and counted.
+		c.srv.tel.limited.WithLabelValues("invocation").Inc()
+		c.reject(m, fmt.Sprintf("Failed to invoke '%s' due to an error on the server. HubException: Too many calls; slow down and try again.", m.Target))
+		return nil, nil
+	}
 	meth, ok := c.srv.methods[strings.ToLower(m.Target)]
 	if !ok {
 		c.reject(m, fmt.Sprintf("Failed to invoke '%s' due to an error on the server. HubException: Method does not exist.", m.Target))

@@ -250,13 +250,19 @@ func (h *leadUpdatesHub) JoinLeadGroup(leadID int64) error {
 	ctx := h.Context()
 	p, _ := principalFrom(ctx)
 	if a := s.cfg.groupAuth; a != nil {
+		denied := hubError(fmt.Sprintf("not authorized to receive updates of lead %d", leadID))
+		if s.refusals.refused(p.ID, leadID, time.Now()) {
+			s.tel.refusals.Inc()
+			return denied
+		}
 		ok, err := a.AuthorizeLeadGroup(ctx, p, leadID)
 		if err != nil {
 			level.Error(s.cfg.logger).Log("msg", "group authorization failed", "connection_id", h.ConnectionID(), "lead_id", leadID, "err", err)
 			return hubError(fmt.Sprintf("could not check access to lead %d; try again later", leadID))
 		}
 		if !ok {
-			return hubError(fmt.Sprintf("not authorized to receive updates of lead %d", leadID))
+			s.refusals.remember(p.ID, leadID, time.Now())
+			return denied
 		}
 	}
 	return s.reg.joinLead(h.ConnectionID(), LeadGroup(leadID), s.cfg.maxLeadGroups)

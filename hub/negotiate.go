@@ -2,6 +2,7 @@ package hub
 
 import (
 	"encoding/json"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -23,12 +24,18 @@ type negotiateResponse struct {
 // register creates a connection that a transport request can attach to by
 // its token. During shutdown it answers 503, and with too many connections
 // negotiated but not yet attached, 429; then it returns nil.
-func (s *Server) register(w http.ResponseWriter, id, token string, p *Principal, stateful bool) *conn {
+func (s *Server) register(w http.ResponseWriter, r *http.Request, id, token string, p *Principal, stateful bool) *conn {
 	c := newConn(s, id, token, p)
 	c.stateful = stateful
-	switch s.reg.add(c, s.cfg.maxPending) {
+	c.pendingKey = pendingKey(r, p)
+	switch s.reg.add(c, s.cfg.maxPending, s.cfg.maxPendingPerUser) {
 	case errShuttingDown:
 		http.Error(w, "Server is shutting down.", http.StatusServiceUnavailable)
+		return nil
+	case errTooManyPendingKey:
+		s.tel.limited.WithLabelValues("negotiate").Inc()
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "Too many connections negotiated by this user and not yet connected; try again.", http.StatusTooManyRequests)
 		return nil
 	case errTooManyPending:
 		w.Header().Set("Retry-After", "1")
@@ -69,7 +76,7 @@ func (s *Server) negotiate(w http.ResponseWriter, r *http.Request) {
 	// server allows it.
 	stateful := s.cfg.reattachWindow > 0 &&
 		strings.EqualFold(strings.TrimSpace(r.URL.Query().Get("useStatefulReconnect")), "true")
-	if s.register(w, id, token, p, stateful) == nil {
+	if s.register(w, r, id, token, p, stateful) == nil {
 		return
 	}
 
@@ -87,4 +94,18 @@ func (s *Server) negotiate(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(resp)
+}
+
+// pendingKey is what the per-user cap on pending connections counts by:
+// the user, or for anonymous connections the client's address (the
+// proxy's, behind one).
+func pendingKey(r *http.Request, p *Principal) string {
+	if p.ID != "" {
+		return "user:" + p.ID
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	return "addr:" + host
 }

@@ -35,53 +35,61 @@ type ConnInfo struct {
 type Option func(*config)
 
 type config struct {
-	path             string
-	auth             Authenticator
-	groupAuth        GroupAuthorizer
-	logger           log.Logger
-	registerer       prometheus.Registerer
-	origins          []string
-	maxMessageSize   int
-	sendQueue        int
-	transports       []Transport
-	keepAlive        time.Duration
-	clientTimeout    time.Duration
-	handshakeTimeout time.Duration
-	negotiateTTL     time.Duration
-	pollTimeout      time.Duration
-	writeTimeout     time.Duration
-	maxLeadGroups    int
-	maxPending       int
-	onConnected      func(context.Context, ConnInfo)
-	onDisconnected   func(context.Context, ConnInfo)
-	backplane        Backplane
-	backplaneQueue   int
-	filters          map[string]Filter
-	reattachWindow   time.Duration // 0: stateful reconnect off
-	closeOnExpiry    bool
-	revalidate       time.Duration // 0: never
-	replayBuffer     int
+	path              string
+	auth              Authenticator
+	groupAuth         GroupAuthorizer
+	logger            log.Logger
+	registerer        prometheus.Registerer
+	origins           []string
+	maxMessageSize    int
+	sendQueue         int
+	transports        []Transport
+	keepAlive         time.Duration
+	clientTimeout     time.Duration
+	handshakeTimeout  time.Duration
+	negotiateTTL      time.Duration
+	pollTimeout       time.Duration
+	writeTimeout      time.Duration
+	maxLeadGroups     int
+	maxPending        int
+	maxPendingPerUser int
+	callRate          float64
+	callBurst         int
+	refusalTTL        time.Duration
+	onConnected       func(context.Context, ConnInfo)
+	onDisconnected    func(context.Context, ConnInfo)
+	backplane         Backplane
+	backplaneQueue    int
+	filters           map[string]Filter
+	reattachWindow    time.Duration // 0: stateful reconnect off
+	closeOnExpiry     bool
+	revalidate        time.Duration // 0: never
+	replayBuffer      int
 }
 
 func defaults() config {
 	return config{
-		path:             "/leadupdates",
-		logger:           log.NewNopLogger(),
-		maxMessageSize:   32 << 10,
-		sendQueue:        1024,
-		transports:       []Transport{WebSockets, ServerSentEvents, LongPolling},
-		keepAlive:        15 * time.Second,
-		clientTimeout:    30 * time.Second,
-		handshakeTimeout: 15 * time.Second,
-		negotiateTTL:     15 * time.Second,
-		pollTimeout:      90 * time.Second,
-		writeTimeout:     10 * time.Second,
-		maxLeadGroups:    100,
-		maxPending:       10000,
-		backplaneQueue:   8192,
-		reattachWindow:   15 * time.Second,
-		replayBuffer:     100_000,
-		closeOnExpiry:    true,
+		path:              "/leadupdates",
+		logger:            log.NewNopLogger(),
+		maxMessageSize:    32 << 10,
+		sendQueue:         1024,
+		transports:        []Transport{WebSockets, ServerSentEvents, LongPolling},
+		keepAlive:         15 * time.Second,
+		clientTimeout:     30 * time.Second,
+		handshakeTimeout:  15 * time.Second,
+		negotiateTTL:      15 * time.Second,
+		pollTimeout:       90 * time.Second,
+		writeTimeout:      10 * time.Second,
+		maxLeadGroups:     100,
+		maxPending:        10000,
+		maxPendingPerUser: 100,
+		callRate:          20,
+		callBurst:         200,
+		refusalTTL:        10 * time.Second,
+		backplaneQueue:    8192,
+		reattachWindow:    15 * time.Second,
+		replayBuffer:      100_000,
+		closeOnExpiry:     true,
 	}
 }
 
@@ -101,8 +109,12 @@ func (c *config) validate() error {
 		return fmt.Errorf("hub: timeouts must be positive")
 	case c.maxLeadGroups < 0:
 		return fmt.Errorf("hub: lead group cap %d is negative", c.maxLeadGroups)
-	case c.maxPending < 0:
-		return fmt.Errorf("hub: pending connection cap %d is negative", c.maxPending)
+	case c.maxPending < 0 || c.maxPendingPerUser < 0:
+		return fmt.Errorf("hub: pending connection caps %d and %d per user must not be negative", c.maxPending, c.maxPendingPerUser)
+	case c.callRate < 0 || (c.callRate > 0 && c.callBurst < 1):
+		return fmt.Errorf("hub: invocation rate %v/s must not be negative, and its burst %d must be at least 1", c.callRate, c.callBurst)
+	case c.refusalTTL < 0:
+		return fmt.Errorf("hub: refusal cache time %v is negative", c.refusalTTL)
 	case c.revalidate < 0:
 		return fmt.Errorf("hub: revalidation interval %v is negative", c.revalidate)
 	case c.revalidate > 0 && !isRevalidator(c.auth):
@@ -209,11 +221,36 @@ func WithWriteTimeout(d time.Duration) Option { return func(c *config) { c.write
 func WithMaxLeadGroups(n int) Option { return func(c *config) { c.maxLeadGroups = n } }
 
 // WithMaxPendingConnections caps the connections negotiated but not yet
-// attached to a transport; beyond it negotiate answers 429 with Retry-After,
-// which the client's reconnect policy retries. Attached connections do not
-// count, so a reconnect storm is not throttled by connections that already
-// made it. Defaults to 10,000; 0 means no cap.
-func WithMaxPendingConnections(n int) Option { return func(c *config) { c.maxPending = n } }
+// attached to a transport: perUser those of one user (one Principal.ID),
+// or of one client address for anonymous connections, total all of them,
+// a last resort. Beyond either, negotiate (and a WebSocket connect that
+// skips it) answers 429 with Retry-After, which the client's reconnect
+// policy retries; a user who floods negotiate without connecting is
+// refused alone. Attached connections do not count, so a reconnect storm is
+// not throttled by connections that already made it. A pending slot is
+// held at most 15 s. Defaults to 100 per user and 10,000 in all; 0 means no
+// cap. Behind a proxy, anonymous clients share the proxy's address:
+// authenticate them, or raise perUser.
+func WithMaxPendingConnections(perUser, total int) Option {
+	return func(c *config) { c.maxPendingPerUser, c.maxPending = perUser, total }
+}
+
+// WithInvocationRate limits the hub method calls (JoinLeadGroup,
+// LeaveLeadGroup) of each connection to perSecond on average, in bursts of
+// up to burst. A call over the limit gets an error completion ("Too many
+// calls") and the connection stays; a send() over it is dropped; both are
+// counted (leadupdates_hub_rate_limited_total{kind="invocation"}).
+// Defaults to 20 per second in bursts of 200 (a page leaving and joining
+// WithMaxLeadGroups' 100 leads at once); a perSecond of 0 means no limit.
+func WithInvocationRate(perSecond float64, burst int) Option {
+	return func(c *config) { c.callRate, c.callBurst = perSecond, burst }
+}
+
+// WithGroupRefusalCache sets how long a JoinLeadGroup the GroupAuthorizer
+// refused is refused again for the same user and lead without asking it,
+// so that a client repeating a refused join costs no lookups. A grant is
+// never cached, nor an error. Defaults to 10 s; 0 turns the cache off.
+func WithGroupRefusalCache(ttl time.Duration) Option { return func(c *config) { c.refusalTTL = ttl } }
 
 // WithOnConnected calls f when a connection has completed its handshake and
 // joined the LeadUpdates group. A panic in f is logged and ends only that

@@ -23,7 +23,8 @@ type registry struct {
 	groups   map[string]map[*conn]struct{}
 	users    map[string]map[*conn]struct{}
 	member   map[*conn]map[string]struct{}
-	pending  int // negotiated, not yet attached
+	pending  int            // negotiated, not yet attached
+	pendBy   map[string]int // the same, by conn.pendingKey
 	shutdown bool
 }
 
@@ -34,9 +35,11 @@ const keepToken = 5 * time.Second
 var (
 	errShuttingDown   = errors.New("shutting down")
 	errTooManyPending = errors.New("too many connections negotiated")
-	errGone           = errors.New("no connection with that id")
-	errInUse          = errors.New("connection id already in use")
-	errResumable      = errors.New("a stateful connection: re-attach")
+	// errTooManyPendingKey: by one user, or one address before authentication.
+	errTooManyPendingKey = errors.New("too many connections negotiated by one user")
+	errGone              = errors.New("no connection with that id")
+	errInUse             = errors.New("connection id already in use")
+	errResumable         = errors.New("a stateful connection: re-attach")
 )
 
 func newRegistry() *registry {
@@ -47,23 +50,38 @@ func newRegistry() *registry {
 		groups: map[string]map[*conn]struct{}{},
 		users:  map[string]map[*conn]struct{}{},
 		member: map[*conn]map[string]struct{}{},
+		pendBy: map[string]int{},
 	}
 }
 
 // add registers a negotiated connection under its token; maxPending caps
-// those not yet attached (0: no cap).
-func (r *registry) add(c *conn, maxPending int) error {
+// those not yet attached, perKey those of one user or address
+// (c.pendingKey) (0: no cap).
+func (r *registry) add(c *conn, maxPending, perKey int) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch {
 	case r.shutdown:
 		return errShuttingDown
+	case perKey > 0 && r.pendBy[c.pendingKey] >= perKey:
+		return errTooManyPendingKey
 	case maxPending > 0 && r.pending >= maxPending:
 		return errTooManyPending
 	}
 	r.tokens[c.token] = c
 	r.pending++
+	r.pendBy[c.pendingKey]++
 	return nil
+}
+
+// unpend counts c out of the pending ones; r.mu is held.
+func (r *registry) unpend(c *conn) {
+	r.pending--
+	if n := r.pendBy[c.pendingKey] - 1; n > 0 {
+		r.pendBy[c.pendingKey] = n
+	} else {
+		delete(r.pendBy, c.pendingKey)
+	}
 }
 
 // attach binds a transport to a negotiated connection, once, or reports
@@ -85,7 +103,7 @@ func (r *registry) attach(c *conn, t Transport, attached func()) error {
 		return errInUse
 	}
 	c.attached, c.transport = true, t
-	r.pending--
+	r.unpend(c)
 	if t != WebSockets {
 		c.inbox = make(chan []byte, inboxSize)
 	}
@@ -148,7 +166,7 @@ func (r *registry) remove(c *conn, now time.Time) (wasLive, attached bool) {
 	if c.attached {
 		delete(r.ids, c.id)
 	} else {
-		r.pending-- // negotiated, never attached
+		r.unpend(c) // negotiated, never attached
 	}
 	c.ended = now.UnixNano()
 	return wasLive, c.attached

@@ -47,7 +47,8 @@ type Server struct {
 	cancel context.CancelFunc
 	relay  *relay // nil without a backplane
 
-	reg *registry
+	reg      *registry
+	refusals refusals // the GroupAuthorizer's recent refusals
 
 	conns     sync.WaitGroup // attached connections
 	workers   sync.WaitGroup // goroutines serving connections
@@ -72,6 +73,7 @@ func New(opts ...Option) (*Server, error) {
 		origins: cfg.origins,
 		reg:     newRegistry(),
 	}
+	s.refusals.ttl = cfg.refusalTTL
 	if cfg.backplane != nil {
 		s.relay = newRelay(cfg.backplane, cfg.backplaneQueue, f, cfg.logger, s.deliverRecord)
 	}

@@ -167,7 +167,7 @@ func TestNoAllowedOriginsMeansSameOriginOnly(t *testing.T) {
 }
 
 func TestPendingConnectionsAreCapped(t *testing.T) {
-	e := newEnv(t, hub.WithMaxPendingConnections(2))
+	e := newEnv(t, hub.WithMaxPendingConnections(0, 2))
 	ts := e.ts
 	negotiate := func() (int, string) {
 		resp, err := http.Post(ts.URL+"/leadupdates/negotiate?negotiateVersion=1", "", nil)

@@ -19,6 +19,8 @@ type telemetry struct {
 	reattached    prometheus.Counter
 	unackedClosed prometheus.Counter
 	authFailures  prometheus.Counter
+	limited       *prometheus.CounterVec
+	refusals      prometheus.Counter
 }
 
 // Reasons a connection ended, the "reason" label of
@@ -76,6 +78,14 @@ func newTelemetry(f *promreg.Factory) *telemetry {
 		authFailures: f.NewCounter(prometheus.CounterOpts{
 			Name: "leadupdates_hub_auth_failures_total",
 			Help: "Requests rejected with 401 or 403.",
+		}),
+		limited: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "leadupdates_hub_rate_limited_total",
+			Help: "Requests and calls refused by a per-user or per-connection limit, by kind (negotiate: 429 for too many pending connections of one user or address; invocation: a hub method call over WithInvocationRate, answered with an error or, for a send(), dropped).",
+		}, []string{"kind"}),
+		refusals: f.NewCounter(prometheus.CounterOpts{
+			Name: "leadupdates_hub_group_refusals_cached_total",
+			Help: "JoinLeadGroup calls refused from the cache of recent refusals, without asking the GroupAuthorizer.",
 		}),
 	}
 }

@@ -33,7 +33,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		id := newID()
-		if c = s.register(w, id, id, p, false); c == nil {
+		if c = s.register(w, r, id, id, p, false); c == nil {
 			return
 		}
 	}

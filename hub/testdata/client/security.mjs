@@ -75,7 +75,18 @@ async function expiry(v, i) {
   await c.stop();
 }
 
-const cases = { expiry };
+// connect: while another user floods negotiate, this user connects within
+// 5 s and receives an event.
+async function connect(v, i) {
+  const user = "c" + i;
+  const c = build(v, () => `${user}.${Date.now() + 3600000}`);
+  await withTimeout(c.start(), 5000, "not connected within 5 s");
+  await send(user, "hello");
+  await waitFor(() => c.received.some((m) => m.tag === "hello"), 5000, "an event");
+  await c.stop();
+}
+
+const cases = { expiry, connect };
 const fn = cases[process.env.CASE];
 if (!fn) throw new Error("unknown CASE " + process.env.CASE);
 await Promise.all(
