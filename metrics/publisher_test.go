@@ -344,3 +344,58 @@ func TestTwoPublishersOnOneRegistry(t *testing.T) {
 		}
 	})
 }
+
+// analyticsSource counts Analytics computations; analyticsSink keeps what
+// it received.
+type analyticsSource struct {
+	fakeSource
+	n atomic.Int64
+}
+
+func (f *analyticsSource) Analytics(context.Context) (notify.Analytics, error) {
+	return notify.Analytics{Buckets: int(f.n.Add(1))}, nil
+}
+
+type analyticsSink struct {
+	fakeSink
+	mu  sync.Mutex
+	got []notify.Analytics
+}
+
+func (f *analyticsSink) NotifyAnalyticsUpdate(_ context.Context, a notify.Analytics) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.got = append(f.got, a)
+	return nil
+}
+
+// TestPublisherAnalytics: with PublisherConfig.Analytics, every computation
+// also computes and sends the analytics, under the same coalescing rule (a
+// burst costs two computations), and LatestAnalytics has the last; a sink
+// that cannot take them is refused.
+func TestPublisherAnalytics(t *testing.T) {
+	if _, err := metrics.NewPublisher(&fakeSource{}, &fakeSink{}, metrics.PublisherConfig{Analytics: &analyticsSource{}}); err == nil {
+		t.Error("a sink without NotifyAnalyticsUpdate accepted with Analytics")
+	}
+	var _ metrics.AnalyticsSource = (*metrics.Calculator)(nil)
+	var _ metrics.AnalyticsSink = (*notify.Notifier)(nil)
+	synctest.Test(t, func(t *testing.T) {
+		src, sink := &analyticsSource{}, &analyticsSink{}
+		p := newPublisher(t, src, sink, metrics.PublisherConfig{Interval: s, Analytics: src})
+		defer p.Close()
+		synctest.Wait() // the first computation, at once
+		for range 100 { // folded into one, an interval later
+			p.Trigger()
+		}
+		time.Sleep(2 * s)
+		synctest.Wait()
+		a, _, ok := p.LatestAnalytics()
+		sink.mu.Lock()
+		got := len(sink.got)
+		sink.mu.Unlock()
+		if !ok || got != 2 || a.Buckets != 2 || src.n.Load() != 2 || sink.count() != 2 {
+			t.Errorf("latest %+v (%v), analytics sent %d, computed %d, metrics sent %d; want 2 of each",
+				a, ok, got, src.n.Load(), sink.count())
+		}
+	})
+}

@@ -104,6 +104,32 @@ func goldenCases() []goldenCase {
 			},
 			Timestamp: goldenAt,
 		}},
+		{"analytics_update", notify.AnalyticsUpdateMessage{
+			Type: notify.TypeAnalyticsUpdate,
+			Analytics: notify.Analytics{
+				Start: notify.Timestamp{Time: time.Date(2026, 11, 26, 18, 0, 0, 0, time.UTC)}, BucketSeconds: 300, Buckets: 3,
+				Created:   map[string][]int64{"Google": {4, 0, 2}, "LinkedIn": {1, 1, 0}},
+				Processed: map[string][]int64{"Google": {0, 3, 1}},
+				Failures:  map[string][]int64{"Enrich": {0, 1, 0}},
+				ProcessingTime: notify.ProcessingTimes{
+					LastHour: notify.Percentiles{Count: 4, P50: 2.5, P95: 7.25, Max: 8},
+					LastDay:  notify.Percentiles{Count: 9, P50: 3, P95: 11.5, Max: 14.1},
+				},
+				Funnel: []notify.FunnelStep{
+					{Status: "New", Leads: 8, Conversion: 100},
+					{Status: "Enriched", Leads: 5, Conversion: 62.5},
+				},
+			},
+			Timestamp: goldenAt, Sequence: 11,
+		}},
+		{"analytics_update_empty", notify.AnalyticsUpdateMessage{
+			Type: notify.TypeAnalyticsUpdate, Timestamp: goldenAt,
+			Analytics: notify.Analytics{
+				Created:        map[string][]int64{"Google": nil},
+				ProcessingTime: notify.ProcessingTimes{LastDay: notify.Percentiles{P95: math.NaN()}},
+				Funnel:         []notify.FunnelStep{{Status: "New", Conversion: math.Inf(1)}},
+			},
+		}},
 	}
 }
 
@@ -157,6 +183,8 @@ func TestGolden(t *testing.T) {
 			seen[m.Type] = true
 		case notify.MetricsUpdateMessage:
 			seen[m.Type] = true
+		case notify.AnalyticsUpdateMessage:
+			seen[m.Type] = true
 		}
 	}
 	for _, typ := range goldenTypes {
@@ -169,7 +197,7 @@ func TestGolden(t *testing.T) {
 var goldenTypes = []string{
 	notify.TypeNewLead, notify.TypeStatusUpdate, notify.TypeScoreUpdate, notify.TypeEnrichmentUpdate,
 	notify.TypeWorkflowStarted, notify.TypeWorkflowCompleted, notify.TypeWorkflowFailed, notify.TypeLeadDeleted,
-	notify.TypeMetricsUpdate,
+	notify.TypeMetricsUpdate, notify.TypeAnalyticsUpdate,
 }
 
 const goldenCheckFile = "ts/golden.check.ts"
@@ -205,7 +233,7 @@ func generateCheck(t *testing.T) []byte {
 // Go constants, checked against leadupdates.ts by tsc (TestTypeScriptContract).
 
 import { ClientMethods, LEAD_UPDATES_GROUP, leadGroup } from './leadupdates';
-import type { LeadUpdateMessage, LeadUpdateType, MetricsUpdateMessage } from './leadupdates';
+import type { AnalyticsUpdateMessage, LeadUpdateMessage, LeadUpdateType, MetricsUpdateMessage } from './leadupdates';
 
 // Equal is true when A and B are the same type.
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
@@ -214,7 +242,7 @@ type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ?
 // the members missing from Sent, which tsc then names in its error.
 type Missing<Declared, Sent> = [Exclude<Declared, Sent>] extends [never] ? true : Exclude<Declared, Sent>;
 `)
-	var leads, metrics []string
+	var leads, metrics, analytics []string
 	for _, c := range goldenCases() {
 		var js bytes.Buffer
 		if err := json.Indent(&js, bytes.TrimSpace(c.marshal(t)), "", "  "); err != nil {
@@ -224,6 +252,9 @@ type Missing<Declared, Sent> = [Exclude<Declared, Sent>] extends [never] ? true 
 		if _, ok := c.msg.(notify.MetricsUpdateMessage); ok {
 			typ = "MetricsUpdateMessage"
 			metrics = append(metrics, c.ident())
+		} else if _, ok := c.msg.(notify.AnalyticsUpdateMessage); ok {
+			typ = "AnalyticsUpdateMessage"
+			analytics = append(analytics, c.ident())
 		} else {
 			leads = append(leads, c.ident())
 		}
@@ -248,12 +279,13 @@ type Missing<Declared, Sent> = [Exclude<Declared, Sent>] extends [never] ? true 
 export const everyLeadTypeSent: Missing<LeadUpdateType, %s> = true;
 export const everyLeadFieldSent: Missing<keyof LeadUpdateMessage, %s> = true;
 export const everyMetricsFieldSent: Missing<keyof MetricsUpdateMessage, %s> = true;
-export const clientMethods: Equal<typeof ClientMethods, { readonly leadUpdate: %q; readonly metricsUpdate: %q }> = true;
+export const everyAnalyticsFieldSent: Missing<keyof AnalyticsUpdateMessage, %s> = true;
+export const clientMethods: Equal<typeof ClientMethods, { readonly leadUpdate: %q; readonly metricsUpdate: %q; readonly analyticsUpdate: %q }> = true;
 export const allGroup: Equal<typeof LEAD_UPDATES_GROUP, %q> = true;
 export const leadGroupName: Equal<ReturnType<typeof leadGroup>, `+"`%s${number}`"+`> = true;
 `,
-		of(leads, ".type"), keys(leads), keys(metrics),
-		notify.MethodLeadUpdate, notify.MethodMetricsUpdate, hub.DefaultGroup,
+		of(leads, ".type"), keys(leads), keys(metrics), keys(analytics),
+		notify.MethodLeadUpdate, notify.MethodMetricsUpdate, notify.MethodAnalyticsUpdate, hub.DefaultGroup,
 		strings.TrimSuffix(hub.LeadGroup(0), "0"))
 	return b.Bytes()
 }

@@ -141,17 +141,6 @@ func build(ctx context.Context, c config, stderr io.Writer) (_ *app, err error) 
 	}
 	a.closers = append(a.closers, func() { a.notifier.Close() })
 
-	// The workflow and the scrapers write through a.db, where the
-	// interceptor (plugged in below, before anything runs) sees them.
-	if a.runner, err = workflow.New(a.db, a.notifier,
-		workflow.WithFailureRate(c.failureRate), workflow.WithStepDelay(c.stepDelay),
-		workflow.WithLogger(a.logger), workflow.WithRegisterer(reg)); err != nil {
-		return nil, err
-	}
-	if a.scrapers, err = scraper.New(a.db, a.runner, scraper.WithRate(c.scrapeRate),
-		scraper.WithLogger(a.logger), scraper.WithRegisterer(reg)); err != nil {
-		return nil, err
-	}
 	calc, err := metrics.New(a.db, metrics.WithActiveHarvesters(func(context.Context) (int64, error) {
 		return a.scrapers.Jobs(), nil
 	}))
@@ -159,6 +148,23 @@ func build(ctx context.Context, c config, stderr io.Writer) (_ *app, err error) 
 		return nil, err
 	}
 	if err := calc.Migrate(ctx); err != nil { // indexes, and on PostgreSQL incrementally kept counts
+		return nil, err
+	}
+
+	// The workflow and the scrapers write through a.db, where the
+	// interceptor (plugged in below, before anything runs) sees them.
+	if a.runner, err = workflow.New(a.db, a.notifier,
+		workflow.WithFailureRate(c.failureRate), workflow.WithStepDelay(c.stepDelay),
+		workflow.WithLogger(a.logger), workflow.WithRegisterer(reg),
+		workflow.WithOnFailure(func(ctx context.Context, id int64, activity string) {
+			if err := calc.RecordFailure(ctx, id, activity, time.Now()); err != nil {
+				level.Warn(a.logger).Log("msg", "could not record workflow failure", "lead_id", id, "err", err)
+			}
+		})); err != nil {
+		return nil, err
+	}
+	if a.scrapers, err = scraper.New(a.db, a.runner, scraper.WithRate(c.scrapeRate),
+		scraper.WithLogger(a.logger), scraper.WithRegisterer(reg)); err != nil {
 		return nil, err
 	}
 
@@ -179,7 +185,7 @@ func build(ctx context.Context, c config, stderr io.Writer) (_ *app, err error) 
 		return nil, fmt.Errorf("interceptor: %w", err)
 	}
 	if a.publisher, err = metrics.NewPublisher(calc, a.notifier,
-		metrics.PublisherConfig{Logger: a.logger, Registerer: reg}); err != nil {
+		metrics.PublisherConfig{Logger: a.logger, Registerer: reg, Analytics: calc}); err != nil {
 		return nil, err
 	}
 	a.closers = append(a.closers, func() { a.publisher.Close() })
@@ -224,8 +230,8 @@ func (a *app) backplane(ctx context.Context, reg prometheus.Registerer) (hub.Bac
 		redisbackplane.WithLogger(a.logger), redisbackplane.WithRegisterer(reg))
 }
 
-// sendLatestMetrics gives a new connection the current figures, so that a
-// dashboard does not wait for the next change.
+// sendLatestMetrics gives a new connection the current figures and
+// analytics, so that a dashboard does not wait for the next change.
 func (a *app) sendLatestMetrics(_ context.Context, info hub.ConnInfo) {
 	if a.publisher == nil {
 		return
@@ -237,6 +243,11 @@ func (a *app) sendLatestMetrics(_ context.Context, info hub.ConnInfo) {
 	a.hub.Client(info.ConnectionID).Send(notify.MethodMetricsUpdate, notify.MetricsUpdateMessage{
 		Type: notify.TypeMetricsUpdate, Metrics: d, Timestamp: notify.Timestamp{Time: at},
 	})
+	if an, at, ok := a.publisher.LatestAnalytics(); ok {
+		a.hub.Client(info.ConnectionID).Send(notify.MethodAnalyticsUpdate, notify.AnalyticsUpdateMessage{
+			Type: notify.TypeAnalyticsUpdate, Analytics: an, Timestamp: notify.Timestamp{Time: at},
+		})
+	}
 }
 
 // ready answers 200 when the database answers within a second and the hub

@@ -4,7 +4,7 @@
 // Go constants, checked against leadupdates.ts by tsc (TestTypeScriptContract).
 
 import { ClientMethods, LEAD_UPDATES_GROUP, leadGroup } from './leadupdates';
-import type { LeadUpdateMessage, LeadUpdateType, MetricsUpdateMessage } from './leadupdates';
+import type { AnalyticsUpdateMessage, LeadUpdateMessage, LeadUpdateType, MetricsUpdateMessage } from './leadupdates';
 
 // Equal is true when A and B are the same type.
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
@@ -155,10 +155,112 @@ export const metricsUpdateEmpty = {
   "timestamp": "2026-11-26T18:11:29.123Z"
 } satisfies MetricsUpdateMessage;
 
+// testdata/golden/analytics_update.json
+export const analyticsUpdate = {
+  "type": "ANALYTICS_UPDATE",
+  "analytics": {
+    "start": "2026-11-26T18:00:00.000Z",
+    "bucketSeconds": 300,
+    "buckets": 3,
+    "created": {
+      "Google": [
+        4,
+        0,
+        2
+      ],
+      "LinkedIn": [
+        1,
+        1,
+        0
+      ]
+    },
+    "processed": {
+      "Google": [
+        0,
+        3,
+        1
+      ]
+    },
+    "failures": {
+      "Enrich": [
+        0,
+        1,
+        0
+      ]
+    },
+    "processingTime": {
+      "lastHour": {
+        "count": 4,
+        "p50": 2.5,
+        "p95": 7.25,
+        "max": 8
+      },
+      "lastDay": {
+        "count": 9,
+        "p50": 3,
+        "p95": 11.5,
+        "max": 14.1
+      }
+    },
+    "funnel": [
+      {
+        "status": "New",
+        "leads": 8,
+        "conversion": 100
+      },
+      {
+        "status": "Enriched",
+        "leads": 5,
+        "conversion": 62.5
+      }
+    ]
+  },
+  "timestamp": "2026-11-26T18:11:29.123Z",
+  "sequence": 11
+} satisfies AnalyticsUpdateMessage;
+
+// testdata/golden/analytics_update_empty.json
+export const analyticsUpdateEmpty = {
+  "type": "ANALYTICS_UPDATE",
+  "analytics": {
+    "start": "0001-01-01T00:00:00.000Z",
+    "bucketSeconds": 0,
+    "buckets": 0,
+    "created": {
+      "Google": []
+    },
+    "processed": {},
+    "failures": {},
+    "processingTime": {
+      "lastHour": {
+        "count": 0,
+        "p50": 0,
+        "p95": 0,
+        "max": 0
+      },
+      "lastDay": {
+        "count": 0,
+        "p50": 0,
+        "p95": 0,
+        "max": 0
+      }
+    },
+    "funnel": [
+      {
+        "status": "New",
+        "leads": 0,
+        "conversion": 0
+      }
+    ]
+  },
+  "timestamp": "2026-11-26T18:11:29.123Z"
+} satisfies AnalyticsUpdateMessage;
+
 // Every declared type, field and constant is one the server sends.
 export const everyLeadTypeSent: Missing<LeadUpdateType, typeof newLead.type | typeof statusUpdate.type | typeof scoreUpdate.type | typeof enrichmentUpdate.type | typeof workflowStarted.type | typeof workflowCompleted.type | typeof workflowFailed.type | typeof leadDeleted.type> = true;
 export const everyLeadFieldSent: Missing<keyof LeadUpdateMessage, keyof typeof newLead | keyof typeof statusUpdate | keyof typeof scoreUpdate | keyof typeof enrichmentUpdate | keyof typeof workflowStarted | keyof typeof workflowCompleted | keyof typeof workflowFailed | keyof typeof leadDeleted> = true;
 export const everyMetricsFieldSent: Missing<keyof MetricsUpdateMessage, keyof typeof metricsUpdate | keyof typeof metricsUpdateEmpty> = true;
-export const clientMethods: Equal<typeof ClientMethods, { readonly leadUpdate: "ReceiveLeadUpdate"; readonly metricsUpdate: "ReceiveMetricsUpdate" }> = true;
+export const everyAnalyticsFieldSent: Missing<keyof AnalyticsUpdateMessage, keyof typeof analyticsUpdate | keyof typeof analyticsUpdateEmpty> = true;
+export const clientMethods: Equal<typeof ClientMethods, { readonly leadUpdate: "ReceiveLeadUpdate"; readonly metricsUpdate: "ReceiveMetricsUpdate"; readonly analyticsUpdate: "ReceiveAnalyticsUpdate" }> = true;
 export const allGroup: Equal<typeof LEAD_UPDATES_GROUP, "LeadUpdates"> = true;
 export const leadGroupName: Equal<ReturnType<typeof leadGroup>, `Lead_${number}`> = true;

@@ -67,10 +67,57 @@ export interface MetricsUpdateMessage {
   sequence?: number;
 }
 
+/** Count, median, 95th percentile (interpolated) and maximum of processing times, in seconds; all 0 when count is 0. */
+export interface Percentiles {
+  count: number;
+  p50: number;
+  p95: number;
+  max: number;
+}
+
+/** One status of the funnel: leads that reached it, and as a % of the previous step's. */
+export interface FunnelStep {
+  status: string;
+  leads: number;
+  conversion: number;
+}
+
+/**
+ * The processing analytics of an AnalyticsUpdateMessage (addition to the
+ * seed); every field is always present. The series hold `buckets` counts,
+ * bucket i starting at start + i × bucketSeconds; the last holds the time of
+ * computation. Definitions: package metrics (README, Analytics).
+ */
+export interface Analytics {
+  /** RFC 3339 UTC with milliseconds: the start of the first bucket. */
+  start: string;
+  bucketSeconds: number;
+  buckets: number;
+  /** Leads created per bucket, by source. */
+  created: Record<string, number[]>;
+  /** Leads processed per bucket, by source. */
+  processed: Record<string, number[]>;
+  /** Workflow failures per bucket, by activity. */
+  failures: Record<string, number[]>;
+  processingTime: { lastHour: Percentiles; lastDay: Percentiles };
+  funnel: FunnelStep[];
+}
+
+/** The argument of ReceiveAnalyticsUpdate (addition to the seed). */
+export interface AnalyticsUpdateMessage {
+  type: 'ANALYTICS_UPDATE';
+  analytics: Analytics;
+  /** RFC 3339 UTC with milliseconds, as on LeadUpdateMessage. */
+  timestamp: string;
+  /** As on LeadUpdateMessage. */
+  sequence?: number;
+}
+
 /** The client methods the hub invokes, for connection.on(...). */
 export const ClientMethods = {
   leadUpdate: 'ReceiveLeadUpdate',
   metricsUpdate: 'ReceiveMetricsUpdate',
+  analyticsUpdate: 'ReceiveAnalyticsUpdate',
 } as const;
 
 /** The group every connection is in from the start. */

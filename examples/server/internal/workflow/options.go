@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"context"
 	"math/rand/v2"
 	"time"
 
@@ -20,6 +21,7 @@ type config struct {
 	logger      log.Logger
 	registerer  prometheus.Registerer
 	cleanup     time.Duration
+	onFailure   func(ctx context.Context, leadID int64, activity string)
 }
 
 func defaults() config {
@@ -70,3 +72,11 @@ func WithLogger(l log.Logger) Option { return func(c *config) { c.logger = l } }
 // leadupdates_workflow_notify_errors_total and leadupdates_workflow_running.
 // By default nothing is registered.
 func WithRegisterer(r prometheus.Registerer) Option { return func(c *config) { c.registerer = r } }
+
+// WithOnFailure sets a function called, on the Runner's goroutine for the
+// run, each time a workflow fails, with the activity that failed (Reset,
+// Enrich, Score, Vet or ZohoUpsert): the example server records it for the
+// failures of its processing analytics. It must not block for long.
+func WithOnFailure(f func(ctx context.Context, leadID int64, activity string)) Option {
+	return func(c *config) { c.onFailure = f }
+}

@@ -252,6 +252,9 @@ func (r *Runner) fail(ctx context.Context, w *execution, err error) error {
 			logger.Log("msg", "could not mark lead failed", "lead_id", w.lead.ID, "err", mErr)
 		}
 	}
+	if r.cfg.onFailure != nil {
+		r.cfg.onFailure(ctx, w.lead.ID, se.activity)
+	}
 	r.notify(w.lead.ID, "WORKFLOW_FAILED", func() error { return r.n.NotifyWorkflowFailed(ctx, w.lead.ID, Name, se.reason) })
 	return &FailedError{LeadID: w.lead.ID, Activity: se.activity, Reason: se.reason}
 }
