@@ -43,6 +43,11 @@ type Change struct {
 
 	// Soft is true for an OpLeadDeleted that set gorm.DeletedAt.
 	Soft bool
+
+	// Audience is, with Fields.Audience set, that column's value in the row
+	// as the change left it (for OpLeadDeleted: the deleted row's), as a
+	// string; "" otherwise.
+	Audience string
 }
 
 // A Sink receives the changes of one committed transaction (or of one

@@ -15,6 +15,9 @@ func (p *Plugin) beforeDelete(db *gorm.DB) {
 	}
 	st := &updateState{}
 	st.cp.returning = " RETURNING " + stmt.Quote(stmt.Table) + "." + stmt.Quote(c.id.DBName)
+	if c.audience != nil {
+		st.cp.returning += ", " + stmt.Quote(stmt.Table) + "." + stmt.Quote(c.audience.DBName)
+	}
 	st.attach(stmt)
 }
 
@@ -33,7 +36,11 @@ func (p *Plugin) afterDelete(db *gorm.DB) {
 	cs := make([]Change, 0, len(st.c.rows))
 	for _, row := range st.c.rows {
 		if id, ok := toInt64(row[0]); ok {
-			cs = append(cs, Change{Op: OpLeadDeleted, Table: stmt.Table, LeadID: id, Soft: soft})
+			ch := Change{Op: OpLeadDeleted, Table: stmt.Table, LeadID: id, Soft: soft}
+			if len(row) > 1 {
+				ch.Audience = toString(row[1])
+			}
+			cs = append(cs, ch)
 		}
 	}
 	p.emit(db, cs)

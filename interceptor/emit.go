@@ -3,6 +3,7 @@ package interceptor
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"sync"
 	"time"
 
@@ -122,6 +123,7 @@ func (p *Plugin) emit(db *gorm.DB, cs []Change) {
 	if len(cs) == 0 {
 		return
 	}
+	p.createdAudience(db.Statement, cs)
 	cp := db.Statement.ConnPool
 	if ps, ok := cp.(*gorm.PreparedStmtTX); ok {
 		cp = ps.Tx
@@ -137,5 +139,33 @@ func (p *Plugin) emit(db *gorm.DB, cs []Change) {
 	}
 	if err := p.order.finish(p.order.ticket(), cs); err != nil {
 		db.AddError(err)
+	}
+}
+
+// createdAudience fills in the Audience of each OpNewLead from its Lead, the
+// row as created (see Change.Lead).
+func (p *Plugin) createdAudience(stmt *gorm.Statement, cs []Change) {
+	if stmt.Schema == nil || cs[0].Op != OpNewLead {
+		return
+	}
+	c, err := p.columns(stmt.Schema)
+	if err != nil || c.audience == nil {
+		return
+	}
+	for i := range cs {
+		if cs[i].Op != OpNewLead || cs[i].Lead == nil {
+			continue
+		}
+		rv := reflect.ValueOf(cs[i].Lead)
+		for rv.Kind() == reflect.Pointer {
+			if rv.IsNil() {
+				break
+			}
+			rv = rv.Elem()
+		}
+		if rv.Kind() == reflect.Struct && rv.Type() == p.modelType {
+			v, _ := c.audience.ValueOf(stmt.Context, rv)
+			cs[i].Audience = toString(v)
+		}
 	}
 }

@@ -20,9 +20,16 @@ import (
 // primary key, "Status", "Score", and every field whose name starts with
 // "Enrich". A model without a status or score field simply emits no such
 // changes.
+//
+// Audience, when set, names a field (for example "Owner") whose committed
+// value every Change carries in Change.Audience: read by the same statement
+// that made the change (an UPDATE or DELETE returns it), so that who may see
+// a change is decided from the row as committed, never from a copy that
+// another writer may have made stale. There is no default.
 type Fields struct {
 	ID, Status, Score string
 	Enrichment        []string
+	Audience          string
 }
 
 // Option configures a Plugin.
@@ -203,6 +210,7 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 type columns struct {
 	id, status, score *schema.Field
 	enrich            []*schema.Field
+	audience          *schema.Field // nil unless Fields.Audience
 
 	plans      planCache // update plans of the schema's own table
 	otherPlans sync.Map  // table name -> *planCache, for db.Table(...)
@@ -239,6 +247,11 @@ func (p *Plugin) columns(s *schema.Schema) (*columns, error) {
 	}
 	if c.score, err = lookup(or(score, "Score"), "score", score == ""); err != nil {
 		return nil, err
+	}
+	if f.Audience != "" {
+		if c.audience, err = lookup(f.Audience, "audience", false); err != nil {
+			return nil, err
+		}
 	}
 	if f.Enrichment == nil {
 		for _, fd := range s.Fields {

@@ -54,6 +54,7 @@ func stateOf(stmt *gorm.Statement) *updateState {
 // schema, table and shape.
 type updatePlan struct {
 	fields        []*schema.Field
+	audience      int // index in fields, -1 when not read
 	status, score int // index in fields, -1 when not read
 	enrich        int // index of the first enrichment field, -1 when not read
 
@@ -126,7 +127,11 @@ func (p *Plugin) plan(stmt *gorm.Statement, c *columns, shape int) *updatePlan {
 }
 
 func newPlan(stmt *gorm.Statement, c *columns, shape int) *updatePlan {
-	pl := &updatePlan{fields: []*schema.Field{c.id}, status: -1, score: -1, enrich: -1}
+	pl := &updatePlan{fields: []*schema.Field{c.id}, audience: -1, status: -1, score: -1, enrich: -1}
+	if c.audience != nil {
+		pl.audience = len(pl.fields)
+		pl.fields = append(pl.fields, c.audience)
+	}
 	if c.status != nil && shape&setStatus != 0 {
 		pl.status = len(pl.fields)
 		pl.fields = append(pl.fields, c.status)
@@ -299,16 +304,20 @@ func (p *Plugin) afterUpdate(db *gorm.DB) {
 		}
 		// old[i] is the previous value of fields[i], i >= 1.
 		cur, old := row[:n], row[n-1:]
+		audience := ""
+		if i := pl.audience; i >= 0 {
+			audience = toString(cur[i])
+		}
 		if i := pl.status; i >= 0 {
 			ns, os := toString(cur[i]), toString(old[i])
 			if ns != os {
-				cs = append(cs, Change{Op: OpStatusUpdate, Table: stmt.Table, LeadID: id, PreviousStatus: os, NewStatus: ns})
+				cs = append(cs, Change{Op: OpStatusUpdate, Table: stmt.Table, LeadID: id, PreviousStatus: os, NewStatus: ns, Audience: audience})
 			}
 		}
 		if i := pl.score; i >= 0 && !sameValue(cur[i], old[i]) {
 			nf, _ := toFloat64(cur[i])
 			of, _ := toFloat64(old[i])
-			cs = append(cs, Change{Op: OpScoreUpdate, Table: stmt.Table, LeadID: id, PreviousScore: of, NewScore: nf})
+			cs = append(cs, Change{Op: OpScoreUpdate, Table: stmt.Table, LeadID: id, PreviousScore: of, NewScore: nf, Audience: audience})
 		}
 		if e := pl.enrich; e >= 0 {
 			for j := e; j < n; j++ {
@@ -317,7 +326,7 @@ func (p *Plugin) afterUpdate(db *gorm.DB) {
 					for k, f := range pl.fields[e:] {
 						enrich[f.DBName] = cur[e+k]
 					}
-					cs = append(cs, Change{Op: OpEnrichmentUpdate, Table: stmt.Table, LeadID: id, Enrichment: enrich})
+					cs = append(cs, Change{Op: OpEnrichmentUpdate, Table: stmt.Table, LeadID: id, Enrichment: enrich, Audience: audience})
 					break
 				}
 			}

@@ -68,6 +68,8 @@ type event struct {
 	lead      *LeadUpdateMessage
 	metrics   *MetricsUpdateMessage
 	analytics *AnalyticsUpdateMessage
+	audience  string // the filter's arg, when filtered
+	filtered  bool   // a lead event for audience only (ForAudience, WithAudience)
 }
 
 // New returns a Notifier delivering through c and starts its delivery
@@ -198,7 +200,28 @@ func (n *Notifier) lead(ctx context.Context, m *LeadUpdateMessage) error {
 		return fmt.Errorf("%w: %s needs a positive lead id, got %d", ErrInvalid, m.Type, m.LeadID)
 	}
 	m.Timestamp = now()
-	return n.enqueue(ctx, event{lead: m})
+	ev := event{lead: m}
+	// The audience is decided now, by the caller, and travels with the
+	// event: nothing is looked up at delivery, after other writes.
+	if key, ok := ctx.Value(audienceKey{}).(string); ok {
+		ev.audience, ev.filtered = key, true
+	} else if key := n.cfg.audience; key != nil {
+		ev.audience, ev.filtered = key(m), true
+	}
+	return n.enqueue(ctx, ev)
+}
+
+type audienceKey struct{}
+
+// ForAudience returns a copy of ctx under which a Notifier sends each lead
+// event to audience key only: every hub instance asks the filter registered
+// under FilterName with key, connection by connection. It takes precedence
+// over WithAudience. Use it when the caller knows the audience as of its
+// write — for example the owner that the statement which changed the lead
+// returned (interceptor.Fields.Audience) — so that a concurrent change on
+// another instance cannot make it stale.
+func ForAudience(ctx context.Context, key string) context.Context {
+	return context.WithValue(ctx, audienceKey{}, key)
 }
 
 // enqueue never blocks: a full queue drops the event. A done ctx sends
@@ -259,8 +282,8 @@ func (n *Notifier) send(ev event, seq uint64) {
 	}()
 	if m := ev.lead; m != nil {
 		m.Sequence = seq
-		if key := n.cfg.audience; key != nil {
-			n.clients.GroupsFiltered(FilterName, key(m), hub.DefaultGroup, hub.LeadGroup(m.LeadID)).Send(MethodLeadUpdate, m)
+		if ev.filtered {
+			n.clients.GroupsFiltered(FilterName, ev.audience, hub.DefaultGroup, hub.LeadGroup(m.LeadID)).Send(MethodLeadUpdate, m)
 		} else {
 			n.clients.Groups(hub.DefaultGroup, hub.LeadGroup(m.LeadID)).Send(MethodLeadUpdate, m)
 		}

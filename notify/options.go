@@ -41,13 +41,14 @@ func WithRegisterer(r prometheus.Registerer) Option { return func(c *config) { c
 const FilterName = "leadupdates.notify.audience"
 
 // WithAudience narrows who sees each lead event, in two halves so that it
-// works across hub instances joined by a backplane: key, run here once per
-// event, names what decides it (for example the lead's owner, known where
-// the lead was written), and the hub of every instance asks the filter
-// registered under FilterName with that key for each
-// of its connections. It never applies to metrics. Without it every
-// connection of the groups sees every event; with it and no registered
-// filter, nobody does (the hub fails closed).
+// works across hub instances joined by a backplane: key, run once per event
+// in the caller's goroutine before the Notify call returns, names what
+// decides it (for example the lead's owner, known where the lead was
+// written), and the hub of every instance asks the filter registered under
+// FilterName with that key for each of its connections. An event given
+// under ForAudience takes that key instead. It never applies to metrics.
+// Without either, every connection of the groups sees every event; with
+// them and no registered filter, nobody does (the hub fails closed).
 func WithAudience(key func(ev *LeadUpdateMessage) string) Option {
 	return func(c *config) { c.audience = key }
 }

@@ -85,10 +85,6 @@ func build(ctx context.Context, c config, stderr io.Writer) (_ *app, err error) 
 	if err := migrate(ctx, a.db); err != nil {
 		return nil, err
 	}
-	owners := access.NewOwners()
-	if err := owners.Load(ctx, a.db); err != nil {
-		return nil, err
-	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -107,8 +103,8 @@ func build(ctx context.Context, c config, stderr io.Writer) (_ *app, err error) 
 			}
 			return err == nil && access.CanSee(p.ID, p.Roles, owner), err
 		})),
-		// A lead event carries its owner (see the notifier below); every
-		// instance decides per connection from it.
+		// A lead event carries its owner as committed (see the interceptor
+		// below); every instance decides per connection from it.
 		hub.WithFilter(notify.FilterName, func(owner string, p *hub.Principal) bool {
 			return access.CanSee(p.ID, p.Roles, owner)
 		}),
@@ -132,10 +128,13 @@ func build(ctx context.Context, c config, stderr io.Writer) (_ *app, err error) 
 	a.closers = append(a.closers, func() { a.hub.Close() })
 
 	// The notifier: a salesperson's connections receive only their leads.
-	// The owner is looked up here, where the lead was written, so that other
-	// instances need not know it.
+	// Every lead event is given with its audience (notify.ForAudience): the
+	// owner the write that caused it committed — returned by the
+	// interceptor's own statement, or read by the workflow in its write's
+	// transaction — never a per-instance copy another instance could make
+	// stale. An event given without one goes to admins only.
 	if a.notifier, err = notify.New(a.hub,
-		notify.WithAudience(func(ev *notify.LeadUpdateMessage) string { return owners.Owner(ev.LeadID) }),
+		notify.WithAudience(func(*notify.LeadUpdateMessage) string { return "" }),
 		notify.WithLogger(a.logger), notify.WithRegisterer(reg)); err != nil {
 		return nil, err
 	}
@@ -172,12 +171,13 @@ func build(ctx context.Context, c config, stderr io.Writer) (_ *app, err error) 
 	// commits: events leave in commit order, before the writer's next step.
 	// Each change also triggers the metrics publisher, started below once
 	// a.db is complete (it reads at once); nothing writes before it exists.
-	bridge := events.New(a.notifier, owners, func() {
+	bridge := events.New(a.notifier, func() {
 		if a.publisher != nil {
 			a.publisher.Trigger()
 		}
 	}, a.logger)
 	if a.plugin, err = interceptor.New(&lead.Lead{}, bridge, interceptor.WithStrict(),
+		interceptor.WithFields(interceptor.Fields{Audience: "Owner"}),
 		interceptor.WithLogger(a.logger), interceptor.WithRegisterer(reg)); err != nil {
 		return nil, err
 	}

@@ -389,3 +389,10 @@ func (w *testWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// rest returns the lines not yet consumed, without consuming them.
+func (l *lines) rest() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.all[l.pos:]...)
+}

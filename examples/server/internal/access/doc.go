@@ -8,7 +8,8 @@
 //     API, and may join only those leads' groups;
 //   - any other token sees nothing.
 //
-// Owners caches lead id → owner so that the notifier's filter, which runs
-// once per connection per event inside the hub's delivery, never queries
-// the database.
+// Who sees an event is decided from the owner the event's write committed
+// (the interceptor returns it with the change, the workflow reads it in its
+// write's transaction): there is no owner cache, which another instance's
+// reassignment could make stale.
 package access

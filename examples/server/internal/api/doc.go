@@ -21,9 +21,6 @@
 // deleted meanwhile). DELETE is GORM's soft delete, on the same owner
 // condition.
 //
-// Config.Owners learns owners after the commit of a create, an import or an
-// owner change.
-//
 // # Errors
 //
 // Every error is {"error": "...", "field": "..."}. Bad input is a 4xx,

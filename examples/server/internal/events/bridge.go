@@ -6,7 +6,6 @@ import (
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
-	"github.com/leadupdates/leadupdates/examples/server/internal/access"
 	"github.com/leadupdates/leadupdates/examples/server/internal/lead"
 	"github.com/leadupdates/leadupdates/interceptor"
 	"github.com/leadupdates/leadupdates/notify"
@@ -21,23 +20,26 @@ type Notifier interface {
 	NotifyLeadDeleted(ctx context.Context, leadID int64) error
 }
 
-// A Bridge is an interceptor.Sink.
+// A Bridge is an interceptor.Sink. Each event goes to the audience of its
+// Change (the lead's owner as the statement that changed it returned it,
+// interceptor.Fields.Audience), through notify.ForAudience: who sees an
+// event is decided by the row as committed, never by a cache another
+// instance could have made stale.
 type Bridge struct {
 	n       Notifier
-	owners  *access.Owners
 	trigger func()
 	logger  log.Logger
 }
 
 // New returns a Bridge; trigger (may be nil) is called once per batch.
-func New(n Notifier, owners *access.Owners, trigger func(), logger log.Logger) *Bridge {
+func New(n Notifier, trigger func(), logger log.Logger) *Bridge {
 	if trigger == nil {
 		trigger = func() {}
 	}
 	if logger == nil {
 		logger = log.NewNopLogger()
 	}
-	return &Bridge{n: n, owners: owners, trigger: trigger, logger: logger}
+	return &Bridge{n: n, trigger: trigger, logger: logger}
 }
 
 // Publish turns one committed batch into notifications, in order. It never
@@ -53,13 +55,13 @@ func (b *Bridge) Publish(ctx context.Context, changes []interceptor.Change) erro
 }
 
 func (b *Bridge) one(ctx context.Context, c interceptor.Change) error {
+	ctx = notify.ForAudience(ctx, c.Audience)
 	switch c.Op {
 	case interceptor.OpNewLead:
 		l, ok := c.Lead.(*lead.Lead)
 		if !ok {
 			return b.n.NotifyNewLead(ctx, c.LeadID, map[string]any{"id": c.LeadID}, "")
 		}
-		b.owners.Remember(l.ID, l.Owner)
 		return b.n.NotifyNewLead(ctx, c.LeadID, l.View(), l.Source)
 	case interceptor.OpStatusUpdate:
 		return b.n.NotifyLeadStatusUpdate(ctx, c.LeadID, c.PreviousStatus, c.NewStatus)

@@ -1,10 +1,12 @@
 // Package events connects the interceptor to the notifier: each committed
-// lead change becomes the matching ReceiveLeadUpdate message, the owner
-// cache learns new leads before their event is delivered, and every batch
-// asks the metrics publisher for a fresh snapshot.
+// lead change becomes the matching ReceiveLeadUpdate message, for the
+// audience of the change (the owner the writing statement returned, see
+// interceptor.Fields.Audience), and every batch asks the metrics publisher
+// for a fresh snapshot.
 //
-//	bridge := events.New(notifier, owners, publisher.Trigger, logger)
-//	plugin, _ := interceptor.New(&lead.Lead{}, bridge, interceptor.WithStrict())
+//	bridge := events.New(notifier, publisher.Trigger, logger)
+//	plugin, _ := interceptor.New(&lead.Lead{}, bridge, interceptor.WithStrict(),
+//		interceptor.WithFields(interceptor.Fields{Audience: "Owner"}))
 //	db.Use(plugin)
 //
 // With interceptor.WithStrict the bridge runs as the transaction commits, so

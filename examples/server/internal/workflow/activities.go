@@ -9,6 +9,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/leadupdates/leadupdates/examples/server/internal/lead"
+	"github.com/leadupdates/leadupdates/notify"
 )
 
 // The activities, named as in WORKFLOW_FAILED reasons and logs.
@@ -39,6 +40,16 @@ type execution struct {
 	lead     lead.Lead
 	status   string
 	activity string
+	// owner is the lead's owner as the latest write of this execution
+	// committed it (read in that write's transaction, under its row lock):
+	// the audience of the workflow's own events.
+	owner string
+}
+
+// audience returns ctx under which the workflow's events go to the lead's
+// owner as last committed (see owner).
+func (w *execution) audience(ctx context.Context) context.Context {
+	return notify.ForAudience(ctx, w.owner)
 }
 
 func (w *execution) execute(ctx context.Context) error {
@@ -141,8 +152,36 @@ func (w *execution) work(ctx context.Context) error {
 
 // move sets the status to to (and the columns of set) if the lead still has
 // the status w knows and is live.
+// move changes the status (and set), in a transaction that also reads the
+// owner the write leaves (see owner).
 func (w *execution) move(ctx context.Context, to string, set map[string]any) error {
-	return w.update(ctx, w.r.db.WithContext(ctx), to, set)
+	from := w.status
+	err := w.r.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := w.update(ctx, tx, to, set); err != nil {
+			return err
+		}
+		return w.readOwner(ctx, tx)
+	})
+	if err != nil {
+		w.status = from
+		var se *stepError
+		if !errors.As(err, &se) {
+			err = w.dbError(ctx, err)
+		}
+	}
+	return err
+}
+
+// readOwner reads the lead's owner in tx, after this execution's update
+// there: the row is locked until the commit, so it is the owner committed
+// with the change.
+func (w *execution) readOwner(ctx context.Context, tx *gorm.DB) error {
+	var o struct{ Owner string }
+	if err := tx.Model(&lead.Lead{}).Select("owner").Where("id = ?", w.lead.ID).Take(&o).Error; err != nil {
+		return w.dbError(ctx, err)
+	}
+	w.owner = o.Owner
+	return nil
 }
 
 // setThenMove writes set, then the status, as two statements of one
@@ -153,7 +192,10 @@ func (w *execution) setThenMove(ctx context.Context, set map[string]any, to stri
 		if err := w.update(ctx, tx, from, set); err != nil {
 			return err
 		}
-		return w.update(ctx, tx, to, nil)
+		if err := w.update(ctx, tx, to, nil); err != nil {
+			return err
+		}
+		return w.readOwner(ctx, tx)
 	})
 	if err != nil {
 		w.status = from // the transaction rolled back, or its commit failed

@@ -207,8 +207,8 @@ func hasKey(m map[int64]struct{}, k int64) bool {
 // run executes the workflow on l and sends its events. A panic in an
 // activity fails the run instead of the process.
 func (r *Runner) run(ctx context.Context, l lead.Lead) (err error) {
-	r.notify(l.ID, "WORKFLOW_STARTED", func() error { return r.n.NotifyWorkflowStarted(ctx, l.ID, Name) })
-	w := &execution{r: r, lead: l, status: l.Status}
+	w := &execution{r: r, lead: l, status: l.Status, owner: l.Owner}
+	r.notify(l.ID, "WORKFLOW_STARTED", func() error { return r.n.NotifyWorkflowStarted(w.audience(ctx), l.ID, Name) })
 	func() {
 		defer func() {
 			if p := recover(); p != nil {
@@ -223,7 +223,7 @@ func (r *Runner) run(ctx context.Context, l lead.Lead) (err error) {
 			outcome = outcomeDisqualified
 		}
 		r.tel.runs.WithLabelValues(outcome).Inc()
-		r.notify(l.ID, "WORKFLOW_COMPLETED", func() error { return r.n.NotifyWorkflowCompleted(ctx, l.ID, Name) })
+		r.notify(l.ID, "WORKFLOW_COMPLETED", func() error { return r.n.NotifyWorkflowCompleted(w.audience(ctx), l.ID, Name) })
 		return nil
 	}
 	return r.fail(ctx, w, err)
@@ -247,14 +247,26 @@ func (r *Runner) fail(ctx context.Context, w *execution, err error) error {
 		kv = append(kv, "err", se.err)
 	}
 	logger.Log(kv...)
+	moved := false
 	if !se.conflict && w.status != lead.StatusFailed && lead.CanMove(w.status, lead.StatusFailed) {
 		if mErr := w.move(ctx, lead.StatusFailed, nil); mErr != nil {
 			logger.Log("msg", "could not mark lead failed", "lead_id", w.lead.ID, "err", mErr)
+		} else {
+			moved = true
 		}
 	}
 	if r.cfg.onFailure != nil {
 		r.cfg.onFailure(ctx, w.lead.ID, se.activity)
 	}
-	r.notify(w.lead.ID, "WORKFLOW_FAILED", func() error { return r.n.NotifyWorkflowFailed(ctx, w.lead.ID, Name, se.reason) })
+	if !moved {
+		// No write of ours to read the owner with: the row as committed now
+		// (someone else's change, such as a reassignment, may be why it
+		// failed). Deleted or unreadable: the last owner we read.
+		var o struct{ Owner string }
+		if r.db.WithContext(ctx).Unscoped().Model(&lead.Lead{}).Select("owner").Where("id = ?", w.lead.ID).Take(&o).Error == nil {
+			w.owner = o.Owner
+		}
+	}
+	r.notify(w.lead.ID, "WORKFLOW_FAILED", func() error { return r.n.NotifyWorkflowFailed(w.audience(ctx), w.lead.ID, Name, se.reason) })
 	return &FailedError{LeadID: w.lead.ID, Activity: se.activity, Reason: se.reason}
 }
