@@ -11,6 +11,13 @@
 // [LeadGroup](leadId) if the [GroupAuthorizer] allows it. Several Servers act
 // as one hub through a [Backplane] (hub/redisbackplane for Redis).
 //
+// A client built with withStatefulReconnect() loses nothing to a network
+// blip: when its WebSocket drops, the connection keeps its id, principal
+// and groups and buffers what is sent to it, the client re-attaches, and
+// each side resends what the other has not acknowledged, so that every
+// message arrives once and in order ([WithStatefulReconnect] sets the
+// window and the buffer).
+//
 // A first program:
 //
 //	srv, err := hub.New(hub.WithAuthenticator(auth)) // e.g. a jwtauth.Authenticator
