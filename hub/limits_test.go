@@ -117,7 +117,7 @@ func TestInvocationRateLimited(t *testing.T) {
 		t.Errorf("%d of 20 calls limited, want 15 (burst 5)", limited)
 	}
 	invokeAll(t, ctx, conn, 10, false, "LeaveLeadGroup", 1) // sends: dropped
-	time.Sleep(1100 * time.Millisecond)                      // one token back
+	time.Sleep(1100 * time.Millisecond)                     // one token back
 	if got := invokeAll(t, ctx, conn, 1, true, "LeaveLeadGroup", 1); got["1"] != "" {
 		t.Errorf("a call within the rate after the burst: %q", got["1"])
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/go-kit/log/level"
+	"github.com/leadupdates/leadupdates/internal/minrate"
 	"github.com/leadupdates/leadupdates/internal/promreg"
 	"github.com/philippseith/signalr"
 	"github.com/rs/cors"
@@ -116,7 +117,24 @@ func (s *Server) Path() string { return s.cfg.path }
 
 // ServeHTTP answers negotiate and transport requests and CORS preflights on
 // the Server's path; anything else gets 404.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+//
+// A request body is read at a minimum rate, 240 bytes per second after a
+// 5 s grace period, as Kestrel's default, or the connection is closed: a
+// client dripping a body holds no connection. Only POSTs may have a body.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength != 0 && r.Method != http.MethodPost {
+		// Nobody reads it: let net/http, which would wait for it, give up
+		// at once and close the connection.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+		if r.ProtoMajor == 1 {
+			w.Header().Set("Connection", "close")
+		}
+		http.Error(w, "A request body is allowed only on POST.", http.StatusBadRequest)
+		return
+	}
+	minrate.Limit(w, r, minrate.Rate, minrate.Grace)
+	s.handler.ServeHTTP(w, r)
+}
 
 func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
