@@ -108,6 +108,13 @@ try {
     await page.waitForSelector('[data-testid=dashboard][data-mode=live]', { timeout: 10_000 });
   });
 
+  await step('the analytics show their empty state on an empty database', async () => {
+    for (const id of ['chart-created', 'chart-processed', 'chart-failures', 'chart-funnel']) {
+      await page.waitForSelector(`[data-testid=${id}][data-total="0"] .empty`, { timeout: 15_000 });
+    }
+    await page.waitForSelector('[data-testid=processing-percentiles][data-count="0"]', { timeout: 5_000 });
+  });
+
   // A marker that a reload would wipe.
   await page.evaluate(() => {
     window.__e2eNoReload = true;
@@ -132,6 +139,17 @@ try {
     await waitText(page, '[data-testid=metric-totalLeads-value]', (total0 + 1).toLocaleString('en-US'));
     await page.waitForFunction(() => document.querySelector('[data-testid=chart-source]')?.textContent?.includes('LinkedIn'), null, {
       timeout: 15_000,
+    });
+  });
+
+  await step('the analytics charts draw the new lead', async () => {
+    await page.waitForSelector('[data-testid=chart-created][data-total="1"] canvas', { timeout: 15_000 });
+    await page.waitForSelector('[data-testid=chart-funnel][data-total="1"] canvas', { timeout: 15_000 });
+    const legend = await page.textContent('[data-testid=chart-created]');
+    if (!legend.includes('LinkedIn')) throw new Error(`created chart without LinkedIn: ${legend}`);
+    // Marks the funnel's canvas: live updates must reuse it, not rebuild it.
+    await page.evaluate(() => {
+      document.querySelector('[data-testid=chart-funnel] canvas').__e2eKept = true;
     });
   });
 
@@ -163,6 +181,19 @@ try {
     const status = (await page.textContent(`[data-testid=lead-row-${third.id}] [data-testid=lead-status]`)).trim();
     if (!['Synced to CRM', 'Disqualified', 'Failed'].includes(status)) throw new Error(`status after the workflow: ${status}`);
     log(`     workflow ended with ${status}`);
+  });
+
+  await step('the analytics charts move with the workflow, in place', async () => {
+    await page.waitForSelector('[data-testid=chart-created][data-total="2"] canvas', { timeout: 15_000 });
+    await page.waitForSelector('[data-testid=chart-funnel][data-total="2"] canvas', { timeout: 15_000 });
+    // Synced or disqualified: processed, with a processing time; failed: a failure.
+    await page.waitForSelector(
+      ':is([data-testid=chart-processed][data-total="1"], [data-testid=chart-failures][data-total="1"]) canvas',
+      { timeout: 15_000 },
+    );
+    const kept = await page.evaluate(() => document.querySelector('[data-testid=chart-funnel] canvas').__e2eKept === true);
+    if (!kept) throw new Error('the funnel chart was rebuilt instead of updated');
+    log(`     funnel: ${await page.textContent('[data-testid=chart-funnel] .funnel-steps')}`);
   });
 
   if (!(await page.evaluate(() => window.__e2eNoReload === true))) throw new Error('the page reloaded');

@@ -27,8 +27,9 @@ const browser = await chromium.launch({
 });
 try {
   // The page's full width (it stops growing at 1400 px): the cards, both
-  // charts, and the table with the live activity beside it.
-  const page = await browser.newPage({ viewport: { width: 1400, height: 900 }, locale: 'en-US' });
+  // charts, the processing analytics, and the top of the table with the
+  // live activity beside it.
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1400 }, locale: 'en-US' });
   const errors = [];
   page.on('pageerror', (err) => errors.push(err));
   await page.goto(dashboardURL);
@@ -42,8 +43,11 @@ try {
     total: Number((await page.textContent('[data-testid=metric-totalLeads-value]')).replace(/\D/g, '')),
     activity: await count(page, '[data-testid=activity] li'),
     statuses: await count(page, '[data-testid=chart-status] .bar'),
+    analytics: await count(page, '[data-testid=analytics] canvas'),
   });
-  const full = (s) => s.rows >= 16 && s.activity >= 12 && s.statuses >= 4;
+  // Created, processed and the funnel drawn (failures too, usually, at the
+  // simulation's failure rate).
+  const full = (s) => s.rows >= 16 && s.activity >= 12 && s.statuses >= 4 && s.analytics >= 3;
   let s = await state();
   for (const deadline = Date.now() + 90_000; !full(s); s = await state()) {
     if (Date.now() > deadline) throw new Error(`the simulation did not fill the dashboard within 90 s: ${JSON.stringify(s)}`);

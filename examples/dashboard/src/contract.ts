@@ -2,6 +2,10 @@
 // checks that file against the Go side's golden messages, and `tsc` here
 // checks the dashboard against it.
 export type {
+  Analytics,
+  AnalyticsUpdateMessage,
+  FunnelStep,
+  Percentiles,
   LeadUpdateMessage as WireLeadUpdateMessage,
   LeadUpdateType,
   Metrics,

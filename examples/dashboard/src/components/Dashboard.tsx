@@ -2,6 +2,7 @@ import { useMemo, useState } from 'react';
 import { useLeads } from '../contexts/LeadContext.tsx';
 import { useSignalR } from '../hooks/useSignalR.ts';
 import { displayOrder, mapStatus } from '../status.ts';
+import { AnalyticsPanel } from './AnalyticsPanel.tsx';
 import { BarChart, type Bar } from './BarChart.tsx';
 import { ConnectionIndicator } from './ConnectionIndicator.tsx';
 import { LeadDetail } from './LeadDetail.tsx';
@@ -96,6 +97,7 @@ export function Dashboard({ onSignOut }: { onSignOut: () => void }) {
           <BarChart title="Leads by source" bars={bySource} testId="chart-source" />
           <BarChart title="Leads by status" bars={byStatus} testId="chart-status" />
         </section>
+        {state.mode !== 'fallback' && <AnalyticsPanel />}
         <div className="columns">
           <LeadsTable
             leads={state.leads}

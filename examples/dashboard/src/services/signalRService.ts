@@ -12,6 +12,7 @@ import {
 import {
   ClientMethods,
   ServerMethods,
+  type AnalyticsUpdateMessage,
   type LeadUpdateMessage,
   type MetricsUpdateMessage,
 } from '../contract.ts';
@@ -113,7 +114,7 @@ function errorText(err: unknown): string | undefined {
 
 /**
  * SignalRService owns one hub connection. Handlers registered with
- * onLeadUpdate/onMetricsUpdate/onStateChange return their unsubscribe
+ * onLeadUpdate/onMetricsUpdate/onAnalyticsUpdate/onStateChange return their unsubscribe
  * function; a handler that throws is logged and the others still run, so one
  * bad component never breaks the connection or the rest of the UI.
  */
@@ -124,6 +125,8 @@ export class SignalRService {
   private readonly log: Logger;
   private readonly leadHandlers = new Set<Handler<LeadUpdateMessage>>();
   private readonly metricsHandlers = new Set<Handler<MetricsUpdateMessage>>();
+  private readonly analyticsHandlers = new Set<Handler<AnalyticsUpdateMessage>>();
+  private analytics: AnalyticsUpdateMessage | null = null;
   private readonly stateHandlers = new Set<Handler<ConnectionSnapshot>>();
   /** Lead groups wanted, with how many holders want each. */
   private readonly groups = new Map<number, number>();
@@ -153,6 +156,14 @@ export class SignalRService {
         return;
       }
       this.emit(this.metricsHandlers, msg as MetricsUpdateMessage, ClientMethods.metricsUpdate);
+    });
+    this.conn.on(ClientMethods.analyticsUpdate, (msg: unknown) => {
+      if (!isMessage(msg) || typeof (msg as { analytics?: unknown }).analytics !== 'object') {
+        this.log.warn('signalr: ignoring malformed ReceiveAnalyticsUpdate', msg);
+        return;
+      }
+      this.analytics = msg as AnalyticsUpdateMessage;
+      this.emit(this.analyticsHandlers, this.analytics, ClientMethods.analyticsUpdate);
     });
     this.conn.onreconnecting((err) => {
       this.setState({ status: 'reconnecting', attempt: 1, nextRetryMs: this.delays[0] ?? 0, ...withError(err) });
@@ -189,6 +200,15 @@ export class SignalRService {
 
   onMetricsUpdate(h: Handler<MetricsUpdateMessage>): () => void {
     return subscribe(this.metricsHandlers, h);
+  }
+
+  /** The last analytics received, for a component that mounts after them. */
+  get lastAnalytics(): AnalyticsUpdateMessage | null {
+    return this.analytics;
+  }
+
+  onAnalyticsUpdate(h: Handler<AnalyticsUpdateMessage>): () => void {
+    return subscribe(this.analyticsHandlers, h);
   }
 
   /** onStateChange calls h on every connection-state change. */

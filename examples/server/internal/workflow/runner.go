@@ -247,6 +247,9 @@ func (r *Runner) fail(ctx context.Context, w *execution, err error) error {
 		kv = append(kv, "err", se.err)
 	}
 	logger.Log(kv...)
+	if r.cfg.onFailure != nil { // first, so that it is recorded when the move to Failed is seen
+		r.cfg.onFailure(ctx, w.lead.ID, se.activity)
+	}
 	moved := false
 	if !se.conflict && w.status != lead.StatusFailed && lead.CanMove(w.status, lead.StatusFailed) {
 		if mErr := w.move(ctx, lead.StatusFailed, nil); mErr != nil {
@@ -254,9 +257,6 @@ func (r *Runner) fail(ctx context.Context, w *execution, err error) error {
 		} else {
 			moved = true
 		}
-	}
-	if r.cfg.onFailure != nil {
-		r.cfg.onFailure(ctx, w.lead.ID, se.activity)
 	}
 	if !moved {
 		// No write of ours to read the owner with: the row as committed now
