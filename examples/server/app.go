@@ -162,7 +162,7 @@ func build(ctx context.Context, c config, stderr io.Writer) (_ *app, err error) 
 		})); err != nil {
 		return nil, err
 	}
-	if a.scrapers, err = scraper.New(a.db, a.runner, scraper.WithRate(c.scrapeRate),
+	if a.scrapers, err = scraper.New(a.db, scraper.StarterFunc(a.runner.Submit), scraper.WithRate(c.scrapeRate),
 		scraper.WithLogger(a.logger), scraper.WithRegisterer(reg)); err != nil {
 		return nil, err
 	}

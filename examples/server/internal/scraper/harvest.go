@@ -5,9 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
+
+	"github.com/leadupdates/leadupdates/examples/server/internal/lead"
+	"github.com/leadupdates/leadupdates/examples/server/internal/outage"
 )
 
 // Harvest runs one harvest of the job for source now: the simulated fetch,
@@ -37,11 +41,8 @@ func (s *Scraper) Harvest(ctx context.Context, source string) ([]int64, error) {
 		return nil, fmt.Errorf("scraper: %s fetch: %w", job, err)
 	}
 	leads := s.generate(source)
-	if err := s.db.WithContext(ctx).CreateInBatches(&leads, len(leads)).Error; err != nil {
-		if ctx.Err() == nil {
-			s.tel.errors.WithLabelValues(source, stageInsert).Inc()
-			level.Error(logger).Log("msg", "storing harvested leads failed", "leads", len(leads), "err", err)
-		}
+	s.tel.harvested.WithLabelValues(source).Add(float64(len(leads)))
+	if err := s.store(ctx, logger, source, leads); err != nil {
 		return nil, fmt.Errorf("scraper: %s insert: %w", job, err)
 	}
 	s.tel.leads.WithLabelValues(source).Add(float64(len(leads)))
@@ -60,4 +61,47 @@ func (s *Scraper) Harvest(ctx context.Context, source string) ([]int64, error) {
 	}
 	level.Debug(logger).Log("msg", "harvested", "leads", len(leads))
 	return ids, nil
+}
+
+// Backoff of the retries of a harvest's insert while the database is
+// unavailable: insertRetryBase doubling up to insertRetryMax.
+const (
+	insertRetryBase = 250 * time.Millisecond
+	insertRetryMax  = 10 * time.Second
+)
+
+// store inserts the harvested leads in one statement. While the database
+// is unavailable (outage.Is) it tries again with a growing pause, counted
+// and logged, until the leads are stored or ctx ends: what was harvested is
+// not lost to an outage. Any other error is returned at once.
+func (s *Scraper) store(ctx context.Context, logger log.Logger, source string, leads []lead.Lead) error {
+	delay := insertRetryBase
+	for attempt := 1; ; attempt++ {
+		err := s.db.WithContext(ctx).CreateInBatches(&leads, len(leads)).Error
+		if err == nil {
+			return nil
+		}
+		for i := range leads {
+			leads[i].ID = 0 // not stored: let the next INSERT number them
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		s.tel.errors.WithLabelValues(source, stageInsert).Inc()
+		if !outage.Is(err) {
+			level.Error(logger).Log("msg", "storing harvested leads failed", "leads", len(leads), "err", err)
+			return err
+		}
+		s.tel.retries.WithLabelValues(stageInsert).Inc()
+		level.Warn(logger).Log("msg", "database unavailable; harvested leads kept and retried", "leads", len(leads), "attempt", attempt, "in", delay, "err", err)
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			level.Warn(logger).Log("msg", "harvested leads not stored: stopping", "leads", len(leads))
+			return ctx.Err()
+		case <-t.C:
+		}
+		delay = min(2*delay, insertRetryMax)
+	}
 }

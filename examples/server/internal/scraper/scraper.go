@@ -20,6 +20,13 @@ type Starter interface {
 	Start(ctx context.Context, leadID int64) error
 }
 
+// StarterFunc adapts a function, such as a workflow Runner's Submit, to a
+// Starter.
+type StarterFunc func(ctx context.Context, leadID int64) error
+
+// Start calls f.
+func (f StarterFunc) Start(ctx context.Context, leadID int64) error { return f(ctx, leadID) }
+
 // jobNames name the scrapers by source, as logs and metrics show them.
 var jobNames = map[string]string{
 	lead.SourceGoogle:      "GoogleLeadJob",

@@ -23,6 +23,9 @@ const (
 
 // A stepError is why an execution stopped. A conflict (the lead was changed
 // or deleted by someone else) leaves the lead as the other writer left it.
+// reasonDatabase is the reason of a step that failed on the database.
+const reasonDatabase = "database error"
+
 type stepError struct {
 	activity string
 	reason   string
@@ -233,5 +236,5 @@ func (w *execution) dbError(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return &stepError{activity: w.activity, reason: "workflow cancelled", err: err}
 	}
-	return &stepError{activity: w.activity, reason: "database error", err: err}
+	return &stepError{activity: w.activity, reason: reasonDatabase, err: err}
 }

@@ -11,6 +11,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/leadupdates/leadupdates/examples/server/internal/lead"
+	"github.com/leadupdates/leadupdates/examples/server/internal/outage"
 )
 
 // Name is the workflow's name in WORKFLOW_* events.
@@ -37,12 +38,16 @@ type Runner struct {
 	closed  bool
 	running map[int64]struct{}
 	wg      sync.WaitGroup
+
+	retry     retries
+	retryStop sync.Once
 }
 
 // New returns a Runner that updates leads through db (on which the server
 // has registered the interceptor, which reports the status, score and
 // enrichment changes) and sends WORKFLOW_STARTED, COMPLETED and FAILED
-// through n. Close it to stop background workflows.
+// through n. It starts the goroutine that retries workflows Submit queued
+// (see Submit); Close stops it and the background workflows.
 func New(db *gorm.DB, n Notifier, opts ...Option) (*Runner, error) {
 	if db == nil {
 		return nil, errors.New("workflow: nil *gorm.DB")
@@ -74,10 +79,14 @@ func New(db *gorm.DB, n Notifier, opts ...Option) (*Runner, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Runner{
+	r := &Runner{
 		db: db, n: n, cfg: cfg, tel: tel, rand: cfg.rand,
 		ctx: ctx, cancel: cancel, running: map[int64]struct{}{},
-	}, nil
+		retry: retries{stop: make(chan struct{}), done: make(chan struct{}), pending: map[int64]*retryItem{}},
+	}
+	r.retry.ctx, r.retry.cancel = context.WithCancel(context.Background())
+	go r.retryLoop()
+	return r, nil
 }
 
 // Start checks that lead id exists, is live and processable (New, Failed or
@@ -121,7 +130,8 @@ func (r *Runner) Running() int {
 	return len(r.running)
 }
 
-// Close stops accepting workflows (Start and Process return ErrClosed) and
+// Close stops accepting workflows (Start and Process return ErrClosed),
+// stops the retries (leads still waiting keep their status, logged) and
 // waits for the running ones to finish. When ctx is done first, it cancels
 // them — each marks its lead Failed ("workflow cancelled") within a short
 // cleanup timeout — waits for them to return and returns ctx.Err(). No
@@ -130,6 +140,7 @@ func (r *Runner) Close(ctx context.Context) error {
 	r.mu.Lock()
 	r.closed = true
 	r.mu.Unlock()
+	r.stopRetries()
 	done := make(chan struct{})
 	go func() {
 		r.wg.Wait()
@@ -268,5 +279,11 @@ func (r *Runner) fail(ctx context.Context, w *execution, err error) error {
 		}
 	}
 	r.notify(w.lead.ID, "WORKFLOW_FAILED", func() error { return r.n.NotifyWorkflowFailed(w.audience(ctx), w.lead.ID, Name, se.reason) })
+	if se.reason == reasonDatabase && outage.Is(se.err) {
+		// The database went away under the workflow: run it again once it
+		// is back, rather than leave the lead Failed (or, when even that
+		// move failed, in the middle of the workflow).
+		r.retryLater(w.lead.ID, "database", se.err)
+	}
 	return &FailedError{LeadID: w.lead.ID, Activity: se.activity, Reason: se.reason}
 }

@@ -12,6 +12,8 @@ type telemetry struct {
 	refused      *prometheus.CounterVec
 	notifyErrors prometheus.Counter
 	running      prometheus.Gauge
+	retries      *prometheus.CounterVec
+	pending      prometheus.Gauge
 }
 
 // The outcomes of a run, as counted.
@@ -39,6 +41,14 @@ func newTelemetry(reg prometheus.Registerer) (*telemetry, error) {
 			Name: "leadupdates_workflow_running",
 			Help: "LeadProcessing workflows running now.",
 		}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "leadupdates_workflow_retries_total",
+			Help: "Workflows queued to start again later, by reason: busy (the runner was full), database (unavailable at the start or during the run); dropped: not queued, the retry queue was full.",
+		}, []string{"reason"}),
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "leadupdates_workflow_retry_pending",
+			Help: "Leads waiting for their workflow to be started again.",
+		}),
 	}
 	for _, o := range []string{outcomeSynced, outcomeDisqualified, outcomeFailed} {
 		t.runs.WithLabelValues(o)
@@ -47,7 +57,7 @@ func newTelemetry(reg prometheus.Registerer) (*telemetry, error) {
 		return t, nil
 	}
 	var errs []error
-	for _, c := range []prometheus.Collector{t.runs, t.refused, t.notifyErrors, t.running} {
+	for _, c := range []prometheus.Collector{t.runs, t.refused, t.notifyErrors, t.running, t.retries, t.pending} {
 		errs = append(errs, reg.Register(c))
 	}
 	if err := errors.Join(errs...); err != nil {
