@@ -142,7 +142,7 @@ func (c *conn) record(p protocol.Protocol) ([]byte, error) {
 // failed, as a network failure makes it, rather than because of what the
 // client sent or a close it asked for (a close frame).
 func transportLost(err error) bool {
-	return !errors.Is(err, protocol.ErrTooLarge) && !errors.Is(err, protocol.ErrMalformed) &&
+	return !errors.Is(err, protocol.ErrTooLarge) && !errors.Is(err, protocol.ErrMalformed) && !errors.Is(err, errInvalidUTF8) &&
 		websocket.CloseStatus(err) == -1
 }
 
@@ -156,6 +156,9 @@ func (c *conn) readFailed(err error) error {
 	case errors.Is(err, protocol.ErrMalformed):
 		c.srv.logf(c, "invalid message", err)
 		c.closeWith(reasonProtocol, "Invalid message received: bad framing.", false)
+	case errors.Is(err, errInvalidUTF8):
+		c.srv.logf(c, "invalid message", err) // the WebSocket is closed with 1007
+		c.abort(reasonProtocol)
 	default:
 		c.abort(reasonClient)
 	}

@@ -207,3 +207,30 @@ func TestNegotiateFloodLocksOutNobody(t *testing.T) {
 		t.Errorf("%d 429 answers without Retry-After", noWait.Load())
 	}
 }
+
+// TestInvalidUTF8Closes1007: a text message that is not UTF-8 closes the
+// WebSocket with 1007 (RFC 6455), as ASP.NET Core; valid multi-byte text
+// passes.
+func TestInvalidUTF8Closes1007(t *testing.T) {
+	h, err := hub.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, ctx := connectWS(t, h, "")
+	got := invokeAll(t, ctx, conn, 1, true, "Jöin€𝄞", 1)
+	if !strings.Contains(got["1"], "Method does not exist") {
+		t.Fatalf("valid UTF-8: %q", got["1"])
+	}
+	if err := conn.Write(ctx, websocket.MessageText, []byte("{\"type\":1,\"target\":\"x\xff\",\"arguments\":[]}\x1e")); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_, err := conn.ReadRecord(ctx)
+		if err != nil {
+			if s := websocket.CloseStatus(err); s != websocket.StatusInvalidFramePayloadData {
+				t.Fatalf("closed with %v (%v), want 1007", s, err)
+			}
+			return
+		}
+	}
+}

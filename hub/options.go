@@ -171,7 +171,10 @@ func WithRegisterer(r prometheus.Registerer) Option { return func(c *config) { c
 // with credentials, for negotiate, Server-Sent Events, Long Polling and the
 // WebSocket origin check alike. An entry is an origin ("https://app.example.com")
 // and may hold one "*" wildcard ("https://*.example.com"); "*" alone allows
-// every origin. Same-origin requests are always allowed. Defaults to none.
+// every origin, answering each request with its own origin, since browsers
+// refuse "*" for the client's credentialed requests: use it only for a hub
+// whose clients authenticate with bearer tokens, never cookies. Same-origin
+// requests are always allowed. Defaults to none.
 func WithAllowedOrigins(origins ...string) Option {
 	return func(c *config) { c.origins = append([]string(nil), origins...) }
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -86,12 +87,17 @@ func New(opts ...Option) (*Server, error) {
 		s.cancel()
 		return nil, err
 	}
-	allow := func(string) bool { return false }
-	if len(cfg.origins) > 0 {
+	allowed, allow := cfg.origins, func(string) bool { return false }
+	switch {
+	case slices.Contains(cfg.origins, "*"):
+		// Every origin, with credentials: browsers refuse "*" for a
+		// credentialed request, so the request's own origin is answered.
+		allowed, allow = nil, func(string) bool { return true }
+	case len(cfg.origins) > 0:
 		allow = nil
 	}
 	s.handler = cors.New(cors.Options{
-		AllowedOrigins:   cfg.origins,
+		AllowedOrigins:   allowed,
 		AllowOriginFunc:  allow,
 		AllowedMethods:   []string{http.MethodGet, http.MethodPost, http.MethodDelete},
 		AllowedHeaders:   []string{"Authorization", "Content-Type", "X-Requested-With", "X-SignalR-User-Agent"},

@@ -112,6 +112,35 @@ func TestCORS(t *testing.T) {
 	}
 }
 
+// TestCORSStarWithCredentials: "*" allows every origin for the client's
+// credentialed requests, which browsers refuse with Allow-Origin "*": the
+// request's origin is reflected.
+func TestCORSStarWithCredentials(t *testing.T) {
+	ts := newCORSServer(t, "*")
+	for _, method := range []string{http.MethodOptions, http.MethodPost} {
+		req, _ := http.NewRequestWithContext(t.Context(), method, ts.URL+"/leadupdates/negotiate?negotiateVersion=1", nil)
+		req.Header.Set("Origin", "https://anywhere.example.org")
+		if method == http.MethodOptions {
+			req.Header.Set("Access-Control-Request-Method", "POST")
+			req.Header.Set("Access-Control-Request-Headers", "authorization")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "https://anywhere.example.org" {
+			t.Errorf("%s: Access-Control-Allow-Origin %q, want the request's origin", method, got)
+		}
+		if got := resp.Header.Get("Access-Control-Allow-Credentials"); got != "true" {
+			t.Errorf("%s: Access-Control-Allow-Credentials %q, want true", method, got)
+		}
+		if !strings.Contains(resp.Header.Get("Vary"), "Origin") {
+			t.Errorf("%s: Vary %q, want Origin (the answer depends on it)", method, resp.Header.Get("Vary"))
+		}
+	}
+}
+
 func TestWebSocketOriginCheckUsesTheSameList(t *testing.T) {
 	ts := newCORSServer(t, "https://dash.example.com")
 	wsURL := "ws" + strings.TrimPrefix(ts.URL, "http") + "/leadupdates"

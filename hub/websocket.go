@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 )
@@ -194,23 +195,36 @@ func (c *conn) writeWS(l *wsLink, batch [][]byte) error {
 }
 
 // wsStream reads the WebSocket as one byte stream, message after message.
+// Text messages must be UTF-8 (RFC 6455 §8.1): one that is not closes the
+// WebSocket with 1007, as ASP.NET Core does.
 type wsStream struct {
-	ws  *websocket.Conn
-	ctx context.Context
-	r   io.Reader
+	ws   *websocket.Conn
+	ctx  context.Context
+	r    io.Reader
+	text bool
+	tail []byte // the start of a character cut off at the end of the last read
 }
+
+// errInvalidUTF8 ends a connection whose client sent a text message that
+// is not UTF-8.
+var errInvalidUTF8 = errors.New("hub: text message is not valid UTF-8")
 
 func (s *wsStream) Read(p []byte) (int, error) {
 	for {
 		if s.r == nil {
-			_, r, err := s.ws.Reader(s.ctx)
+			typ, r, err := s.ws.Reader(s.ctx)
 			if err != nil {
 				return 0, err
 			}
-			s.r = r
+			s.r, s.text, s.tail = r, typ == websocket.MessageText, s.tail[:0]
 		}
 		n, err := s.r.Read(p)
-		if errors.Is(err, io.EOF) {
+		eom := errors.Is(err, io.EOF)
+		if s.text && !s.valid(p[:n], eom) {
+			_ = s.ws.Close(websocket.StatusInvalidFramePayloadData, "Invalid UTF-8 in a text message.")
+			return 0, errInvalidUTF8
+		}
+		if eom {
 			s.r = nil
 			if n == 0 {
 				continue
@@ -219,4 +233,37 @@ func (s *wsStream) Read(p []byte) (int, error) {
 		}
 		return n, err
 	}
+}
+
+// valid checks the next bytes of a text message, carrying a character that
+// spans two reads over to the next; eom: the message ends with b.
+func (s *wsStream) valid(b []byte, eom bool) bool {
+	if len(s.tail) > 0 {
+		// Complete the cut-off character first.
+		for len(b) > 0 && len(s.tail) < utf8.UTFMax && !utf8.FullRune(s.tail) {
+			s.tail, b = append(s.tail, b[0]), b[1:]
+		}
+		if !utf8.FullRune(s.tail) {
+			return !eom
+		}
+		if r, size := utf8.DecodeRune(s.tail); r == utf8.RuneError && size <= 1 {
+			return false
+		}
+		s.tail = s.tail[:0]
+	}
+	// A character cut off at the end waits for the next read.
+	cut := len(b)
+	for i := len(b) - 1; i >= 0 && i >= len(b)-utf8.UTFMax+1; i-- {
+		if utf8.RuneStart(b[i]) {
+			if !utf8.FullRune(b[i:]) {
+				cut = i
+			}
+			break
+		}
+	}
+	if !utf8.Valid(b[:cut]) {
+		return false
+	}
+	s.tail = append(s.tail, b[cut:]...)
+	return !eom || len(s.tail) == 0
 }
