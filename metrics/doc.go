@@ -31,6 +31,16 @@
 // same figures, always reading the table. The README's benchmark section
 // has the costs.
 //
+// [Calculator.Analytics] computes the processing analytics
+// ([notify.Analytics]: leads created and processed per interval by source,
+// processing-time percentiles over the last hour and day, the workflow
+// funnel, failures per activity recorded with [Calculator.RecordFailure])
+// from range scans over the last day and the same (source, status) groups;
+// analytics.go defines each figure. A Publisher given
+// PublisherConfig.Analytics computes them with the figures, in the same
+// coalesced computation, and hands them to the sink's
+// NotifyAnalyticsUpdate.
+//
 // # Concurrency
 //
 // A Calculator is safe for concurrent use and starts no goroutine. A

@@ -1,6 +1,6 @@
 // Package notify tells dashboards what happens to leads. It holds the wire
 // contract shared with the TypeScript clients ([LeadUpdateMessage],
-// [MetricsUpdateMessage], the client method names) and the [Notifier], which
+// [MetricsUpdateMessage], [AnalyticsUpdateMessage], the client method names) and the [Notifier], which
 // sends those messages through a hub.Server to the LeadUpdates group and the
 // lead's own group.
 //

@@ -169,6 +169,23 @@ func TestMetricsGoToLeadUpdates(t *testing.T) {
 	}
 }
 
+func TestAnalyticsGoToLeadUpdates(t *testing.T) {
+	fake := &recordingClients{}
+	n := newNotifier(t, fake, notify.WithAudience(func(*notify.LeadUpdateMessage) string { return "nobody" }))
+	if err := n.NotifyAnalyticsUpdate(t.Context(), notify.Analytics{Buckets: 3, BucketSeconds: 300}); err != nil {
+		t.Fatal(err)
+	}
+	n.Close()
+	got := fake.all()
+	if len(got) != 1 || got[0].target != notify.MethodAnalyticsUpdate || !slices.Equal(got[0].groups, []string{hub.DefaultGroup}) || got[0].filter != "" {
+		t.Fatalf("sends %+v", got)
+	}
+	m := got[0].arg.(*notify.AnalyticsUpdateMessage)
+	if m.Type != notify.TypeAnalyticsUpdate || m.Analytics.Buckets != 3 || m.Sequence == 0 || m.Timestamp.IsZero() {
+		t.Errorf("message %+v", m)
+	}
+}
+
 func TestInvalidInputSendsNothing(t *testing.T) {
 	ctx := t.Context()
 	tests := []struct {
