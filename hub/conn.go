@@ -75,6 +75,7 @@ type conn struct {
 	reply        []byte // the engine's handshake answer, until accept
 	call         *call  // the invocation the engine is running
 	queue        [][]byte
+	lpBytes      int // Long Polling: bytes of the messages queued (overflows)
 	spare        [][]byte
 	flushing     bool
 	greeted      bool         // the first frame, the handshake answer, is taken

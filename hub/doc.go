@@ -31,6 +31,15 @@
 //
 //	srv.Group(hub.LeadGroup(42)).Send("ReceiveLeadUpdate", update)
 //
+// # Security
+//
+// Every request authenticates, and a connection is closed with
+// allowReconnect when its [Principal] expires ([WithCloseOnExpiry]), so the
+// client reconnects with a fresh token. Pending connections, hub method
+// calls and request bodies are limited per user, per connection and per
+// request, so that one client cannot lock others out; the README's Security
+// section lists each limit and its default.
+//
 // # Concurrency
 //
 // A [Server] is safe for concurrent use, and sending never waits for a

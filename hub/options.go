@@ -187,7 +187,11 @@ func WithMaxMessageSize(n int) Option { return func(c *config) { c.maxMessageSiz
 
 // WithSendQueue sets how many messages may wait for one connection. A client
 // that falls further behind is closed with allowReconnect, so it never slows
-// the sender or other clients. Defaults to 1024.
+// the sender or other clients. A Long Polling client takes what waits a poll
+// at a time, so a burst that the other transports write out as it comes
+// piles up between its polls: its bound is n times 4 KB of messages instead
+// (4 MB by default), and each poll takes everything waiting. Defaults to
+// 1024.
 func WithSendQueue(n int) Option { return func(c *config) { c.sendQueue = n } }
 
 // WithTransports sets the transports negotiate offers, in order. Defaults to

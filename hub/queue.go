@@ -40,21 +40,40 @@ func (c *conn) push(frame []byte, k frameKind) bool {
 	if c.rb != nil {
 		return c.pushStateful(frame, k)
 	}
-	if len(c.queue) >= c.srv.cfg.sendQueue {
+	if c.overflows(len(frame)) {
 		c.srv.tel.dropped.WithLabelValues("overflow").Add(float64(len(c.queue) + 1))
 		c.srv.tel.slowClosed.Inc()
 		level.Warn(c.srv.cfg.logger).Log("msg", "slow consumer closed", "connection_id", c.id, "queued", len(c.queue))
 		clear(c.queue)
 		c.queue = c.queue[:0]
+		c.lpBytes = 0
 		c.startClosing(reasonSlow, "The client did not keep up with its messages.", true)
 		return false
 	}
 	c.queue = append(c.queue, frame)
+	if c.transport == LongPolling {
+		c.lpBytes += len(frame)
+	}
 	if counted {
 		c.srv.tel.sent.Inc()
 	}
 	c.kick()
 	return true
+}
+
+// lpBytesPerMessage is what a Long Polling connection may hold per message
+// of WithSendQueue, in bytes.
+const lpBytesPerMessage = 4 << 10
+
+// overflows reports whether a frame of n bytes would overflow the queue:
+// WithSendQueue messages, but for Long Polling, whose client takes what is
+// queued a poll at a time, and so holds a burst the other transports write
+// out meanwhile, WithSendQueue times 4 KB (4 MB by default). c.mu is held.
+func (c *conn) overflows(n int) bool {
+	if c.transport == LongPolling {
+		return c.lpBytes > 0 && c.lpBytes+n > c.srv.cfg.sendQueue*lpBytesPerMessage
+	}
+	return len(c.queue) >= c.srv.cfg.sendQueue
 }
 
 // accept queues the handshake answer, once the connection is registered
@@ -97,6 +116,7 @@ func (c *conn) take() [][]byte {
 		c.greeted = true
 		if len(c.queue) > 1 {
 			b := [][]byte{c.queue[0]}
+			c.lpBytes = max(0, c.lpBytes-len(b[0]))
 			n := copy(c.queue, c.queue[1:])
 			c.queue[n] = nil
 			c.queue = c.queue[:n]
@@ -106,6 +126,7 @@ func (c *conn) take() [][]byte {
 	b := c.queue
 	c.queue = c.spare[:0]
 	c.spare = nil
+	c.lpBytes = 0
 	return b
 }
 

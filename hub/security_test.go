@@ -37,14 +37,18 @@ var expiringTokens = hub.AuthenticatorFunc(func(r *http.Request) (*hub.Principal
 	return &hub.Principal{ID: user, Expires: exp}, nil
 })
 
-// securityHub serves h with /ctl/send?to=user:ID&tag=T for security.mjs.
+// securityHub serves h with /ctl/send?to=user:ID&tag=T&n=N for security.mjs:
+// N messages {"tag": T, "seq": 0...N-1}.
 func securityHub(t *testing.T, h *hub.Server) *httptest.Server {
 	mux := http.NewServeMux()
 	h.Mount(mux)
 	mux.HandleFunc("POST /ctl/send", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		_, user, _ := strings.Cut(q.Get("to"), ":")
-		h.User(user).Send("ReceiveLeadUpdate", map[string]any{"tag": q.Get("tag")})
+		n, _ := strconv.Atoi(q.Get("n"))
+		for i := range max(n, 1) {
+			h.User(user).Send("ReceiveLeadUpdate", map[string]any{"tag": q.Get("tag"), "seq": i})
+		}
 		w.WriteHeader(http.StatusNoContent)
 	})
 	ts := httptest.NewServer(mux)
@@ -115,4 +119,15 @@ func TestTokenExpiryReconnects(t *testing.T) {
 		t.Fatal(err)
 	}
 	runSecurityCase(t, "expiry", securityHub(t, h).URL, 4)
+}
+
+// TestLongPollingTakesABurst: a burst of 3,000 lead events at once, which
+// WebSockets and Server-Sent Events write out as they come, does not close
+// a Long Polling client for falling behind: its queue is bounded in bytes.
+func TestLongPollingTakesABurst(t *testing.T) {
+	h, err := hub.New(hub.WithAuthenticator(expiringTokens))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runSecurityCase(t, "burst", securityHub(t, h).URL, 3)
 }
