@@ -234,3 +234,62 @@ func TestInvalidUTF8Closes1007(t *testing.T) {
 		}
 	}
 }
+
+// revocable accepts any non-empty token as that user, until revoked; it
+// revalidates from the principal alone.
+type revocable struct{ revoked sync.Map }
+
+func (a *revocable) Authenticate(r *http.Request) (*hub.Principal, error) {
+	tok := hub.BearerToken(r)
+	if _, no := a.revoked.Load(tok); no || tok == "" {
+		return nil, hub.ErrNoToken
+	}
+	return &hub.Principal{ID: tok}, nil
+}
+
+func (a *revocable) Revalidate(_ context.Context, p *hub.Principal) error {
+	if _, no := a.revoked.Load(p.ID); no {
+		return fmt.Errorf("%s is revoked", p.ID)
+	}
+	return nil
+}
+
+// TestRevalidationCutsOffARevokedUser: with WithRevalidation, a user
+// revoked while connected is closed (allowReconnect, so the client tries
+// again and is refused) within the interval; others stay.
+func TestRevalidationCutsOffARevokedUser(t *testing.T) {
+	if _, err := hub.New(hub.WithRevalidation(time.Second), hub.WithAuthenticator(expiringTokens)); err == nil {
+		t.Error("WithRevalidation with an Authenticator that cannot revalidate: New did not fail")
+	}
+	auth := &revocable{}
+	h, err := hub.New(hub.WithAuthenticator(auth), hub.WithRevalidation(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mallory, ctx := connectWS(t, h, "mallory")
+	alice, _ := connectWS(t, h, "alice")
+	auth.revoked.Store("mallory", true)
+	start := time.Now()
+	for {
+		rec, err := mallory.ReadRecord(ctx)
+		if err != nil {
+			t.Fatalf("no Close message: %v", err)
+		}
+		m, err := signalrtest.DecodeJSON(rec.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Type == 7 {
+			if !m.AllowReconnect {
+				t.Errorf("Close without allowReconnect: %s", rec.Data)
+			}
+			break
+		}
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("closed %v after the revocation, want within about 2 s", d)
+	}
+	if got := invokeAll(t, ctx, alice, 1, true, "LeaveLeadGroup", 1); got["1"] != "" {
+		t.Errorf("alice, not revoked: %q", got["1"])
+	}
+}
