@@ -2,6 +2,7 @@ package hub
 
 import (
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/go-kit/log/level"
@@ -22,9 +23,14 @@ import (
 
 // replay is a stateful connection's side of the protocol.
 type replay struct {
-	// Outbound, under conn.mu: what the client has not acknowledged.
-	frames [][]byte
-	first  int64 // the id of frames[0]; with frames empty, the next id
+	// Outbound, under conn.mu: what the client has not acknowledged, in
+	// chunks from a pool, so that keeping a frame allocates nothing once
+	// the pool is warm and an idle connection holds no chunk.
+	chunks []*chunk
+	head   int   // the index of the oldest frame in chunks[0]
+	tail   int   // how many frames the last chunk holds
+	n      int   // frames held
+	first  int64 // the id of the oldest frame; with none held, the next id
 	bytes  int
 
 	// Inbound, the reader's: the id the next counted message from the
@@ -82,8 +88,7 @@ func (c *conn) pushStateful(frame []byte, k frameKind) bool {
 			c.replayOverflow()
 			return false
 		}
-		rb.frames = append(rb.frames, frame)
-		rb.bytes += len(frame)
+		rb.add(frame)
 		if k == frameMessage {
 			c.srv.tel.sent.Inc()
 		}
@@ -104,9 +109,8 @@ func (c *conn) replayOverflow() {
 	c.srv.tel.dropped.WithLabelValues("unacked").Add(float64(len(c.queue) + 1))
 	c.srv.tel.unackedClosed.Inc()
 	level.Warn(c.srv.cfg.logger).Log("msg", "stateful connection closed: unacknowledged messages exceed the replay buffer",
-		"connection_id", c.id, "unacked_bytes", rb.bytes, "unacked", len(rb.frames), "detached", c.link == nil)
-	clear(rb.frames)
-	rb.frames, rb.bytes = nil, 0
+		"connection_id", c.id, "unacked_bytes", rb.bytes, "unacked", rb.n, "detached", c.link == nil)
+	rb.drop(rb.n)
 	clear(c.queue)
 	c.queue = c.queue[:0]
 	c.startClosing(reasonUnacked, "The client did not acknowledge its messages in time.", true)
@@ -119,16 +123,70 @@ func (r *replay) ack(id int64) {
 	if id < r.first {
 		return
 	}
-	k := min(id-r.first+1, int64(len(r.frames)))
-	for _, f := range r.frames[:k] {
-		r.bytes -= len(f)
-	}
-	clear(r.frames[:k])
-	r.frames = r.frames[k:]
+	k := min(id-r.first+1, int64(r.n))
+	r.drop(int(k))
 	r.first += k
-	if len(r.frames) == 0 {
-		r.frames = nil // an idle connection holds no buffer
+}
+
+const chunkLen = 32
+
+type chunk [chunkLen][]byte
+
+var chunkPool = sync.Pool{New: func() any { return new(chunk) }}
+
+// add keeps a frame; c.mu is held.
+func (r *replay) add(f []byte) {
+	if len(r.chunks) == 0 || r.tail == chunkLen {
+		r.chunks = append(r.chunks, chunkPool.Get().(*chunk))
+		r.tail = 0
 	}
+	r.chunks[len(r.chunks)-1][r.tail] = f
+	r.tail++
+	r.n++
+	r.bytes += len(f)
+}
+
+// drop forgets the k oldest frames; c.mu is held.
+func (r *replay) drop(k int) {
+	for k > 0 && len(r.chunks) > 0 {
+		ch := r.chunks[0]
+		end := chunkLen
+		if len(r.chunks) == 1 {
+			end = r.tail
+		}
+		m := min(k, end-r.head)
+		for i := r.head; i < r.head+m; i++ {
+			r.bytes -= len(ch[i])
+			ch[i] = nil
+		}
+		r.head += m
+		r.n -= m
+		k -= m
+		if r.head == end {
+			chunkPool.Put(ch)
+			r.chunks[0] = nil
+			r.chunks = r.chunks[1:]
+			r.head = 0
+			if len(r.chunks) == 0 {
+				r.chunks, r.tail = nil, 0 // an idle connection holds no buffer
+			}
+		}
+	}
+}
+
+// appendTo appends every frame held, oldest first; c.mu is held.
+func (r *replay) appendTo(q [][]byte) [][]byte {
+	for i, ch := range r.chunks {
+		from, to := 0, chunkLen
+		if i == 0 {
+			from = r.head
+		}
+		if i == len(r.chunks)-1 {
+			to = r.tail
+		}
+		q = append(q, ch[from:to]...)
+	}
+	return q
 }
 
 var errSequence = errors.New("sequence id greater than the number of messages received")
@@ -203,7 +261,7 @@ func (c *conn) resume(l *wsLink) bool {
 	rb := c.rb
 	clear(c.queue)
 	c.queue = append(c.queue[:0], c.protocol().Sequence(rb.first))
-	c.queue = append(c.queue, rb.frames...)
+	c.queue = rb.appendTo(c.queue)
 	rb.ackedIn = 0 // the Ack may have been lost with the old WebSocket
 	select {
 	case <-c.rejoin:
@@ -211,7 +269,7 @@ func (c *conn) resume(l *wsLink) bool {
 	}
 	c.rejoin <- l
 	c.lastRecv.Store(time.Now().UnixNano())
-	resent := len(rb.frames)
+	resent := rb.n
 	c.kick()
 	c.mu.Unlock()
 	if old != nil {
