@@ -59,7 +59,9 @@ type PublisherConfig struct {
 	Refresh time.Duration
 	// Analytics, if set, is computed in the same computation as the
 	// figures, after them, and handed to the sink, which must then also
-	// be an AnalyticsSink. Defaults to none.
+	// be an AnalyticsSink; its outcome is counted in
+	// leadupdates_metrics_computations_total like the figures'. Defaults
+	// to none.
 	Analytics AnalyticsSource
 	// Logger logs failed computations and deliveries. Defaults to none.
 	Logger log.Logger
