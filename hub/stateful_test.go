@@ -12,6 +12,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/leadupdates/leadupdates/hub"
 	"github.com/leadupdates/leadupdates/internal/signalrtest"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Stateful reconnect driven byte by byte: the JavaScript client's side of
@@ -247,7 +248,8 @@ func TestStatefulWindowExpires(t *testing.T) {
 }
 
 func TestStatefulBufferOverflowCloses(t *testing.T) {
-	e := newEnv(t, hub.WithStatefulReconnect(time.Minute, 2000))
+	reg := prometheus.NewPedanticRegistry()
+	e := newEnv(t, hub.WithStatefulReconnect(time.Minute, 2000), hub.WithRegisterer(reg))
 	s := e.connectStateful(t, "")
 	id := s.conn.ConnectionID()
 	s.w.invoke("1", "LeaveLeadGroup", 7).ok(t)
@@ -276,6 +278,19 @@ func TestStatefulBufferOverflowCloses(t *testing.T) {
 		e.s.Client(id).Send("ReceiveLeadUpdate", i)
 	}
 	awaitCond(t, "the connection to end", func() bool { return e.s.ConnectionCount() == 0 })
+	got := gather(t, reg)
+	for k, v := range map[string]float64{
+		"leadupdates_hub_unacked_closes_total":                                          2,
+		"leadupdates_hub_connections_closed_total{reason=unacked,transport=WebSockets}": 2,
+		"leadupdates_hub_reattached_total":                                              0,
+	} {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+	if got["leadupdates_hub_messages_dropped_total{reason=unacked}"] < 2 {
+		t.Errorf("dropped{unacked} = %v, want at least 2", got["leadupdates_hub_messages_dropped_total{reason=unacked}"])
+	}
 }
 
 func TestStatefulResumeIsAuthenticated(t *testing.T) {
