@@ -49,7 +49,6 @@ export function AnalyticsPanel() {
         shown={shown}
         series={analytics.failures}
         testId="chart-failures"
-        bars
       />
       <FunnelCard a={analytics} />
       <PercentilesCard a={analytics} />
@@ -145,7 +144,7 @@ function FunnelCard({ a }: { a: Analytics }) {
     height: HEIGHT,
     legend: { show: false },
     cursor: { show: false },
-    padding: [8, 28, 0, 0],
+    padding: [8, 44, 0, 0],
     scales: { x: { time: false, range: [-0.5, steps.length - 0.5] }, y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
     axes: [
       {
