@@ -41,7 +41,8 @@ func (p *Principal) HasRole(role string) bool {
 // An Authenticator turns a request into a principal. It is called for the
 // negotiate request and again for every transport request (WebSocket upgrade,
 // Server-Sent Events stream, each POST, poll and DELETE), so a token that
-// expires ends a connection's ability to send. An error means HTTP 401; its
+// expires ends a connection's ability to send; the principal's Expires ends
+// the connection itself ([WithCloseOnExpiry]). An error means HTTP 401; its
 // text is logged, never sent to the client.
 type Authenticator interface {
 	Authenticate(r *http.Request) (*Principal, error)

@@ -255,8 +255,9 @@ func WithInvocationRate(perSecond float64, burst int) Option {
 
 // WithGroupRefusalCache sets how long a JoinLeadGroup the GroupAuthorizer
 // refused is refused again for the same user and lead without asking it,
-// so that a client repeating a refused join costs no lookups. A grant is
-// never cached, nor an error. Defaults to 10 s; 0 turns the cache off.
+// so that a client repeating a refused join costs no lookups; a user
+// granted access meanwhile waits at most ttl. A grant is never cached, nor
+// an error. Defaults to 10 s; 0 turns the cache off.
 func WithGroupRefusalCache(ttl time.Duration) Option { return func(c *config) { c.refusalTTL = ttl } }
 
 // WithOnConnected calls f when a connection has completed its handshake and
