@@ -44,7 +44,7 @@ func run(m *testing.M) int {
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "interceptor tests need PostgreSQL at %s: %v\n"+
-			"Start it (in this workspace: /work/shared/services.sh) or set TEST_DATABASE_URL.\n", dsn, err)
+			"Start it with `make testenv` or set TEST_DATABASE_URL.\n", dsn, err)
 		return 1
 	}
 	name := fmt.Sprintf("ic_%d_%d", os.Getpid(), time.Now().UnixNano()%1e9)

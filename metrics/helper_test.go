@@ -36,7 +36,7 @@ func openDB(tb testing.TB) *gorm.DB {
 	}
 	if err != nil {
 		tb.Fatalf("PostgreSQL at %s is unreachable: %v\n"+
-			"Start one (here: /work/shared/services.sh, or "+
+			"Start one (`make testenv` from the repository root, or "+
 			"docker run -d -p 5432:5432 -e POSTGRES_HOST_AUTH_METHOD=trust -e POSTGRES_DB=test postgres) "+
 			"or point TEST_DATABASE_URL at one.", dsn, err)
 	}

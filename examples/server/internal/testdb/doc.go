@@ -5,7 +5,7 @@
 //
 // PostgreSQL is at TEST_DATABASE_URL, by default
 // postgres://postgres@127.0.0.1:5432/test?sslmode=disable
-// (/work/shared/services.sh starts it). An unreachable server fails the
+// (`make testenv` starts it). An unreachable server fails the
 // test: it is never skipped.
 //
 // A database test runs as one subtest per engine:

@@ -36,7 +36,7 @@ func PostgresURL(t testing.TB) string {
 	t.Helper()
 	admin, err := gorm.Open(postgres.Open(DSN()), quiet())
 	if err != nil {
-		t.Fatalf("these tests need PostgreSQL at %s (start it with /work/shared/services.sh or set TEST_DATABASE_URL): %v", DSN(), err)
+		t.Fatalf("these tests need PostgreSQL at %s (start it with `make testenv` from the repository root or set TEST_DATABASE_URL): %v", DSN(), err)
 	}
 	b := make([]byte, 6)
 	rand.Read(b) // never fails
