@@ -1,13 +1,13 @@
 // The lead-updates wire contract: what the hub sends to @microsoft/signalr
-// clients. It is the TypeScript side of package notify's message.go (the seed's
-// LeadUpdateMessage and MetricsUpdateMessage, plus additive optional fields),
+// clients. It is the TypeScript side of package notify's message.go
+// (LeadUpdateMessage and MetricsUpdateMessage, plus additive optional fields),
 // and `go test ./notify` type-checks it against the golden JSON of every
 // message, so the two cannot drift. No imports: copy or import it as is.
 //
 //   connection.on(ClientMethods.leadUpdate, (msg: LeadUpdateMessage<Lead>) => { ... });
 //   await connection.invoke('JoinLeadGroup', leadId); // then receives leadGroup(leadId)'s events
 
-/** The `type` of a LeadUpdateMessage. LEAD_DELETED is an addition to the seed. */
+/** The `type` of a LeadUpdateMessage. LEAD_DELETED is additive: older clients ignore it. */
 export type LeadUpdateType =
   | 'NEW_LEAD'
   | 'STATUS_UPDATE'
@@ -30,14 +30,14 @@ export interface LeadUpdateMessage<TLead = unknown> {
   source?: string;
   previousStatus?: string;
   newStatus?: string;
-  /** Set on SCORE_UPDATE (addition to the seed). */
+  /** Set on SCORE_UPDATE (additive, optional). */
   previousScore?: number;
-  /** Set on SCORE_UPDATE (addition to the seed). */
+  /** Set on SCORE_UPDATE (additive, optional). */
   newScore?: number;
   /** RFC 3339 UTC with milliseconds, e.g. "2026-11-26T18:11:29.123Z": `new Date(timestamp)`. */
   timestamp: string;
   message?: string;
-  /** Increases with every message of one producer (microseconds since the epoch, so producers compare by their clocks); gaps are normal (addition to the seed). */
+  /** Increases with every message of one producer (microseconds since the epoch, so producers compare by their clocks); gaps are normal (additive, optional). */
   sequence?: number;
 }
 
@@ -63,7 +63,7 @@ export interface MetricsUpdateMessage {
   metrics: Metrics;
   /** RFC 3339 UTC with milliseconds, as on LeadUpdateMessage. */
   timestamp: string;
-  /** As on LeadUpdateMessage (addition to the seed). */
+  /** As on LeadUpdateMessage (additive, optional). */
   sequence?: number;
 }
 
@@ -83,8 +83,8 @@ export interface FunnelStep {
 }
 
 /**
- * The processing analytics of an AnalyticsUpdateMessage (addition to the
- * seed); every field is always present. The series hold `buckets` counts,
+ * The processing analytics of an AnalyticsUpdateMessage (additive); every
+ * field is always present. The series hold `buckets` counts,
  * bucket i starting at start + i × bucketSeconds; the last holds the time of
  * computation. Definitions: package metrics (README, Analytics).
  */
@@ -103,7 +103,7 @@ export interface Analytics {
   funnel: FunnelStep[];
 }
 
-/** The argument of ReceiveAnalyticsUpdate (addition to the seed). */
+/** The argument of ReceiveAnalyticsUpdate (additive, optional). */
 export interface AnalyticsUpdateMessage {
   type: 'ANALYTICS_UPDATE';
   analytics: Analytics;
