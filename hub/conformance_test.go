@@ -1,16 +1,11 @@
 package hub_test
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,62 +19,11 @@ import (
 // MessagePack protocol) in Node against the hub on every transport: see
 // testdata/client/conformance.mjs for the cases. Each case is a subtest.
 func TestConformance(t *testing.T) {
-	dir, err := filepath.Abs("testdata/client")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@microsoft", "signalr")); err != nil {
-		t.Fatalf("the conformance client is not installed: run `npm ci --prefix hub/testdata/client` (or `make deps`): %v", err)
-	}
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Fatal("node is not installed: the conformance suite needs Node.js 20 or later")
-	}
 
 	main := startFixture(t, nil)
 	fallback := startFixture(t, breakStreaming)
 
-	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", "conformance.mjs")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "HUB_URL="+main.url(), "FALLBACK_URL="+fallback.url())
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	type result struct {
-		Name   string `json:"name"`
-		OK     bool   `json:"ok"`
-		Detail string `json:"detail"`
-	}
-	var results []result
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		var r result
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Logf("client: %s", sc.Text())
-			continue
-		}
-		results = append(results, r)
-	}
-	runErr := cmd.Wait()
-	for _, r := range results {
-		t.Run(r.Name, func(t *testing.T) {
-			if !r.OK {
-				t.Error(r.Detail)
-			}
-		})
-	}
-	if runErr != nil {
-		t.Fatalf("conformance client: %v", runErr)
-	}
-	if len(results) < 40 {
-		t.Fatalf("only %d conformance cases reported", len(results))
-	}
+	runClient(t, "conformance.mjs", 4*time.Minute, 40, "HUB_URL="+main.url(), "FALLBACK_URL="+fallback.url())
 }
 
 // fixture is a hub behind a real listener that the client can ask, over

@@ -1,15 +1,10 @@
 package hub_test
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -65,49 +60,7 @@ func securityHub(t *testing.T, h *hub.Server) *httptest.Server {
 // every variant that fails; want is how many variants must report.
 func runSecurityCase(t *testing.T, name, url string, want int, env ...string) {
 	t.Helper()
-	dir, err := filepath.Abs("testdata/client")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@microsoft", "signalr")); err != nil {
-		t.Fatalf("the client is not installed: run `npm ci --prefix hub/testdata/client` (or `make deps`): %v", err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", "security.mjs")
-	cmd.Dir = dir
-	cmd.Env = append(append(os.Environ(), "HUB_URL="+url, "CASE="+name), env...)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		var r struct {
-			Name   string `json:"name"`
-			OK     bool   `json:"ok"`
-			Detail string `json:"detail"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Logf("client: %s", sc.Text())
-			continue
-		}
-		n++
-		if !r.OK {
-			t.Errorf("%s: %s", r.Name, r.Detail)
-		}
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Errorf("client: %v", err)
-	}
-	if n != want {
-		t.Errorf("%d cases reported, want %d", n, want)
-	}
+	runClient(t, "security.mjs", 2*time.Minute, want, append([]string{"HUB_URL=" + url, "CASE=" + name}, env...)...)
 }
 
 // TestTokenExpiryReconnects: a connection ends when its token does, on

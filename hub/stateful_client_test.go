@@ -1,16 +1,12 @@
 package hub_test
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,63 +22,12 @@ import (
 // that the client asks to cut every connection: see
 // testdata/client/stateful.mjs for the cases. Each case is a subtest.
 func TestStatefulReconnectClient(t *testing.T) {
-	dir, err := filepath.Abs("testdata/client")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@microsoft", "signalr")); err != nil {
-		t.Fatalf("the conformance client is not installed: run `npm ci --prefix hub/testdata/client` (or `make deps`): %v", err)
-	}
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Fatal("node is not installed: the stateful reconnect cases need Node.js 20 or later")
-	}
 	main := startCutFixture(t)
 	short := startCutFixture(t, hub.WithStatefulReconnect(time.Second, 4000))
 
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", "stateful.mjs")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(),
+	runClient(t, "stateful.mjs", 3*time.Minute, 7,
 		"HUB_URL="+main.proxyURL(), "CTL_URL="+main.ctlURL(),
 		"SHORT_HUB_URL="+short.proxyURL(), "SHORT_CTL_URL="+short.ctlURL())
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	type result struct {
-		Name   string `json:"name"`
-		OK     bool   `json:"ok"`
-		Detail string `json:"detail"`
-	}
-	var results []result
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		var r result
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Logf("client: %s", sc.Text())
-			continue
-		}
-		results = append(results, r)
-	}
-	runErr := cmd.Wait()
-	for _, r := range results {
-		t.Run(r.Name, func(t *testing.T) {
-			if !r.OK {
-				t.Error(r.Detail)
-			}
-		})
-	}
-	if runErr != nil {
-		t.Fatalf("stateful client: %v", runErr)
-	}
-	if len(results) < 7 {
-		t.Fatalf("only %d cases reported", len(results))
-	}
 }
 
 // cutFixture is a hub, reached by clients through a cutProxy, with control
