@@ -6,6 +6,7 @@
 // proxy that refuses WebSocket upgrades and Server-Sent Events.
 import * as signalR from "@microsoft/signalr";
 import { MessagePackHubProtocol } from "@microsoft/signalr-protocol-msgpack";
+import { assert, check as checkWithin, failures, report, sleep, withTimeout } from "./cases.mjs";
 
 const HUB = process.env.HUB_URL;
 const FALLBACK = process.env.FALLBACK_URL;
@@ -20,27 +21,7 @@ const variants = [
   { name: "lp/msgpack", transport: T.LongPolling, msgpack: true },
 ];
 
-let failures = 0;
-function report(name, ok, detail = "") {
-  if (!ok) failures++;
-  console.log(JSON.stringify({ name, ok, detail: String(detail) }));
-}
-async function check(name, fn) {
-  try {
-    await withTimeout(fn(), 20000, "case timed out");
-    report(name, true);
-  } catch (e) {
-    report(name, false, e && e.stack ? e.stack : e);
-  }
-}
-function assert(cond, msg) {
-  if (!cond) throw new Error(msg);
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-function withTimeout(p, ms, msg) {
-  let t;
-  return Promise.race([p, new Promise((_, rej) => (t = setTimeout(() => rej(new Error(msg)), ms)))]).finally(() => clearTimeout(t));
-}
+const check = (name, fn) => checkWithin(name, fn, 20000);
 
 function build(v, { base = HUB, token = "alice", reconnect, transport = v.transport } = {}) {
   const opts = { transport };
@@ -390,4 +371,4 @@ await check("every transport reconnects after a server restart", async () => {
   }
 });
 
-process.exit(failures ? 1 : 0);
+process.exit(failures() ? 1 : 0);

@@ -5,6 +5,7 @@
 // POST /ctl/send?to=user:ID&tag=T sends {"tag": T} to a user.
 import * as signalR from "@microsoft/signalr";
 import { MessagePackHubProtocol } from "@microsoft/signalr-protocol-msgpack";
+import { report, sleep, withTimeout } from "./cases.mjs";
 
 const HUB = process.env.HUB_URL;
 const T = signalR.HttpTransportType;
@@ -15,14 +16,6 @@ const variants = [
   { name: "lp/msgpack", transport: T.LongPolling, msgpack: true },
 ];
 
-function report(name, ok, detail = "") {
-  console.log(JSON.stringify({ name, ok, detail: String(detail) }));
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-function withTimeout(p, ms, msg) {
-  let t;
-  return Promise.race([p, new Promise((_, rej) => (t = setTimeout(() => rej(new Error(msg)), ms)))]).finally(() => clearTimeout(t));
-}
 
 function build(v, tokenFactory) {
   let b = new signalR.HubConnectionBuilder()

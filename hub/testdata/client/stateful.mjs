@@ -9,6 +9,7 @@
 // JoinLeadGroup ran.
 import * as signalR from "@microsoft/signalr";
 import { MessagePackHubProtocol } from "@microsoft/signalr-protocol-msgpack";
+import { assert, check as checkWithin, sleep, withTimeout } from "./cases.mjs";
 
 const HUB = process.env.HUB_URL;
 const CTL = process.env.CTL_URL;
@@ -21,25 +22,7 @@ const variants = [
   { name: "msgpack", msgpack: true },
 ];
 
-function report(name, ok, detail = "") {
-  console.log(JSON.stringify({ name, ok, detail: String(detail) }));
-}
-async function check(name, fn) {
-  try {
-    await withTimeout(fn(), 30000, "case timed out");
-    report(name, true);
-  } catch (e) {
-    report(name, false, e && e.stack ? e.stack : e);
-  }
-}
-function assert(cond, msg) {
-  if (!cond) throw new Error(msg);
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-function withTimeout(p, ms, msg) {
-  let t;
-  return Promise.race([p, new Promise((_, rej) => (t = setTimeout(() => rej(new Error(msg)), ms)))]).finally(() => clearTimeout(t));
-}
+const check = (name, fn) => checkWithin(name, fn, 30000);
 
 function build(v, { base = HUB, stateful = true, reconnect = [0, 200, 500, 1000] } = {}) {
   let b = new signalR.HubConnectionBuilder()
