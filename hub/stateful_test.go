@@ -256,14 +256,7 @@ func TestStatefulBufferOverflowCloses(t *testing.T) {
 	for i := range 100 { // ~50 bytes each, never acknowledged
 		e.s.Client(id).Send("ReceiveLeadUpdate", i)
 	}
-	var last jmsg
-	for {
-		r := s.w.nextOrEnd()
-		if r.err != nil {
-			break
-		}
-		last = decodeJSON(t, r.b)
-	}
+	last := lastBeforeEnd(t, s.w)
 	expectClose(t, last, "did not acknowledge", true)
 	if _, code := s.resume(); code != http.StatusNotFound && code != http.StatusConflict {
 		t.Fatalf("resume after the Close: %d, want 404", code)
@@ -337,14 +330,7 @@ func TestStatefulServerCloseRefusesTheExtraSocket(t *testing.T) {
 	s := e.connectStateful(t, "")
 	s.w.invoke("1", "LeaveLeadGroup", 1).ok(t)
 	e.s.Disconnect(s.conn.ConnectionID())
-	var last jmsg
-	for {
-		r := s.w.nextOrEnd()
-		if r.err != nil {
-			break
-		}
-		last = decodeJSON(t, r.b)
-	}
+	last := lastBeforeEnd(t, s.w)
 	expectClose(t, last, "closed by the server", true)
 	if _, code := s.resume(); code != http.StatusNotFound && code != http.StatusConflict {
 		t.Fatalf("the socket after the Close: %d, want 404 or 409", code)
@@ -379,4 +365,15 @@ func TestStatefulNotNegotiated(t *testing.T) {
 	}
 	w.sendText(string(signalrtest.JSON.Ack(5)) + string(signalrtest.JSON.Sequence(9)))
 	w.invoke("2", "LeaveLeadGroup", 1).ok(t)
+}
+
+// lastBeforeEnd reads w until the socket ends and returns the last message
+// before the end: the Close, when the hub closed the connection.
+func lastBeforeEnd(t *testing.T, w *rawWS) jmsg {
+	t.Helper()
+	got := w.expectEnd()
+	if len(got) == 0 {
+		t.Fatal("the socket ended without a message")
+	}
+	return decodeJSON(t, got[len(got)-1])
 }
