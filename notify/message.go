@@ -84,6 +84,15 @@ type LeadUpdateMessage struct {
 	// never goes back. Gaps are normal: a client does not receive every
 	// message. 0 means unnumbered and is omitted. JavaScript reads it as a
 	// number, exact up to 2^53 (the year 2255 in microseconds).
+	//
+	// With a durable log (a Notifier WithLog), Sequence is the event's
+	// position in the log instead: increasing across every instance in one
+	// global order, and the same number for the same event at every client,
+	// whether it arrived live or by catch-up. Delivery from the log is at
+	// least once, so a client drops a message whose sequence is not above
+	// the last it applied, and keeps that last one to catch up from after a
+	// reconnect. Gaps still occur: they are events filtered away from the
+	// client, or of leads whose groups it is not in.
 	Sequence uint64 `json:"sequence,omitempty"`
 }
 

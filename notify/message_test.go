@@ -46,7 +46,7 @@ func floatPtr(f float64) *float64 { return &f }
 // exact JSON, and ts/golden.check.ts declares it as <ident>.
 type goldenCase struct {
 	name string
-	msg  any // notify.LeadUpdateMessage or notify.MetricsUpdateMessage
+	msg  any // a notify message: LeadUpdateMessage, MetricsUpdateMessage, AnalyticsUpdateMessage, ReloadMessage
 }
 
 func goldenCases() []goldenCase {
@@ -122,6 +122,9 @@ func goldenCases() []goldenCase {
 			},
 			Timestamp: goldenAt, Sequence: 11,
 		}},
+		{"reload_required", notify.ReloadMessage{
+			Type: notify.TypeReloadRequired, Position: 10042, OldestPosition: 9001, Timestamp: goldenAt,
+		}},
 		{"analytics_update_empty", notify.AnalyticsUpdateMessage{
 			Type: notify.TypeAnalyticsUpdate, Timestamp: goldenAt,
 			Analytics: notify.Analytics{
@@ -185,6 +188,8 @@ func TestGolden(t *testing.T) {
 			seen[m.Type] = true
 		case notify.AnalyticsUpdateMessage:
 			seen[m.Type] = true
+		case notify.ReloadMessage:
+			seen[m.Type] = true
 		}
 	}
 	for _, typ := range goldenTypes {
@@ -197,7 +202,7 @@ func TestGolden(t *testing.T) {
 var goldenTypes = []string{
 	notify.TypeNewLead, notify.TypeStatusUpdate, notify.TypeScoreUpdate, notify.TypeEnrichmentUpdate,
 	notify.TypeWorkflowStarted, notify.TypeWorkflowCompleted, notify.TypeWorkflowFailed, notify.TypeLeadDeleted,
-	notify.TypeMetricsUpdate, notify.TypeAnalyticsUpdate,
+	notify.TypeMetricsUpdate, notify.TypeAnalyticsUpdate, notify.TypeReloadRequired,
 }
 
 const goldenCheckFile = "ts/golden.check.ts"
@@ -233,7 +238,7 @@ func generateCheck(t *testing.T) []byte {
 // Go constants, checked against leadupdates.ts by tsc (TestTypeScriptContract).
 
 import { ClientMethods, LEAD_UPDATES_GROUP, leadGroup } from './leadupdates';
-import type { AnalyticsUpdateMessage, LeadUpdateMessage, LeadUpdateType, MetricsUpdateMessage } from './leadupdates';
+import type { AnalyticsUpdateMessage, LeadUpdateMessage, LeadUpdateType, MetricsUpdateMessage, ReloadMessage } from './leadupdates';
 
 // Equal is true when A and B are the same type.
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
@@ -242,7 +247,7 @@ type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ?
 // the members missing from Sent, which tsc then names in its error.
 type Missing<Declared, Sent> = [Exclude<Declared, Sent>] extends [never] ? true : Exclude<Declared, Sent>;
 `)
-	var leads, metrics, analytics []string
+	var leads, metrics, analytics, reloads []string
 	for _, c := range goldenCases() {
 		var js bytes.Buffer
 		if err := json.Indent(&js, bytes.TrimSpace(c.marshal(t)), "", "  "); err != nil {
@@ -255,6 +260,9 @@ type Missing<Declared, Sent> = [Exclude<Declared, Sent>] extends [never] ? true 
 		} else if _, ok := c.msg.(notify.AnalyticsUpdateMessage); ok {
 			typ = "AnalyticsUpdateMessage"
 			analytics = append(analytics, c.ident())
+		} else if _, ok := c.msg.(notify.ReloadMessage); ok {
+			typ = "ReloadMessage"
+			reloads = append(reloads, c.ident())
 		} else {
 			leads = append(leads, c.ident())
 		}
@@ -280,12 +288,13 @@ export const everyLeadTypeSent: Missing<LeadUpdateType, %s> = true;
 export const everyLeadFieldSent: Missing<keyof LeadUpdateMessage, %s> = true;
 export const everyMetricsFieldSent: Missing<keyof MetricsUpdateMessage, %s> = true;
 export const everyAnalyticsFieldSent: Missing<keyof AnalyticsUpdateMessage, %s> = true;
-export const clientMethods: Equal<typeof ClientMethods, { readonly leadUpdate: %q; readonly metricsUpdate: %q; readonly analyticsUpdate: %q }> = true;
+export const everyReloadFieldSent: Missing<keyof ReloadMessage, %s> = true;
+export const clientMethods: Equal<typeof ClientMethods, { readonly leadUpdate: %q; readonly metricsUpdate: %q; readonly analyticsUpdate: %q; readonly reload: %q }> = true;
 export const allGroup: Equal<typeof LEAD_UPDATES_GROUP, %q> = true;
 export const leadGroupName: Equal<ReturnType<typeof leadGroup>, `+"`%s${number}`"+`> = true;
 `,
-		of(leads, ".type"), keys(leads), keys(metrics), keys(analytics),
-		notify.MethodLeadUpdate, notify.MethodMetricsUpdate, notify.MethodAnalyticsUpdate, hub.DefaultGroup,
+		of(leads, ".type"), keys(leads), keys(metrics), keys(analytics), keys(reloads),
+		notify.MethodLeadUpdate, notify.MethodMetricsUpdate, notify.MethodAnalyticsUpdate, notify.MethodReload, hub.DefaultGroup,
 		strings.TrimSuffix(hub.LeadGroup(0), "0"))
 	return b.Bytes()
 }
@@ -627,6 +636,7 @@ func TestGroups(t *testing.T) {
 		{"large lead id", hub.LeadGroup(math.MaxInt64), "Lead_9223372036854775807"},
 		{"lead method", notify.MethodLeadUpdate, "ReceiveLeadUpdate"},
 		{"metrics method", notify.MethodMetricsUpdate, "ReceiveMetricsUpdate"},
+		{"reload method", notify.MethodReload, "ReceiveReload"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

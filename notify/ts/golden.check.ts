@@ -4,7 +4,7 @@
 // Go constants, checked against leadupdates.ts by tsc (TestTypeScriptContract).
 
 import { ClientMethods, LEAD_UPDATES_GROUP, leadGroup } from './leadupdates';
-import type { AnalyticsUpdateMessage, LeadUpdateMessage, LeadUpdateType, MetricsUpdateMessage } from './leadupdates';
+import type { AnalyticsUpdateMessage, LeadUpdateMessage, LeadUpdateType, MetricsUpdateMessage, ReloadMessage } from './leadupdates';
 
 // Equal is true when A and B are the same type.
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
@@ -219,6 +219,14 @@ export const analyticsUpdate = {
   "sequence": 11
 } satisfies AnalyticsUpdateMessage;
 
+// testdata/golden/reload_required.json
+export const reloadRequired = {
+  "type": "RELOAD_REQUIRED",
+  "position": 10042,
+  "oldestPosition": 9001,
+  "timestamp": "2026-11-26T18:11:29.123Z"
+} satisfies ReloadMessage;
+
 // testdata/golden/analytics_update_empty.json
 export const analyticsUpdateEmpty = {
   "type": "ANALYTICS_UPDATE",
@@ -261,6 +269,7 @@ export const everyLeadTypeSent: Missing<LeadUpdateType, typeof newLead.type | ty
 export const everyLeadFieldSent: Missing<keyof LeadUpdateMessage, keyof typeof newLead | keyof typeof statusUpdate | keyof typeof scoreUpdate | keyof typeof enrichmentUpdate | keyof typeof workflowStarted | keyof typeof workflowCompleted | keyof typeof workflowFailed | keyof typeof leadDeleted> = true;
 export const everyMetricsFieldSent: Missing<keyof MetricsUpdateMessage, keyof typeof metricsUpdate | keyof typeof metricsUpdateEmpty> = true;
 export const everyAnalyticsFieldSent: Missing<keyof AnalyticsUpdateMessage, keyof typeof analyticsUpdate | keyof typeof analyticsUpdateEmpty> = true;
-export const clientMethods: Equal<typeof ClientMethods, { readonly leadUpdate: "ReceiveLeadUpdate"; readonly metricsUpdate: "ReceiveMetricsUpdate"; readonly analyticsUpdate: "ReceiveAnalyticsUpdate" }> = true;
+export const everyReloadFieldSent: Missing<keyof ReloadMessage, keyof typeof reloadRequired> = true;
+export const clientMethods: Equal<typeof ClientMethods, { readonly leadUpdate: "ReceiveLeadUpdate"; readonly metricsUpdate: "ReceiveMetricsUpdate"; readonly analyticsUpdate: "ReceiveAnalyticsUpdate"; readonly reload: "ReceiveReload" }> = true;
 export const allGroup: Equal<typeof LEAD_UPDATES_GROUP, "LeadUpdates"> = true;
 export const leadGroupName: Equal<ReturnType<typeof leadGroup>, `Lead_${number}`> = true;

@@ -37,7 +37,12 @@ export interface LeadUpdateMessage<TLead = unknown> {
   /** RFC 3339 UTC with milliseconds, e.g. "2026-11-26T18:11:29.123Z": `new Date(timestamp)`. */
   timestamp: string;
   message?: string;
-  /** Increases with every message of one producer (microseconds since the epoch, so producers compare by their clocks); gaps are normal (additive, optional). */
+  /**
+   * Increases with every message of one producer (microseconds since the epoch, so producers compare by their clocks); gaps are normal (additive, optional).
+   * With the server's durable event log it is the event's log position instead: increasing across every instance, the same number for the
+   * same event at every client, live or caught up. Delivery is then at least once: drop a message whose sequence is not above the last one
+   * applied, and pass that last one to `connection.invoke('CatchUp', last)` after reconnecting.
+   */
   sequence?: number;
 }
 
@@ -113,11 +118,26 @@ export interface AnalyticsUpdateMessage {
   sequence?: number;
 }
 
+/**
+ * The argument of ReceiveReload (additive): the client asked to catch up from a position the server's event log no longer holds. Reload
+ * the state (e.g. over REST), then treat `position` as the last position seen. Sent only by a server with a durable event log.
+ */
+export interface ReloadMessage {
+  type: 'RELOAD_REQUIRED';
+  /** The log's head when the message was made: reloaded state includes every event up to it. */
+  position: number;
+  /** The oldest event the log still holds: a last position of at least oldestPosition - 1 can catch up. */
+  oldestPosition: number;
+  /** RFC 3339 UTC with milliseconds, as on LeadUpdateMessage. */
+  timestamp: string;
+}
+
 /** The client methods the hub invokes, for connection.on(...). */
 export const ClientMethods = {
   leadUpdate: 'ReceiveLeadUpdate',
   metricsUpdate: 'ReceiveMetricsUpdate',
   analyticsUpdate: 'ReceiveAnalyticsUpdate',
+  reload: 'ReceiveReload',
 } as const;
 
 /** The group every connection is in from the start. */
