@@ -10,6 +10,7 @@ export type {
   LeadUpdateType,
   Metrics,
   MetricsUpdateMessage,
+  ReloadMessage,
 } from '../../../notify/ts/leadupdates.ts';
 export { ClientMethods, LEAD_UPDATES_GROUP, leadGroup } from '../../../notify/ts/leadupdates.ts';
 
@@ -44,4 +45,6 @@ export type LeadUpdateMessage = Wire<Partial<Lead>>;
 export const ServerMethods = {
   joinLeadGroup: 'JoinLeadGroup',
   leaveLeadGroup: 'LeaveLeadGroup',
+  /** With the server's event log: replays what a client missed since a position. */
+  catchUp: 'CatchUp',
 } as const;

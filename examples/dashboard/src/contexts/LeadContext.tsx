@@ -42,9 +42,11 @@ export interface LeadProviderProps {
 }
 
 export function LeadProvider({ token, onUnauthorized, children, service: given }: LeadProviderProps) {
-  const service = useMemo(() => given ?? new SignalRService({ accessTokenFactory: token }), [given, token]);
+  const service = useMemo(() => given ?? new SignalRService({ accessTokenFactory: token, catchUp: true }), [given, token]);
   const api = useMemo(() => new Api(token), [token]);
   const [state, dispatch] = useReducer(leadReducer, initialLeadState);
+  const stateRef = useRef(state);
+  stateRef.current = state;
   const [connection, setConnection] = useState<ConnectionSnapshot>(service.state);
   const notify = useNotifications();
   const notifyRef = useRef(notify.send);
@@ -52,18 +54,41 @@ export function LeadProvider({ token, onUnauthorized, children, service: given }
   const unauthorizedRef = useRef(onUnauthorized);
   unauthorizedRef.current = onUnauthorized;
 
-  const load = useCallback(async () => {
-    try {
-      const [page, metrics] = await Promise.all([api.listLeads(), api.metrics()]);
-      dispatch({ type: 'loaded', leads: page.items, total: page.total, metrics });
-    } catch (err) {
-      if (err instanceof ApiError && err.status === 401) {
-        unauthorizedRef.current(err.message);
+  // load fetches the leads and metrics; with an event log the page says
+  // which position it reflects, and the hub replays what came after it
+  // (live updates wait meanwhile, then apply once each, in order).
+  const load = useCallback(async (): Promise<void> => {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const [page, metrics] = await Promise.all([api.listLeads(), api.metrics()]);
+        dispatch({ type: 'loaded', leads: page.items, total: page.total, metrics });
+        if (page.position === undefined) {
+          service.release();
+          return;
+        }
+        // A reload here means pruning overtook the page just read: read again, once.
+        if ((await service.catchUp(page.position)).kind !== 'reload') return;
+      } catch (err) {
+        service.release();
+        if (err instanceof ApiError && err.status === 401) {
+          unauthorizedRef.current(err.message);
+          return;
+        }
+        dispatch({ type: 'loadFailed', error: err instanceof Error ? err.message : String(err) });
         return;
       }
-      dispatch({ type: 'loadFailed', error: err instanceof Error ? err.message : String(err) });
     }
-  }, [api]);
+  }, [api, service]);
+
+  // resync runs on every (re)connection: live data with a known position
+  // catches up from it; anything else — first connection, sample data, a
+  // hub without a log, a position older than the log keeps — loads again.
+  const resync = useCallback(async () => {
+    if (stateRef.current.mode === 'live' && service.position !== null) {
+      if ((await service.catchUp()).kind === 'current') return;
+    }
+    await load();
+  }, [service, load]);
 
   useEffect(() => {
     const offs = [
@@ -72,12 +97,13 @@ export function LeadProvider({ token, onUnauthorized, children, service: given }
         notifyRef.current(msg);
       }),
       service.onMetricsUpdate((msg) => dispatch({ type: 'metricsUpdate', msg })),
+      service.onReload(() => void load()),
       service.onStateChange((s) => {
         setConnection(s);
         switch (s.status) {
           case 'connected':
-            // A new connection may have missed anything: load the truth.
-            void load();
+            // A new connection may have missed anything: catch up, or load the truth.
+            void resync();
             break;
           case 'reconnecting':
             dispatch({ type: 'connectionLost' });
@@ -97,7 +123,7 @@ export function LeadProvider({ token, onUnauthorized, children, service: given }
       offs.forEach((off) => off());
       void service.stop();
     };
-  }, [service, load]);
+  }, [service, load, resync]);
 
   const reload = useCallback(() => void load(), [load]);
   const retry = useCallback(() => {

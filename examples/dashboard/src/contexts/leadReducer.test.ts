@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Lead, LeadUpdateMessage, Metrics, MetricsUpdateMessage } from '../contract.ts';
 import { mockLeads, mockMetrics } from '../mockData.ts';
 import { initialLeadState, isProcessing, leadReducer, MAX_ACTIVITY, type LeadAction, type LeadState } from './leadReducer.ts';
+import { isReload } from '../services/catchUp.ts';
 
 const t0 = '2026-11-26T18:00:00.000Z';
 const t1 = '2026-11-26T18:00:01.000Z';
@@ -193,15 +194,17 @@ describe('leadReducer', () => {
   });
 
   // Every golden lead and metrics message of package notify, as the Go side
-  // encodes it (the analytics go to AnalyticsPanel, not to this reducer).
+  // encodes it (the analytics go to AnalyticsPanel and the reload message to
+  // LogCursor, not to this reducer).
+  const all = import.meta.glob<{ default: { type: string } }>('../../../../notify/testdata/golden/*.json', { eager: true });
   const golden = Object.fromEntries(
-    Object.entries(
-      import.meta.glob<{ default: LeadUpdateMessage | MetricsUpdateMessage | { type: 'ANALYTICS_UPDATE' } }>(
-        '../../../../notify/testdata/golden/*.json',
-        { eager: true },
-      ),
-    ).filter(([, m]) => m.default.type !== 'ANALYTICS_UPDATE'),
+    Object.entries(all).filter(([, m]) => m.default.type !== 'ANALYTICS_UPDATE' && m.default.type !== 'RELOAD_REQUIRED'),
   ) as Record<string, { default: LeadUpdateMessage | MetricsUpdateMessage }>;
+  it('knows the golden reload message for one', () => {
+    const reloads = Object.values(all).filter((m) => m.default.type === 'RELOAD_REQUIRED');
+    expect(reloads).toHaveLength(1);
+    expect(isReload(reloads[0]!.default)).toBe(true);
+  });
   it('has the golden messages', () => {
     expect(Object.keys(golden).length).toBeGreaterThanOrEqual(9);
   });

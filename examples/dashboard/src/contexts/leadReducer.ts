@@ -36,9 +36,11 @@ export interface LeadState {
   activity: ActivityItem[];
   /**
    * The highest sequence applied per lead and for metrics: a message with a
-   * sequence at or below it is old and ignored. Sequences are microseconds
-   * on each producer's clock, so the instances of a hub compare as their
-   * clocks do; they are forgotten when the connection is lost all the same.
+   * sequence at or below it is old and ignored. Without an event log,
+   * sequences are microseconds on each producer's clock, so the instances of
+   * a hub compare as their clocks do; they are forgotten when the connection
+   * is lost all the same. With one they are log positions, and LogCursor
+   * (services/catchUp.ts) has already dropped duplicates and ordered them.
    */
   leadSeq: Record<number, number>;
   metricsSeq?: number;

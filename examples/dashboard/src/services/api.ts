@@ -18,6 +18,11 @@ export interface LeadPage {
   page: number;
   pageSize: number;
   total: number;
+  /**
+   * The event-log position the page reflects, when the server has a log:
+   * catch up from it (CatchUp) to get every change made since.
+   */
+  position?: number;
 }
 
 export class Api {

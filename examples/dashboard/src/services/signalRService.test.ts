@@ -54,6 +54,10 @@ class FakeConnection implements HubConnectionLike {
   /** What start() does: resolve, or reject with the error. */
   startResults: (Error | null)[] = [];
   denyJoin = false;
+  /** What CatchUp does: replays through the handlers and answers, or throws. */
+  catchUp: (after: number) => unknown = () => {
+    throw new Error("Unknown hub method 'CatchUp'");
+  };
 
   on(m: string, h: (...args: any[]) => void) {
     this.handlers.set(m, h);
@@ -81,6 +85,7 @@ class FakeConnection implements HubConnectionLike {
   async invoke(method: string, ...args: unknown[]) {
     this.invoked.push([method, ...args]);
     if (this.denyJoin && method === 'JoinLeadGroup') throw new Error('denied');
+    if (method === 'CatchUp') return this.catchUp(args[0] as number);
     return undefined;
   }
   deliver(method: string, msg: unknown) {
@@ -101,7 +106,7 @@ class FakeConnection implements HubConnectionLike {
   }
 }
 
-function setup(opts: { fallbackProbeMs?: number } = {}) {
+function setup(opts: { fallbackProbeMs?: number; catchUp?: boolean } = {}) {
   const conn = new FakeConnection();
   const log = { warn: vi.fn(), error: vi.fn() } satisfies Logger;
   const svc = new SignalRService({ accessTokenFactory: () => 'tok', connect: () => conn, logger: log, ...opts });
@@ -301,5 +306,63 @@ describe('SignalRService', () => {
     await vi.runAllTimersAsync();
     expect(conn.starts).toBe(1);
     expect(states.at(-1)).toBe('idle');
+  });
+
+  describe('with catchUp', () => {
+    const at = (sequence: number): LeadUpdateMessage => ({ ...update, sequence });
+
+    it('holds lead updates until the app catches up, then delivers them once, in order', async () => {
+      const { conn, svc } = setup({ catchUp: true });
+      const got: (number | undefined)[] = [];
+      svc.onLeadUpdate((m) => got.push(m.sequence));
+      await svc.start();
+      conn.deliver('ReceiveLeadUpdate', at(12));
+      expect(got).toEqual([]);
+      conn.catchUp = (after) => {
+        for (let p = after + 1; p <= 12; p++) conn.deliver('ReceiveLeadUpdate', at(p));
+        return { position: 12, reload: false };
+      };
+      expect(await svc.catchUp(10)).toEqual({ kind: 'current', position: 12 });
+      expect(got).toEqual([11, 12]);
+      expect(svc.position).toBe(12);
+
+      conn.drop();
+      conn.back('c2');
+      conn.deliver('ReceiveLeadUpdate', at(14));
+      expect(got).toEqual([11, 12]);
+      conn.catchUp = (after) => {
+        for (let p = after + 1; p <= 14; p++) conn.deliver('ReceiveLeadUpdate', at(p));
+        return { position: 14, reload: false };
+      };
+      expect(await svc.catchUp()).toEqual({ kind: 'current', position: 14 });
+      expect(got).toEqual([11, 12, 13, 14]);
+      expect(conn.invoked.filter(([m]) => m === 'CatchUp')).toEqual([
+        ['CatchUp', 10],
+        ['CatchUp', 12],
+      ]);
+    });
+
+    it('reports a hub without a log and then delivers as messages arrive', async () => {
+      const { conn, svc } = setup({ catchUp: true });
+      const got: (number | undefined)[] = [];
+      svc.onLeadUpdate((m) => got.push(m.sequence));
+      await svc.start();
+      conn.deliver('ReceiveLeadUpdate', at(9));
+      expect((await svc.catchUp(3)).kind).toBe('unsupported');
+      conn.deliver('ReceiveLeadUpdate', at(8));
+      expect(got).toEqual([9, 8]);
+    });
+
+    it('asks the app to reload on ReceiveReload', async () => {
+      const { conn, svc, log } = setup({ catchUp: true });
+      const reloads: number[] = [];
+      svc.onReload((p) => reloads.push(p));
+      await svc.start();
+      conn.deliver('ReceiveReload', { type: 'RELOAD_REQUIRED', position: 77, oldestPosition: 50, timestamp: update.timestamp });
+      conn.deliver('ReceiveReload', { type: 'RELOAD_REQUIRED' });
+      expect(reloads).toEqual([77]);
+      expect(svc.position).toBe(77);
+      expect(log.error).not.toHaveBeenCalled();
+    });
   });
 });

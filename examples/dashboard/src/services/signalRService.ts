@@ -16,6 +16,7 @@ import {
   type LeadUpdateMessage,
   type MetricsUpdateMessage,
 } from '../contract.ts';
+import { LogCursor, type CatchUpOutcome } from './catchUp.ts';
 
 /** The reconnection delays of the seed: 1, 2, 4, 8 and 16 s, then give up. */
 export const RETRY_DELAYS_MS: readonly number[] = [1000, 2000, 4000, 8000, 16000];
@@ -86,6 +87,14 @@ export interface SignalRServiceOptions {
   /** Builds the connection; tests pass a fake. Defaults to a HubConnectionBuilder. */
   connect?: (url: string, opts: { accessTokenFactory: () => string | Promise<string>; delays: readonly number[] }) => HubConnectionLike;
   logger?: Logger;
+  /**
+   * Whether the app catches up from the hub's event log. False (the
+   * default): lead updates are delivered as they arrive. True: from the
+   * start and from every lost connection, lead updates wait until the app
+   * calls catchUp() (or release(), for data without a position); then they
+   * are delivered once each, in position order (catchUp.ts).
+   */
+  catchUp?: boolean;
 }
 
 type Handler<T> = (msg: T) => void;
@@ -128,6 +137,9 @@ export class SignalRService {
   private readonly analyticsHandlers = new Set<Handler<AnalyticsUpdateMessage>>();
   private analytics: AnalyticsUpdateMessage | null = null;
   private readonly stateHandlers = new Set<Handler<ConnectionSnapshot>>();
+  private readonly reloadHandlers = new Set<Handler<number>>();
+  private readonly cursor: LogCursor<LeadUpdateMessage>;
+  private readonly holdOnLoss: boolean;
   /** Lead groups wanted, with how many holders want each. */
   private readonly groups = new Map<number, number>();
   private snap: ConnectionSnapshot = { status: 'idle' };
@@ -142,13 +154,24 @@ export class SignalRService {
     this.log = opts.logger ?? console;
     const connect = opts.connect ?? defaultConnect;
     this.conn = connect(opts.url ?? '/leadupdates', { accessTokenFactory: opts.accessTokenFactory, delays: this.delays });
+    this.cursor = new LogCursor<LeadUpdateMessage>({
+      invoke: (method, ...args) => this.conn.invoke(method, ...args),
+      deliver: (msg) => this.emit(this.leadHandlers, msg, ClientMethods.leadUpdate),
+    });
+    this.holdOnLoss = opts.catchUp ?? false;
+    if (!this.holdOnLoss) this.cursor.release();
 
     this.conn.on(ClientMethods.leadUpdate, (msg: unknown) => {
       if (!isMessage(msg)) {
         this.log.warn('signalr: ignoring malformed ReceiveLeadUpdate', msg);
         return;
       }
-      this.emit(this.leadHandlers, msg as LeadUpdateMessage, ClientMethods.leadUpdate);
+      this.cursor.receive(msg as LeadUpdateMessage);
+    });
+    this.conn.on(ClientMethods.reload, (msg: unknown) => {
+      if (this.cursor.reloadRequired(msg)) {
+        this.emit(this.reloadHandlers, this.cursor.position ?? 0, ClientMethods.reload);
+      }
     });
     this.conn.on(ClientMethods.metricsUpdate, (msg: unknown) => {
       if (!isMessage(msg) || typeof (msg as { metrics?: unknown }).metrics !== 'object') {
@@ -166,12 +189,14 @@ export class SignalRService {
       this.emit(this.analyticsHandlers, this.analytics, ClientMethods.analyticsUpdate);
     });
     this.conn.onreconnecting((err) => {
+      if (this.holdOnLoss) this.cursor.hold();
       this.setState({ status: 'reconnecting', attempt: 1, nextRetryMs: this.delays[0] ?? 0, ...withError(err) });
     });
     this.conn.onreconnected((id) => {
       void this.rejoin().then(() => this.setState({ status: 'connected', ...(id ? { connectionId: id } : {}) }));
     });
     this.conn.onclose((err) => {
+      if (this.holdOnLoss) this.cursor.hold();
       if (this.stopped) {
         this.setState({ status: 'idle' });
         return;
@@ -209,6 +234,35 @@ export class SignalRService {
 
   onAnalyticsUpdate(h: Handler<AnalyticsUpdateMessage>): () => void {
     return subscribe(this.analyticsHandlers, h);
+  }
+
+  /**
+   * onReload calls h with the position to continue from when the hub says
+   * this client is too far behind to catch up (ReceiveReload outside a
+   * catchUp): the app reloads its data.
+   */
+  onReload(h: Handler<number>): () => void {
+    return subscribe(this.reloadHandlers, h);
+  }
+
+  /** The highest log position applied, null when unknown (no log, or nothing yet). */
+  get position(): number | null {
+    return this.cursor.position;
+  }
+
+  /**
+   * catchUp asks the hub for every lead update after `after` (default: the
+   * last position applied) and delivers them, with those that arrived
+   * meanwhile, once each and in order. See CatchUpOutcome for what the app
+   * does next; it never rejects.
+   */
+  catchUp(after?: number): Promise<CatchUpOutcome> {
+    return this.cursor.catchUp(after);
+  }
+
+  /** release delivers the lead updates held since a connection began, for data loaded without a position. */
+  release(): void {
+    this.cursor.release();
   }
 
   /** onStateChange calls h on every connection-state change. */
@@ -265,14 +319,14 @@ export class SignalRService {
       await this.conn.invoke(ServerMethods.joinLeadGroup, id);
       return true;
     } catch (err) {
-      this.release(id);
+      this.dropHold(id);
       throw err;
     }
   }
 
   /** leaveLeadGroup undoes one joinLeadGroup; the last one leaves the group. */
   async leaveLeadGroup(id: number): Promise<void> {
-    if (!this.release(id) || this.conn.state !== HubConnectionState.Connected) return;
+    if (!this.dropHold(id) || this.conn.state !== HubConnectionState.Connected) return;
     try {
       await this.conn.invoke(ServerMethods.leaveLeadGroup, id);
     } catch (err) {
@@ -280,8 +334,8 @@ export class SignalRService {
     }
   }
 
-  /** release drops one hold on id and reports whether it was the last. */
-  private release(id: number): boolean {
+  /** dropHold drops one hold on id and reports whether it was the last. */
+  private dropHold(id: number): boolean {
     const n = this.groups.get(id) ?? 0;
     if (n <= 1) {
       this.groups.delete(id);
