@@ -1,0 +1,52 @@
+package eventlog
+
+import (
+	"context"
+	"sync"
+)
+
+// A Batch collects the events of one transaction, so that code deep in a
+// call chain (a GORM callback, a Notifier) can add events that the code
+// owning the transaction appends just before COMMIT. A Batch is safe for
+// concurrent use.
+type Batch struct {
+	mu  sync.Mutex
+	evs []Event
+}
+
+// NewBatch returns an empty Batch.
+func NewBatch() *Batch { return &Batch{} }
+
+// Add adds e to the batch.
+func (b *Batch) Add(e Event) {
+	b.mu.Lock()
+	b.evs = append(b.evs, e)
+	b.mu.Unlock()
+}
+
+// Events returns a copy of the events added so far, in order.
+func (b *Batch) Events() []Event {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]Event(nil), b.evs...)
+}
+
+// Len returns how many events were added.
+func (b *Batch) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.evs)
+}
+
+type batchKey struct{}
+
+// NewContext returns a copy of ctx carrying b.
+func NewContext(ctx context.Context, b *Batch) context.Context {
+	return context.WithValue(ctx, batchKey{}, b)
+}
+
+// FromContext returns the Batch ctx carries, or nil.
+func FromContext(ctx context.Context) *Batch {
+	b, _ := ctx.Value(batchKey{}).(*Batch)
+	return b
+}

@@ -1,0 +1,98 @@
+package eventlog
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+)
+
+// Event is one entry of the log: something that happened to a lead.
+type Event struct {
+	// Position is assigned by the log (0 before): increasing in delivery
+	// order, one lead's events in the order their transactions committed,
+	// and contiguous on PostgreSQL. Append ignores it.
+	Position uint64
+	LeadID   int64
+	// Type is the wire type, e.g. "STATUS_UPDATE".
+	Type string
+	// Audience is the filter arg (the lead's owner) as of the event; "" means
+	// everyone who may see all leads.
+	Audience string
+	// Payload is the wire message's JSON. PostgreSQL stores it as jsonb, so
+	// it reads back normalised (no insignificant whitespace, object keys
+	// reordered, duplicate keys dropped), equal as JSON to what was appended.
+	Payload json.RawMessage
+	// Time is when the event was appended, in UTC (on PostgreSQL the start
+	// of the appending transaction). Append ignores it.
+	Time time.Time
+}
+
+// Execer runs a statement: *sql.Tx, *sql.DB, *sql.Conn and a gorm
+// ConnPool (db.Statement.ConnPool of a transaction) all satisfy it.
+type Execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// ErrInvalid is wrapped by the error of an Append given an event it cannot
+// store: nothing of that call is appended.
+var ErrInvalid = errors.New("eventlog: invalid event")
+
+// ErrClosed is returned by calls on a closed Log.
+var ErrClosed = errors.New("eventlog: log closed")
+
+// ErrPruned is wrapped by Tail's error when the events after its cursor
+// have been pruned: the cursor is older than the log's Floor and the
+// events in between are gone.
+var ErrPruned = errors.New("eventlog: events pruned")
+
+// validate reports why e cannot be stored, as an error wrapping ErrInvalid.
+func validate(i int, e *Event) error {
+	switch {
+	case e.LeadID <= 0:
+		return fmt.Errorf("event %d: lead id %d is not positive: %w", i, e.LeadID, ErrInvalid)
+	case e.Type == "":
+		return fmt.Errorf("event %d (lead %d): empty type: %w", i, e.LeadID, ErrInvalid)
+	case !validText(e.Type):
+		return fmt.Errorf("event %d (lead %d): type %q is not valid UTF-8 without NUL: %w", i, e.LeadID, e.Type, ErrInvalid)
+	case !validText(e.Audience):
+		return fmt.Errorf("event %d (lead %d): audience %q is not valid UTF-8 without NUL: %w", i, e.LeadID, e.Audience, ErrInvalid)
+	case !json.Valid(e.Payload):
+		return fmt.Errorf("event %d (lead %d): payload is not valid JSON: %w", i, e.LeadID, ErrInvalid)
+	case !utf8.Valid(e.Payload) || hasNULEscape(e.Payload):
+		// jsonb rejects both; refusing here keeps the caller's transaction
+		// usable and the two databases alike.
+		return fmt.Errorf("event %d (lead %d): payload holds invalid UTF-8 or \\u0000: %w", i, e.LeadID, ErrInvalid)
+	}
+	return nil
+}
+
+func validText(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// hasNULEscape reports whether valid JSON p holds the escape \u0000
+// (backslashes occur only inside strings, each starting one escape).
+func hasNULEscape(p []byte) bool {
+	for i := 0; i < len(p); i++ {
+		if p[i] != '\\' {
+			continue
+		}
+		if i+5 < len(p) && p[i+1] == 'u' && string(p[i+2:i+6]) == "0000" {
+			return true
+		}
+		i++ // the escaped character
+	}
+	return false
+}

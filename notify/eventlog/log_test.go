@@ -1,0 +1,260 @@
+package eventlog_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/leadupdates/leadupdates/notify/eventlog"
+)
+
+func TestAppendReadHistory(t *testing.T) {
+	eachDB(t, func(t *testing.T, d dialect) {
+		db := d.open(t)
+		l := openLog(t, db, table())
+		ctx := t.Context()
+		before := time.Now().Add(-time.Minute)
+		if err := l.Append(ctx, nil,
+			ev(1, "NEW_LEAD", map[string]any{"a": 1}),
+			ev(2, "NEW_LEAD", map[string]any{"a": 2}),
+			ev(1, "STATUS_UPDATE", map[string]any{"a": 3}),
+		); err != nil {
+			t.Fatal(err)
+		}
+		e := ev(2, "LEAD_DELETED", map[string]any{"a": 4})
+		e.Audience = "alice"
+		if err := l.Append(ctx, nil, e); err != nil {
+			t.Fatal(err)
+		}
+		got := collect(t, l, 0, 4)
+		for i, e := range got {
+			if e.Position != uint64(i+1) {
+				t.Errorf("event %d: position %d, want %d", i, e.Position, i+1)
+			}
+			var p struct{ A int }
+			if err := json.Unmarshal(e.Payload, &p); err != nil || p.A != i+1 {
+				t.Errorf("event %d: payload %s, want a=%d (%v)", i, e.Payload, i+1, err)
+			}
+			if e.Time.Before(before) || e.Time.Location() != time.UTC {
+				t.Errorf("event %d: time %v", i, e.Time)
+			}
+		}
+		if got[3].Audience != "alice" || got[3].Type != "LEAD_DELETED" || got[3].LeadID != 2 {
+			t.Errorf("last event: %+v", got[3])
+		}
+		if h, err := l.Head(ctx); err != nil || h != 4 {
+			t.Errorf("Head = %d, %v; want 4", h, err)
+		}
+		if f, err := l.Floor(ctx); err != nil || f != 0 {
+			t.Errorf("Floor = %d, %v; want 0", f, err)
+		}
+		page, err := l.Read(ctx, 1, 2)
+		if err != nil || len(page) != 2 || page[0].Position != 2 || page[1].Position != 3 {
+			t.Errorf("Read(1, 2) = %v, %v", page, err)
+		}
+		hist, err := l.History(ctx, 1, 0, 0)
+		if err != nil || len(hist) != 2 || hist[0].Type != "NEW_LEAD" || hist[1].Type != "STATUS_UPDATE" {
+			t.Errorf("History(1) = %v, %v", hist, err)
+		}
+		hist, err = l.History(ctx, 2, 2, 10)
+		if err != nil || len(hist) != 1 || hist[0].Position != 4 {
+			t.Errorf("History(2, after 2) = %v, %v", hist, err)
+		}
+	})
+}
+
+func TestAppendInvalid(t *testing.T) {
+	eachDB(t, func(t *testing.T, d dialect) {
+		db := d.open(t)
+		l := openLog(t, db, table())
+		ok := ev(1, "NEW_LEAD", map[string]any{})
+		for name, bad := range map[string]eventlog.Event{
+			"lead id zero":    {LeadID: 0, Type: "X", Payload: []byte(`{}`)},
+			"lead negative":   {LeadID: -3, Type: "X", Payload: []byte(`{}`)},
+			"empty type":      {LeadID: 1, Payload: []byte(`{}`)},
+			"nil payload":     {LeadID: 1, Type: "X"},
+			"bad json":        {LeadID: 1, Type: "X", Payload: []byte(`{"a":`)},
+			"nul escape":      {LeadID: 1, Type: "X", Payload: []byte(`{"a":"x\u0000"}`)},
+			"invalid utf8":    {LeadID: 1, Type: "X", Payload: []byte("\"\xff\"")},
+			"nul in type":     {LeadID: 1, Type: "X\x00", Payload: []byte(`{}`)},
+			"nul in audience": {LeadID: 1, Type: "X", Audience: "a\x00", Payload: []byte(`{}`)},
+		} {
+			err := l.Append(t.Context(), nil, ok, bad)
+			if !errors.Is(err, eventlog.ErrInvalid) {
+				t.Errorf("%s: Append = %v, want ErrInvalid", name, err)
+			}
+		}
+		// An escaped backslash before u0000 is no NUL.
+		if err := l.Append(t.Context(), nil, eventlog.Event{LeadID: 1, Type: "X", Payload: []byte(`"\\u0000"`)}); err != nil {
+			t.Fatal(err)
+		}
+		got := collect(t, l, 0, 1)
+		if !bytes.Equal(got[0].Payload, []byte(`"\\u0000"`)) || got[0].Position != 1 {
+			t.Errorf("got %s at %d", got[0].Payload, got[0].Position)
+		}
+	})
+}
+
+// Events appended in a transaction exist only if it commits.
+func TestTransactions(t *testing.T) {
+	eachDB(t, func(t *testing.T, d dialect) {
+		db := d.open(t)
+		l := openLog(t, db, table())
+		ctx := t.Context()
+		// Rolled back through GORM: the event must never appear.
+		err := db.Transaction(func(tx *gorm.DB) error {
+			if err := l.Append(ctx, tx.Statement.ConnPool, ev(1, "NEW_LEAD", payload{W: 0})); err != nil {
+				return err
+			}
+			return errors.New("roll back")
+		})
+		if err == nil {
+			t.Fatal("transaction did not roll back")
+		}
+		// Committed through GORM, with many events in one call.
+		var evs []eventlog.Event
+		for i := range 2500 {
+			evs = append(evs, ev(int64(i%7+1), "STATUS_UPDATE", payload{W: 1, I: i}))
+		}
+		if err := db.Transaction(func(tx *gorm.DB) error {
+			return l.Append(ctx, tx.Statement.ConnPool, evs...)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		l.Committed()
+		got := collect(t, l, 0, len(evs))
+		for i, e := range got {
+			if p := decode(t, e); p.W != 1 || p.I != i {
+				t.Fatalf("event %d: %+v (rolled back or out of order)", i, p)
+			}
+			if i > 0 && e.Position <= got[i-1].Position {
+				t.Fatalf("event %d: position %d after %d", i, e.Position, got[i-1].Position)
+			}
+		}
+		if d.name == "postgres" && got[len(got)-1].Position != uint64(len(evs)) {
+			t.Errorf("last position %d, want %d (contiguous)", got[len(got)-1].Position, len(evs))
+		}
+	})
+}
+
+// A transaction that appended first but commits last is still read, after
+// the one that committed first, even by a tail that already passed it.
+func TestOutOfOrderCommit(t *testing.T) {
+	eachDB(t, func(t *testing.T, d dialect) {
+		if d.name == "sqlite" {
+			t.Skip("SQLite has one writer at a time: transactions cannot commit out of order")
+		}
+		db := d.open(t)
+		s := sqlDB(t, db)
+		l := openLog(t, db, table())
+		ctx := t.Context()
+		tl := startTail(t, l, 0)
+
+		a, err := s.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Rollback()
+		if err := l.Append(ctx, a, ev(1, "NEW_LEAD", payload{W: 1})); err != nil { // the lower id
+			t.Fatal(err)
+		}
+		if err := l.Append(ctx, nil, ev(2, "NEW_LEAD", payload{W: 2})); err != nil { // commits first
+			t.Fatal(err)
+		}
+		if e := tl.next(t); decode(t, e).W != 2 || e.Position != 1 {
+			t.Fatalf("first event: %+v, want B at 1", e)
+		}
+		if err := a.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		l.Committed()
+		if e := tl.next(t); decode(t, e).W != 1 || e.Position != 2 {
+			t.Fatalf("second event: %+v, want A at 2", e)
+		}
+		if got := collect(t, l, 0, 2); decode(t, got[0]).W != 2 || decode(t, got[1]).W != 1 {
+			t.Errorf("Read from 0: %v", got)
+		}
+	})
+}
+
+// A second transaction appending for the same lead waits for the first one's
+// COMMIT, so the lead's events are positioned in commit order even though
+// nothing else orders the two transactions.
+func TestSameLeadWaitsForCommit(t *testing.T) {
+	db := pgDB.open(t)
+	s := sqlDB(t, db)
+	l := openLog(t, db, table())
+	ctx := t.Context()
+	a, err := s.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Rollback()
+	if err := l.Append(ctx, a, ev(7, "STATUS_UPDATE", payload{W: 1})); err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	if err := a.QueryRowContext(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- l.Append(ctx, nil, ev(7, "STATUS_UPDATE", payload{W: 2}), ev(8, "STATUS_UPDATE", payload{W: 2}))
+	}()
+	// Wait until B is blocked behind A's lock (pg_blocking_pids), then let A go.
+	for {
+		var n int
+		if err := s.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, pid).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("B appended while A held the lead: %v", err)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	if err := a.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	l.Committed()
+	got := collect(t, l, 0, 3)
+	if w := []int{decode(t, got[0]).W, decode(t, got[1]).W, decode(t, got[2]).W}; w[0] != 1 || w[1] != 2 || w[2] != 2 {
+		t.Errorf("order %v, want A then B", w)
+	}
+}
+
+func TestTailStops(t *testing.T) {
+	db := sqliteDB.open(t)
+	l := openLog(t, db, table())
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := l.Tail(ctx, 0, func([]eventlog.Event) error { return nil }); !errors.Is(err, context.Canceled) {
+		t.Errorf("Tail on a done ctx = %v", err)
+	}
+	if err := l.Append(t.Context(), nil, ev(1, "X", 1)); err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	if err := l.Tail(t.Context(), 0, func([]eventlog.Event) error { return boom }); err != boom {
+		t.Errorf("Tail = %v, want fn's error", err)
+	}
+	tl := startTail(t, l, 1)
+	l.Close()
+	if err := tl.stop(); !errors.Is(err, eventlog.ErrClosed) && !errors.Is(err, context.Canceled) {
+		t.Errorf("Tail after Close = %v", err)
+	}
+	if err := l.Append(t.Context(), nil, ev(1, "X", 1)); !errors.Is(err, eventlog.ErrClosed) {
+		t.Errorf("Append after Close = %v", err)
+	}
+}

@@ -1,0 +1,135 @@
+package eventlog
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"hash/fnv"
+	"strings"
+)
+
+// names are the SQL identifiers of one log, quoted and ready to paste into
+// statements (they are validated by config.validate, never user input).
+type names struct {
+	table, meta string // quoted, schema-qualified when configured
+	idxPos      string // bare index names (an index lives in its table's schema)
+	idxLead     string
+	idxFresh    string
+	channel     string // pg_notify channel: the bare table name
+	ns          int32  // advisory lock namespace of the lead locks
+	seqLock     int64  // advisory lock of the sequencer
+	migrateLock int64  // advisory lock of the migration
+}
+
+func newNames(table string) names {
+	schema, base := "", table
+	if i := strings.IndexByte(table, '.'); i >= 0 {
+		schema, base = table[:i], table[i+1:]
+	}
+	q := func(id string) string {
+		if schema != "" {
+			return `"` + schema + `"."` + id + `"`
+		}
+		return `"` + id + `"`
+	}
+	return names{
+		table:       q(base),
+		meta:        q(base + "_meta"),
+		idxPos:      `"` + base + `_position"`,
+		idxLead:     `"` + base + `_lead"`,
+		idxFresh:    `"` + base + `_unstamped"`,
+		channel:     base,
+		ns:          int32(hash64("leadupdates/eventlog lead " + table)),
+		seqLock:     int64(hash64("leadupdates/eventlog sequencer " + table)),
+		migrateLock: int64(hash64("leadupdates/eventlog migrate " + table)),
+	}
+}
+
+func hash64(s string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(s))
+	return h.Sum64()
+}
+
+// migratePostgres creates the tables and indexes unless they exist. The
+// column order (fixed-width first) keeps rows free of alignment padding.
+// position is NULL until the sequencer stamps the row; the partial index
+// finds the unstamped rows, which are few at any time.
+func migratePostgres(ctx context.Context, db *sql.DB, n names) error {
+	stmts := []string{
+		`CREATE TABLE IF NOT EXISTS ` + n.table + ` (
+			id         bigserial PRIMARY KEY,
+			position   bigint,
+			lead_id    bigint NOT NULL,
+			created_at timestamptz NOT NULL DEFAULT now(),
+			type       text NOT NULL,
+			audience   text NOT NULL DEFAULT '',
+			payload    jsonb NOT NULL
+		)`,
+		`CREATE UNIQUE INDEX IF NOT EXISTS ` + n.idxPos + ` ON ` + n.table + ` (position)`,
+		`CREATE INDEX IF NOT EXISTS ` + n.idxFresh + ` ON ` + n.table + ` (id) WHERE position IS NULL`,
+		`CREATE INDEX IF NOT EXISTS ` + n.idxLead + ` ON ` + n.table + ` (lead_id, position)`,
+		`CREATE TABLE IF NOT EXISTS ` + n.meta + ` (
+			id    int PRIMARY KEY CHECK (id = 1),
+			floor bigint NOT NULL
+		)`,
+		`INSERT INTO ` + n.meta + ` (id, floor) VALUES (1, 0) ON CONFLICT (id) DO NOTHING`,
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	// Concurrent CREATE ... IF NOT EXISTS can still collide in the catalog
+	// (a unique violation on pg_type): instances starting together take
+	// turns.
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, n.migrateLock); err != nil {
+		return err
+	}
+	for _, s := range stmts {
+		if _, err := tx.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("%s: %w", firstLine(s), err)
+		}
+	}
+	return tx.Commit()
+}
+
+// migrateSQLite creates the tables and indexes unless they exist. position
+// is the rowid; AUTOINCREMENT keeps a pruned largest position from being
+// reused. created_at is in Unix microseconds.
+func migrateSQLite(ctx context.Context, db *sql.DB, n names) error {
+	stmts := []string{
+		`CREATE TABLE IF NOT EXISTS ` + n.table + ` (
+			position   INTEGER PRIMARY KEY AUTOINCREMENT,
+			lead_id    INTEGER NOT NULL,
+			created_at INTEGER NOT NULL,
+			type       TEXT NOT NULL,
+			audience   TEXT NOT NULL DEFAULT '',
+			payload    TEXT NOT NULL
+		)`,
+		`CREATE INDEX IF NOT EXISTS ` + n.idxLead + ` ON ` + n.table + ` (lead_id, position)`,
+		`CREATE TABLE IF NOT EXISTS ` + n.meta + ` (
+			id    INTEGER PRIMARY KEY CHECK (id = 1),
+			floor INTEGER NOT NULL
+		)`,
+		`INSERT OR IGNORE INTO ` + n.meta + ` (id, floor) VALUES (1, 0)`,
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, s := range stmts {
+		if _, err := tx.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("%s: %w", firstLine(s), err)
+		}
+	}
+	return tx.Commit()
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(s), "("))
+}
