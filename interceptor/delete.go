@@ -10,6 +10,9 @@ func (p *Plugin) beforeDelete(db *gorm.DB) {
 	if !ok || stmt.SQL.Len() != 0 {
 		return
 	}
+	if p.refuseOutsideTx(db) {
+		return
+	}
 	if _, ok := stmt.Clauses["RETURNING"]; ok {
 		return
 	}

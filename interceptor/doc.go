@@ -36,6 +36,20 @@
 // opt out with db.Clauses(interceptor.Skip). interceptor/README.md details
 // creates from maps, upserts, SQLite and the cost.
 //
+// # Durable event log
+//
+// With [WithEventLog] the plugin writes a durable event log
+// (notify/eventlog) in the application's own transactions, so that an
+// event exists if and only if the change that caused it committed: at
+// Commit it calls the Sink synchronously, before COMMIT, with a ctx
+// carrying an eventlog.Batch (a *notify.Notifier WithLog adds its events
+// to it), appends the batch in the same transaction, commits, and wakes
+// the log's readers. A failing Sink or append rolls the transaction back
+// and fails the write; a crash at any point loses nothing committed.
+// Writes of the watched model outside a transaction of the plugin are
+// refused ([ErrNoTransaction]); GORM's default transaction covers every
+// create, update and delete unless SkipDefaultTransaction is set.
+//
 // # Concurrency
 //
 // A Plugin is safe for concurrent use. By default [New] starts one
@@ -45,5 +59,7 @@
 // goroutine: the Sink runs in the committing goroutine and its error is
 // returned to the caller, although the data is committed. [Plugin.Close]
 // delivers what is queued and waits for the goroutine; changes committed
-// after it are dropped.
+// after it are dropped. With [WithEventLog] there is no goroutine either,
+// the Sink runs before COMMIT as described above, and Close has nothing to
+// stop.
 package interceptor

@@ -125,12 +125,19 @@ func (p *Plugin) emit(db *gorm.DB, cs []Change) {
 	}
 	p.createdAudience(db.Statement, cs)
 	cp := db.Statement.ConnPool
-	if ps, ok := cp.(*gorm.PreparedStmtTX); ok {
-		cp = ps.Tx
-	}
-	if t, ok := cp.(*tx); ok {
+	if t := txOf(cp); t != nil {
 		t.add(cs)
 		return
+	}
+	if p.cfg.log != nil {
+		// refuseOutsideTx stopped such a statement; one that slipped
+		// through (its SQL built by the caller) is committed unlogged.
+		p.tel.changes.WithLabelValues("unsafe").Add(float64(len(cs)))
+		level.Error(p.cfg.logger).Log("msg", "changes committed outside a transaction of the plugin: not logged", "changes", len(cs))
+		return
+	}
+	if ps, ok := cp.(*gorm.PreparedStmtTX); ok {
+		cp = ps.Tx
 	}
 	if _, foreign := cp.(gorm.TxCommitter); foreign {
 		// A transaction this plugin did not begin: its commit is invisible.

@@ -13,6 +13,7 @@ import (
 	"gorm.io/gorm/schema"
 
 	"github.com/leadupdates/leadupdates/internal/promreg"
+	"github.com/leadupdates/leadupdates/notify/eventlog"
 )
 
 // Fields names the Go fields of the watched model that carry the lead id,
@@ -41,6 +42,7 @@ type config struct {
 	registerer prometheus.Registerer
 	strict     bool
 	queue      int
+	log        *eventlog.Log
 }
 
 // WithFields sets which fields carry the lead's id, status, score and
@@ -83,7 +85,7 @@ type Plugin struct {
 	// delays a writer whose data is committed (TestSlowSinkDoesNotBlock).
 	// With a quick Sink, such as a *notify.Notifier's calls, it costs a
 	// writer nothing measurable either way (README, Benchmarks).
-	queue   chan []Change // nil with WithStrict
+	queue   chan []Change // nil with WithStrict or WithEventLog
 	stopped chan struct{}
 	closed  bool // guarded by order.mu
 
@@ -97,7 +99,8 @@ type telemetry struct{ changes *prometheus.CounterVec }
 
 // New returns a Plugin watching model (a struct or a pointer to one) and
 // publishing its committed changes to sink; register it with db.Use.
-// Without WithStrict it starts the delivery goroutine; Close stops it.
+// Without WithStrict or WithEventLog it starts the delivery goroutine;
+// Close stops it.
 func New(model any, sink Sink, opts ...Option) (*Plugin, error) {
 	if sink == nil {
 		return nil, errors.New("interceptor: nil Sink")
@@ -129,7 +132,7 @@ func New(model any, sink Sink, opts ...Option) (*Plugin, error) {
 		stopped: make(chan struct{}),
 	}
 	p.order = &order{p: p, pending: map[uint64][]Change{}, done: map[uint64]bool{}}
-	if cfg.strict {
+	if cfg.strict || cfg.log != nil {
 		close(p.stopped)
 	} else {
 		p.queue = make(chan []Change, cfg.queue)

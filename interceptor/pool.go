@@ -65,7 +65,7 @@ func (c *pool) BeginTx(ctx context.Context, opts *sql.TxOptions) (gorm.ConnPool,
 	default:
 		return nil, gorm.ErrInvalidTransaction
 	}
-	return &tx{txConn: inner, p: c.p}, nil
+	return &tx{txConn: inner, p: c.p, ctx: ctx}, nil
 }
 
 // GetDBConn keeps db.DB() working.
@@ -103,7 +103,8 @@ type txConn interface {
 // calls reflect.ValueOf(committer).IsNil() on it.
 type tx struct {
 	txConn
-	p *Plugin
+	p   *Plugin
+	ctx context.Context // BeginTx's: the Sink's and the append's with WithEventLog
 
 	mu    sync.Mutex
 	buf   []Change
@@ -190,6 +191,9 @@ func (t *tx) Commit() error {
 	t.mu.Unlock()
 	if len(buf) == 0 {
 		return t.txConn.Commit()
+	}
+	if t.p.cfg.log != nil {
+		return t.commitLogged(buf)
 	}
 	ticket := t.p.order.ticket()
 	err := t.txConn.Commit()

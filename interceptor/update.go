@@ -193,6 +193,9 @@ func (p *Plugin) beforeUpdate(db *gorm.DB) {
 	if !ok || stmt.SQL.Len() != 0 {
 		return
 	}
+	if p.refuseOutsideTx(db) {
+		return
+	}
 	if _, ok := stmt.Clauses["FROM"]; ok {
 		return // the user's own FROM: not captured
 	}

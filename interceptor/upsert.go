@@ -36,6 +36,9 @@ func (p *Plugin) beforeCreate(db *gorm.DB) {
 	if !ok || stmt.SQL.Len() != 0 {
 		return
 	}
+	if p.refuseOutsideTx(db) {
+		return
+	}
 	if _, ok := stmt.Clauses["ON CONFLICT"]; !ok {
 		beforeCreateMaps(stmt)
 		return
