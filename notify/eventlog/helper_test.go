@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -192,3 +193,5 @@ func decode(t testing.TB, e eventlog.Event) payload {
 	}
 	return p
 }
+
+func isCanceled(err error) bool { return errors.Is(err, context.Canceled) }

@@ -29,6 +29,8 @@ type Log struct {
 	kick    chan struct{} // wakes the sequencer (PostgreSQL); buffered, coalescing
 	stamped signal        // new positions may be readable
 
+	testPruneHook func() // see export_test.go
+
 	ctx    context.Context // done when Close begins
 	cancel context.CancelFunc
 	wg     sync.WaitGroup

@@ -85,6 +85,9 @@ func (l *Log) pruneOnce(ctx context.Context, cutoff time.Time) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if l.testPruneHook != nil {
+		l.testPruneHook()
+	}
 	if err := tx.Commit(); err != nil {
 		return 0, err
 	}

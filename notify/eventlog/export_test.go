@@ -1,0 +1,14 @@
+package eventlog
+
+import (
+	"context"
+	"time"
+)
+
+// Prune deletes the events appended before cutoff now, as the pruner does
+// at each interval.
+func Prune(ctx context.Context, l *Log, cutoff time.Time) (int64, error) { return l.prune(ctx, cutoff) }
+
+// OnPruneBatch makes the pruner call f with each batch's transaction open,
+// after its DELETE and before its COMMIT.
+func OnPruneBatch(l *Log, f func()) { l.testPruneHook = f }
