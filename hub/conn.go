@@ -91,6 +91,8 @@ type conn struct {
 	poll         chan struct{} // closed to end the current long poll early
 
 	finishOnce sync.Once
+
+	pos positions // Publish and CatchUp (publish.go, catchup.go)
 }
 
 // call is an invocation handed to the engine, awaiting its completion.
@@ -100,6 +102,7 @@ type call struct {
 	hasID      bool
 	target     string
 	errorOnly  bool
+	withError  bool
 	completing bool // its completion is being queued; under c.mu
 	done       chan struct{}
 }

@@ -41,22 +41,12 @@ func (c *conn) Read(p []byte) (int, error) {
 }
 
 func (c *conn) next() ([]byte, error) {
-	// One invocation at a time, as ASP.NET Core does by default: completions
-	// arrive in call order, and what a hub method sends precedes its
-	// completion.
 	c.mu.Lock()
-	inflight, closing := c.call, c.closing
+	closing := c.closing
 	c.mu.Unlock()
 	if closing {
 		// Nothing more for the engine, which reads on after an error.
 		return nil, errEnded
-	}
-	if inflight != nil {
-		select {
-		case <-inflight.done:
-		case <-c.engineCtx.Done():
-			return nil, c.engineCtx.Err()
-		}
 	}
 	p := c.protocol()
 	if p == nil {
@@ -91,6 +81,17 @@ func (c *conn) next() ([]byte, error) {
 		}
 	}
 	switch m.Type {
+	case protocol.TypeInvocation, protocol.TypeStreamInvocation:
+		// One invocation at a time, as ASP.NET Core does by default:
+		// completions arrive in call order, and what a hub method sends
+		// precedes its completion. Pings, acks and a Close are read
+		// meanwhile, so that a long call (a CatchUp) neither times the
+		// client out nor stalls stateful reconnect's acknowledgements.
+		if err := c.awaitCall(); err != nil {
+			return nil, err
+		}
+	}
+	switch m.Type {
 	case protocol.TypeInvocation:
 		return c.invoke(m)
 	case protocol.TypeStreamInvocation:
@@ -104,6 +105,22 @@ func (c *conn) next() ([]byte, error) {
 	// completions and cancels have nothing to match on this hub; unknown
 	// types are ignored, as the JavaScript client ignores them.
 	return nil, nil
+}
+
+// awaitCall waits for the invocation the engine is running, if any.
+func (c *conn) awaitCall() error {
+	c.mu.Lock()
+	inflight := c.call
+	c.mu.Unlock()
+	if inflight == nil {
+		return nil
+	}
+	select {
+	case <-inflight.done:
+		return nil
+	case <-c.engineCtx.Done():
+		return c.engineCtx.Err()
+	}
 }
 
 // record returns the client's next message: the handshake when p is nil.
@@ -232,7 +249,7 @@ func (c *conn) invoke(m protocol.Message) ([]byte, error) {
 		return nil, nil
 	}
 	c.mu.Lock()
-	c.call = &call{engineID: id, clientID: m.InvocationID, hasID: m.HasID, target: meth.name, errorOnly: meth.errorOnly, done: make(chan struct{})}
+	c.call = &call{engineID: id, clientID: m.InvocationID, hasID: m.HasID, target: meth.name, errorOnly: meth.errorOnly, withError: meth.withError, done: make(chan struct{})}
 	c.mu.Unlock()
 	return frame, nil
 }
@@ -343,6 +360,21 @@ func (c *conn) complete(m engineMessage) {
 		if err != nil {
 			errText = fmt.Sprintf("An unexpected error occurred invoking '%s' on the server.", cl.target)
 			break
+		}
+		if cl.withError {
+			// The engine answers a (result, error) method with both: the
+			// error, if not nil, as an errorOnly method's.
+			pair, _ := v.([]any)
+			if len(pair) != 2 || pair[1] != nil {
+				errText = fmt.Sprintf("An unexpected error occurred invoking '%s' on the server.", cl.target)
+				if len(pair) == 2 {
+					if s, ok := pair[1].(string); ok {
+						errText += " HubException: " + s
+					}
+				}
+				break
+			}
+			v = pair[0]
 		}
 		result, hasResult = v, true
 	}

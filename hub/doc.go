@@ -6,10 +6,16 @@
 // the hub methods; the HTTP layer, the transports, validation and delivery
 // are this package's.
 //
-// Clients can call JoinLeadGroup(leadId) and LeaveLeadGroup(leadId), nothing
-// else. Every connection is in [DefaultGroup]; JoinLeadGroup adds it to
-// [LeadGroup](leadId) if the [GroupAuthorizer] allows it. Several Servers act
-// as one hub through a [Backplane] (hub/redisbackplane for Redis).
+// Clients can call JoinLeadGroup(leadId), LeaveLeadGroup(leadId) and
+// CatchUp(position), nothing else. Every connection is in [DefaultGroup];
+// JoinLeadGroup adds it to [LeadGroup](leadId) if the [GroupAuthorizer]
+// allows it. Several Servers act as one hub through a [Backplane]
+// (hub/redisbackplane for Redis).
+//
+// Entries of an ordered log go out with [Server.Publish]; with the log
+// given to [WithLog], CatchUp(position) replays to the caller every entry
+// after position that it may see, in order, then hands it over to live
+// delivery with no gap and no duplicate in between.
 //
 // A client built with withStatefulReconnect() loses nothing to a network
 // blip: when its WebSocket drops, the connection keeps its id, principal

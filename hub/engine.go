@@ -159,6 +159,7 @@ type method struct {
 	name      string
 	params    []reflect.Type
 	errorOnly bool // returns just an error
+	withError bool // returns a result and an error
 }
 
 // wireMethods lists the methods clients may call: those leadUpdatesHub
@@ -187,6 +188,7 @@ func wireMethods() map[string]method {
 			name:      m.Name,
 			params:    params,
 			errorOnly: mt.NumOut() == 1 && mt.Out(0) == errType,
+			withError: mt.NumOut() == 2 && mt.Out(1) == errType,
 		}
 	}
 	return ms
@@ -276,6 +278,15 @@ func (h *leadUpdatesHub) LeaveLeadGroup(leadID int64) error {
 	}
 	h.srv.RemoveFromGroup(LeadGroup(leadID), h.ConnectionID())
 	return nil
+}
+
+// CatchUp sends the caller, in order, every entry of the Log after
+// position that it may see (its groups, its filter), then leaves it to live
+// delivery, with nothing missed or sent twice in between, and answers the
+// last position covered; a position older than the Log retains gets the
+// Log's Reload message instead (see WithLog, Server.Publish).
+func (h *leadUpdatesHub) CatchUp(position int64) (CatchUpResult, error) {
+	return h.srv.catchUp(h.Context(), h.ConnectionID(), position)
 }
 
 // hubError is an error whose text the client may see, like ASP.NET Core's

@@ -33,3 +33,19 @@ func (s *Server) Detached(connectionID string) bool {
 	defer c.mu.Unlock()
 	return c.detached()
 }
+
+// CatchingUpConnection returns the id of a connection whose CatchUp is
+// running, or "".
+func (s *Server) CatchingUpConnection() string {
+	s.reg.mu.RLock()
+	defer s.reg.mu.RUnlock()
+	for id, c := range s.reg.live {
+		c.pos.mu.Lock()
+		catching := c.pos.catching
+		c.pos.mu.Unlock()
+		if catching {
+			return id
+		}
+	}
+	return ""
+}

@@ -65,6 +65,7 @@ type config struct {
 	closeOnExpiry     bool
 	revalidate        time.Duration // 0: never
 	replayBuffer      int
+	log               Log // CatchUp's; nil: off
 }
 
 func defaults() config {
@@ -243,7 +244,7 @@ func WithMaxPendingConnections(perUser, total int) Option {
 }
 
 // WithInvocationRate limits the hub method calls (JoinLeadGroup,
-// LeaveLeadGroup) of each connection to perSecond on average, in bursts of
+// LeaveLeadGroup, CatchUp) of each connection to perSecond on average, in bursts of
 // up to burst. A call over the limit gets an error completion ("Too many
 // calls") and the connection stays; a send() over it is dropped; both are
 // counted (leadupdates_hub_rate_limited_total{kind="invocation"}).

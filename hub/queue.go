@@ -30,6 +30,11 @@ const (
 func (c *conn) push(frame []byte, k frameKind) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.pushLocked(frame, k)
+}
+
+// pushLocked is push with c.mu held.
+func (c *conn) pushLocked(frame []byte, k frameKind) bool {
 	counted := k == frameMessage
 	if c.closing {
 		if counted {
@@ -127,6 +132,7 @@ func (c *conn) take() [][]byte {
 	c.queue = c.spare[:0]
 	c.spare = nil
 	c.lpBytes = 0
+	c.madeRoom()
 	return b
 }
 

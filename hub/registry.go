@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -26,6 +27,9 @@ type registry struct {
 	pending  int            // negotiated, not yet attached
 	pendBy   map[string]int // the same, by conn.pendingKey
 	shutdown bool
+	// published is the highest position Server.Publish was given; it
+	// changes under mu read-locked (publish.go).
+	published atomic.Uint64
 }
 
 // keepToken is how long the token of an ended connection stays known, so
@@ -344,6 +348,7 @@ func (r *registry) join(c *conn, group string) {
 		r.member[c] = m
 	}
 	m[group] = struct{}{}
+	r.stamp(c, group)
 }
 
 func (r *registry) leave(c *conn, group string) {
@@ -356,6 +361,7 @@ func (r *registry) leave(c *conn, group string) {
 	if m := r.member[c]; m != nil {
 		delete(m, group)
 	}
+	r.unstamp(c, group)
 }
 
 // leaveAll reports whether c was live.

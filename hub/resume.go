@@ -209,6 +209,7 @@ func (c *conn) received(m protocol.Message) (dup bool, err error) {
 	case m.Type == protocol.TypeAck:
 		c.mu.Lock()
 		rb.ack(m.SequenceID)
+		c.madeRoom()
 		c.mu.Unlock()
 	case m.Type == protocol.TypeSequence:
 		// The next message is m.SequenceID: at most one past the latest

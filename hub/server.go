@@ -55,6 +55,7 @@ type Server struct {
 	conns     sync.WaitGroup // attached connections
 	workers   sync.WaitGroup // goroutines serving connections
 	heartbeat sync.WaitGroup
+	catchUps  sync.WaitGroup // hub method CatchUp calls running
 	closeOnce sync.Once
 }
 
@@ -332,6 +333,7 @@ func (s *Server) Close() error {
 		s.conns.Wait()
 		s.cancel()
 		s.workers.Wait()
+		s.catchUps.Wait()
 		s.heartbeat.Wait()
 		if s.relay != nil {
 			s.relay.close()

@@ -242,7 +242,7 @@ func TestWireMethodSet(t *testing.T) {
 			got = append(got, name)
 		}
 	}
-	if want := []string{"JoinLeadGroup", "LeaveLeadGroup"}; !slices.Equal(got, want) {
+	if want := []string{"CatchUp", "JoinLeadGroup", "LeaveLeadGroup"}; !slices.Equal(got, want) {
 		t.Errorf("client-callable methods %v, want %v", got, want)
 	}
 }
