@@ -27,14 +27,15 @@ type Processor interface {
 }
 
 // Config holds the API's collaborators. DB, Auth, Workflow and Metrics are
-// required; Logger defaults to a nop
-// logger.
+// required; Logger defaults to a nop logger; Log is optional: without it a
+// lead's history answers 503 and the lead list carries no position.
 type Config struct {
 	DB       *gorm.DB          // with the interceptor plugged in, so writes are reported
 	Auth     hub.Authenticator // e.g. *jwtauth.Authenticator; an error answers 401
 	Workflow Processor
 	Metrics  metrics.Source // e.g. *metrics.Calculator
 	Logger   log.Logger
+	Log      EventLog // e.g. *eventlog.Log on DB
 }
 
 // API serves the REST API. It is safe for concurrent use.
@@ -44,6 +45,7 @@ type API struct {
 	workflow Processor
 	metrics  metrics.Source
 	logger   log.Logger
+	log      EventLog
 }
 
 // New returns an API with cfg's collaborators.
@@ -59,7 +61,7 @@ func New(cfg Config) (*API, error) {
 		return nil, errors.New("api: nil Metrics")
 	}
 	a := &API{db: cfg.DB, auth: cfg.Auth, workflow: cfg.Workflow, metrics: cfg.Metrics,
-		logger: cfg.Logger}
+		logger: cfg.Logger, log: cfg.Log}
 	if a.logger == nil {
 		a.logger = log.NewNopLogger()
 	}
@@ -74,6 +76,7 @@ func (a *API) Mount(mux *http.ServeMux) {
 	mux.Handle("/api/leads/import", a.route(methods{http.MethodPost: a.importLeads}))
 	mux.Handle("/api/leads/{id}", a.route(methods{http.MethodGet: a.get, http.MethodPatch: a.patch, http.MethodDelete: a.delete}))
 	mux.Handle("/api/leads/{id}/process", a.route(methods{http.MethodPost: a.process}))
+	mux.Handle("/api/leads/{id}/history", a.route(methods{http.MethodGet: a.history}))
 	mux.Handle("/api/metrics", a.route(methods{http.MethodGet: a.getMetrics}))
 	mux.Handle("/api/", a.route(nil))
 }

@@ -1,10 +1,14 @@
 // Package api is the example server's REST API: the leads (list, create,
-// import, read, update, delete, process) and the dashboard figures, as JSON
-// over HTTP under /api/, the contract of examples/server/API.md.
+// import, read, update, delete, process, history) and the dashboard
+// figures, as JSON over HTTP under /api/, the contract of
+// examples/server/API.md.
 //
-//	a, err := api.New(api.Config{DB: db, Auth: auth, Workflow: runner, Metrics: calc, Logger: logger})
+//	a, err := api.New(api.Config{DB: db, Auth: auth, Workflow: runner, Metrics: calc, Logger: logger, Log: eventLog})
 //	if err != nil { ... }
-//	a.Mount(mux) // /api/leads, /api/leads/import, /api/leads/{id}, /api/leads/{id}/process, /api/metrics
+//	a.Mount(mux) // /api/leads, /api/leads/import, /api/leads/{id}, /api/leads/{id}/process, /api/leads/{id}/history, /api/metrics
+//
+// With an event log (Config.Log), the lead list says the log position it
+// reflects, and a lead's history is read from the log.
 //
 // Every request needs a bearer token (Config.Auth's); admins see and
 // change every lead, salespeople only their own (see package access).

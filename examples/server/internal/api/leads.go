@@ -20,6 +20,10 @@ type page struct {
 	Page     int         `json:"page"`
 	PageSize int         `json:"pageSize"`
 	Total    int64       `json:"total"`
+	// Position is the event log's head read before the page: every event
+	// at or below it is reflected in the page, so a client catches up from
+	// it (CatchUp). Absent without a log; 0 for an empty one.
+	Position *uint64 `json:"position,omitempty"`
 }
 
 const (
@@ -65,6 +69,14 @@ func (a *API) list(w http.ResponseWriter, r *http.Request, u user) error {
 		return db
 	}
 	ctx := r.Context()
+	var position *uint64
+	if a.log != nil {
+		head, err := a.log.Head(ctx)
+		if err != nil {
+			return fmt.Errorf("event log head: %w", err)
+		}
+		position = &head
+	}
 	var total int64
 	if err := a.db.WithContext(ctx).Model(&lead.Lead{}).Scopes(filter).Count(&total).Error; err != nil {
 		return fmt.Errorf("count leads: %w", err)
@@ -74,7 +86,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request, u user) error {
 		Limit(size).Offset((pg - 1) * size).Find(&rows).Error; err != nil {
 		return fmt.Errorf("list leads: %w", err)
 	}
-	out := page{Items: make([]lead.View, 0, len(rows)), Page: pg, PageSize: size, Total: total}
+	out := page{Items: make([]lead.View, 0, len(rows)), Page: pg, PageSize: size, Total: total, Position: position}
 	for i := range rows {
 		out.Items = append(out.Items, rows[i].View())
 	}

@@ -119,7 +119,8 @@ type env struct {
 	tokens  map[string]string
 }
 
-func newEnv(t testing.TB, db *gorm.DB) *env {
+// newEnv returns an env on db; opts change the API's Config.
+func newEnv(t testing.TB, db *gorm.DB, opts ...func(*api.Config)) *env {
 	t.Helper()
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
@@ -142,7 +143,11 @@ func newEnv(t testing.TB, db *gorm.DB) *env {
 			t.Fatal(err)
 		}
 	}
-	a, err := api.New(api.Config{DB: db, Auth: auth, Workflow: e.proc, Metrics: e.metrics, Logger: kitlog.NewLogfmtLogger(e.log)})
+	cfg := api.Config{DB: db, Auth: auth, Workflow: e.proc, Metrics: e.metrics, Logger: kitlog.NewLogfmtLogger(e.log)}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	a, err := api.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
