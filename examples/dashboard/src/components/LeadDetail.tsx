@@ -2,10 +2,11 @@ import { useEffect, useState } from 'react';
 import type { Lead } from '../contract.ts';
 import { useLeads } from '../contexts/LeadContext.tsx';
 import { useLeadGroup } from '../hooks/useSignalR.ts';
+import { LeadHistory } from './LeadHistory.tsx';
 import { formatTime } from './LeadsTable.tsx';
 import { StatusBadge } from './StatusBadge.tsx';
 
-/** LeadDetail shows one lead and holds its Lead_{id} group while open. */
+/** LeadDetail shows one lead and its history, and holds its Lead_{id} group while open. */
 export function LeadDetail({ id, onClose }: { id: number; onClose: () => void }) {
   const { state, fetchLead, processLead } = useLeads();
   const live = id >= 0;
@@ -21,6 +22,20 @@ export function LeadDetail({ id, onClose }: { id: number; onClose: () => void })
     setError(null);
     fetchLead(id).catch((err: unknown) => setError(err instanceof Error ? err.message : String(err)));
   }, [id, live, fetchLead]);
+
+  // Without the server's event log: the lead's events seen since the page loaded.
+  const recent = events.length > 0 && (
+    <>
+      <h3>Events</h3>
+      <ul className="events">
+        {events.map((e) => (
+          <li key={e.key} className={`tone-${e.tone}`}>
+            <time>{formatTime(e.at)}</time> {e.text}
+          </li>
+        ))}
+      </ul>
+    </>
+  );
 
   return (
     <aside className="card detail" data-testid="lead-detail" aria-label="Lead detail">
@@ -102,18 +117,7 @@ export function LeadDetail({ id, onClose }: { id: number; onClose: () => void })
           Process lead
         </button>
       )}
-      {events.length > 0 && (
-        <>
-          <h3>Events</h3>
-          <ul className="events">
-            {events.map((e) => (
-              <li key={e.key} className={`tone-${e.tone}`}>
-                <time>{formatTime(e.at)}</time> {e.text}
-              </li>
-            ))}
-          </ul>
-        </>
-      )}
+      {live ? <LeadHistory id={id} fallback={recent} /> : recent}
     </aside>
   );
 }

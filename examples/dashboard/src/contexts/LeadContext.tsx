@@ -19,6 +19,8 @@ export interface LeadContextValue {
   /** Leaves fallback mode: reconnects and reloads. */
   retry: () => void;
   fetchLead: (id: number) => Promise<Lead>;
+  /** A lead's events from the server's event log, oldest first (rejects with ApiError 503 without a log). */
+  fetchHistory: (id: number) => Promise<LeadUpdateMessage[]>;
   processLead: (id: number) => Promise<void>;
   notifications: { supported: boolean; enabled: boolean; toggle: () => void };
 }
@@ -138,6 +140,7 @@ export function LeadProvider({ token, onUnauthorized, children, service: given }
     },
     [api],
   );
+  const fetchHistory = useCallback((id: number) => api.history(id), [api]);
   const processLead = useCallback(
     async (id: number) => {
       await api.process(id);
@@ -151,10 +154,11 @@ export function LeadProvider({ token, onUnauthorized, children, service: given }
       reload,
       retry,
       fetchLead,
+      fetchHistory,
       processLead,
       notifications: { supported: notify.supported, enabled: notify.enabled, toggle: notify.toggle },
     }),
-    [state, connection, reload, retry, fetchLead, processLead, notify.supported, notify.enabled, notify.toggle],
+    [state, connection, reload, retry, fetchLead, fetchHistory, processLead, notify.supported, notify.enabled, notify.toggle],
   );
 
   return (

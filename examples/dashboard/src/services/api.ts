@@ -1,6 +1,6 @@
 // The example server's REST API (examples/server/API.md), as far as the
 // dashboard uses it.
-import type { Lead, Metrics } from '../contract.ts';
+import type { Lead, LeadUpdateMessage, Metrics } from '../contract.ts';
 
 /** ApiError is a non-2xx answer: status and the server's `error` text. */
 export class ApiError extends Error {
@@ -25,6 +25,18 @@ export interface LeadPage {
   position?: number;
 }
 
+/** A page of GET /api/leads/{id}/history: the lead's events from the log, oldest first. */
+export interface HistoryPage {
+  leadId: number;
+  /** Each with its log position as sequence. */
+  events: LeadUpdateMessage[];
+  /** The after of the next page; 0 when this is the last. */
+  next: number;
+}
+
+/** How many events a lead's timeline loads at most (five pages). */
+export const MAX_HISTORY = 5000;
+
 export class Api {
   constructor(
     private readonly token: () => string,
@@ -37,6 +49,22 @@ export class Api {
 
   getLead(id: number): Promise<Lead> {
     return this.request<Lead>('GET', `/leads/${id}`);
+  }
+
+  historyPage(id: number, after = 0, limit = 1000): Promise<HistoryPage> {
+    return this.request<HistoryPage>('GET', `/leads/${id}/history?after=${after}&limit=${limit}`);
+  }
+
+  /** history reads a lead's events, page after page, up to max. */
+  async history(id: number, max = MAX_HISTORY): Promise<LeadUpdateMessage[]> {
+    const events: LeadUpdateMessage[] = [];
+    let after = 0;
+    do {
+      const page = await this.historyPage(id, after, Math.min(1000, max - events.length));
+      events.push(...page.events);
+      after = page.next;
+    } while (after > 0 && events.length < max);
+    return events;
   }
 
   metrics(): Promise<Metrics> {

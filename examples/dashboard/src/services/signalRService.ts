@@ -16,7 +16,7 @@ import {
   type LeadUpdateMessage,
   type MetricsUpdateMessage,
 } from '../contract.ts';
-import { LogCursor, type CatchUpOutcome } from './catchUp.ts';
+import { LogCursor, type CatchUpOutcome, type LogMode } from './catchUp.ts';
 
 /** The reconnection delays of the seed: 1, 2, 4, 8 and 16 s, then give up. */
 export const RETRY_DELAYS_MS: readonly number[] = [1000, 2000, 4000, 8000, 16000];
@@ -243,6 +243,11 @@ export class SignalRService {
    */
   onReload(h: Handler<number>): () => void {
     return subscribe(this.reloadHandlers, h);
+  }
+
+  /** Whether the hub serves an event log, as the last catch-up found; sequences are then log positions. */
+  get logMode(): LogMode {
+    return this.cursor.mode;
   }
 
   /** The highest log position applied, null when unknown (no log, or nothing yet). */
