@@ -24,6 +24,8 @@ func (nopClients) Groups(...string) signalr.ClientProxy { return nopProxy{} }
 
 func (nopClients) GroupsFiltered(string, string, ...string) signalr.ClientProxy { return nopProxy{} }
 
+func (nopClients) Publish(hub.Entry) {}
+
 type nopProxy struct{}
 
 func (nopProxy) Send(string, ...any) {}

@@ -25,6 +25,14 @@ func (h printingHub) GroupsFiltered(filter, key string, groups ...string) signal
 	return printingProxy{func(p *hub.Principal) bool { return h.keep(key, p) }, groups}
 }
 
+func (h printingHub) Publish(e hub.Entry) {
+	if e.Filter == "" {
+		h.Groups(e.Groups...).Send(e.Target, e.Args...)
+	} else {
+		h.GroupsFiltered(e.Filter, e.Arg, e.Groups...).Send(e.Target, e.Args...)
+	}
+}
+
 type printingProxy struct {
 	keep   func(*hub.Principal) bool
 	groups []string

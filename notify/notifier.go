@@ -18,10 +18,13 @@ import (
 // satisfies it. Groups sends to the connections of the named groups, each
 // once; GroupsFiltered narrows them, connection by connection, with the
 // filter registered under the name filter, asked with arg. Both reach every
-// instance when the hub has a backplane.
+// instance when the hub has a backplane. Publish delivers an entry of a
+// durable log to this instance's connections only, in position order
+// (used with WithLog).
 type Clients interface {
 	Groups(names ...string) signalr.ClientProxy
 	GroupsFiltered(filter, arg string, names ...string) signalr.ClientProxy
+	Publish(e hub.Entry)
 }
 
 var (
@@ -61,6 +64,11 @@ type Notifier struct {
 	closed bool
 	queue  chan event
 	done   chan struct{}
+
+	// With WithLog: the relay tails the log and publishes (relay.go).
+	entries   entries
+	stopRelay context.CancelFunc
+	relayDone chan struct{}
 }
 
 // event is one queued message and the audience it goes to.
@@ -97,6 +105,11 @@ func New(c Clients, opts ...Option) (*Notifier, error) {
 		return nil, err
 	}
 	n.tel = tel
+	if cfg.log != nil {
+		if err := n.startRelay(); err != nil {
+			return nil, err
+		}
+	}
 	go n.deliver()
 	return n, nil
 }
@@ -109,9 +122,15 @@ func (n *Notifier) Close() error {
 	if !n.closed {
 		n.closed = true
 		close(n.queue)
+		if n.stopRelay != nil {
+			n.stopRelay()
+		}
 	}
 	n.mu.Unlock()
 	<-n.done
+	if n.relayDone != nil {
+		<-n.relayDone
+	}
 	return nil
 }
 
@@ -207,6 +226,9 @@ func (n *Notifier) lead(ctx context.Context, m *LeadUpdateMessage) error {
 		ev.audience, ev.filtered = key, true
 	} else if key := n.cfg.audience; key != nil {
 		ev.audience, ev.filtered = key(m), true
+	}
+	if n.cfg.log != nil {
+		return n.append(ctx, m, ev.audience)
 	}
 	return n.enqueue(ctx, ev)
 }

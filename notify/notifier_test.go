@@ -21,6 +21,7 @@ type sent struct {
 	filter, key string // GroupsFiltered's; empty for Groups
 	target      string
 	arg         any
+	position    uint64 // a Publish's; 0 for Send
 }
 
 // recordingClients is a fake hub that records what it is asked to send.
@@ -38,6 +39,11 @@ func (r *recordingClients) GroupsFiltered(filter, key string, names ...string) s
 	return proxy{r: r, filter: filter, key: key, groups: names}
 }
 
+// Publish records a logged entry as a send to its groups and filter.
+func (r *recordingClients) Publish(e hub.Entry) {
+	proxy{r: r, filter: e.Filter, key: e.Arg, groups: e.Groups, position: e.Position}.Send(e.Target, e.Args...)
+}
+
 func (r *recordingClients) all() []sent {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -48,10 +54,11 @@ type proxy struct {
 	r           *recordingClients
 	filter, key string
 	groups      []string
+	position    uint64
 }
 
 func (p proxy) Send(target string, args ...any) {
-	s := sent{groups: p.groups, filter: p.filter, key: p.key, target: target, arg: args[0]}
+	s := sent{groups: p.groups, filter: p.filter, key: p.key, target: target, arg: args[0], position: p.position}
 	if p.r.hook != nil {
 		p.r.hook(s)
 	}

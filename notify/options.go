@@ -3,6 +3,8 @@ package notify
 import (
 	"github.com/go-kit/log"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/leadupdates/leadupdates/notify/eventlog"
 )
 
 // An Option configures a Notifier.
@@ -13,6 +15,7 @@ type config struct {
 	logger     log.Logger
 	registerer prometheus.Registerer
 	audience   func(*LeadUpdateMessage) string
+	log        *eventlog.Log
 }
 
 func defaults() config {
@@ -52,3 +55,27 @@ const FilterName = "leadupdates.notify.audience"
 func WithAudience(key func(ev *LeadUpdateMessage) string) Option {
 	return func(c *config) { c.audience = key }
 }
+
+// WithLog makes l, a durable event log, the way lead events reach clients
+// (every Notify call but NotifyMetricsUpdate and NotifyAnalyticsUpdate,
+// which stay on the queue: they are snapshots, the latest suffices). By
+// default there is no log and every event goes through the queue.
+//
+// A lead event is then appended to l instead of queued: into the
+// transaction of the caller when ctx carries an eventlog.Batch
+// (eventlog.NewContext; interceptor.WithEventLog does this for its Sink),
+// so that it exists if and only if that transaction commits; otherwise by
+// l.Append in a transaction of its own, and the call returns the append's
+// error, because in this mode a lost event is an error, not a drop. The
+// call then waits for the database, no longer than ctx allows.
+//
+// The Notifier tails l from its head at New, in position order, and
+// publishes each event to its hub's connections (Clients.Publish) as a
+// LeadUpdateMessage whose Sequence is the event's position, to
+// LeadUpdates and the lead's group, narrowed by the audience filter as
+// without a log: every event when the Notifier has WithAudience, else
+// those given an audience with ForAudience. Every instance tails the same
+// log, so all of them send the same events in the same order, without a
+// backplane. For clients to catch up, give the hub NewHubLog(l, opts...)
+// with the same options.
+func WithLog(l *eventlog.Log) Option { return func(c *config) { c.log = l } }

@@ -7,8 +7,9 @@ import (
 )
 
 type telemetry struct {
-	sent    *prometheus.CounterVec
-	dropped *prometheus.CounterVec
+	sent          *prometheus.CounterVec
+	dropped       *prometheus.CounterVec
+	relayFailures prometheus.Counter
 }
 
 func newTelemetry(reg prometheus.Registerer, queued func() float64) (*telemetry, error) {
@@ -20,8 +21,12 @@ func newTelemetry(reg prometheus.Registerer, queued func() float64) (*telemetry,
 		}, []string{"type"}),
 		dropped: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "leadupdates_notify_events_dropped_total",
-			Help: "Events not delivered, by reason (queue_full, panic).",
+			Help: "Events not delivered, by reason (queue_full, panic; with a log: decode, pruned).",
 		}, []string{"reason"}),
+		relayFailures: f.NewCounter(prometheus.CounterOpts{
+			Name: "leadupdates_notify_relay_failures_total",
+			Help: "Times the relay of a durable log stopped with an error and resumed.",
+		}),
 	}
 	f.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "leadupdates_notify_queue_length",

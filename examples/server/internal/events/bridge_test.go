@@ -10,6 +10,7 @@ import (
 	"github.com/philippseith/signalr"
 
 	"github.com/leadupdates/leadupdates/examples/server/internal/events"
+	"github.com/leadupdates/leadupdates/hub"
 	"github.com/leadupdates/leadupdates/examples/server/internal/lead"
 	"github.com/leadupdates/leadupdates/interceptor"
 	"github.com/leadupdates/leadupdates/notify"
@@ -38,6 +39,8 @@ func (a *audienceClients) GroupsFiltered(_, arg string, _ ...string) signalr.Cli
 	a.key = arg
 	return nopProxy{}
 }
+
+func (a *audienceClients) Publish(hub.Entry) {}
 
 type nopProxy struct{}
 
