@@ -21,11 +21,11 @@ type memLog struct {
 	mu      sync.Mutex
 	entries []hub.Entry
 	floor   uint64
-	reads   atomic.Int64
+	// args makes an entry's arguments; nil: its position.
+	args func(hub.Entry) []any
 }
 
 func (l *memLog) Read(_ context.Context, after uint64, limit int) ([]hub.Entry, error) {
-	l.reads.Add(1)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if after < l.floor {
@@ -58,6 +58,9 @@ func (l *memLog) add(e hub.Entry) hub.Entry {
 		e.Target = "Receive"
 	}
 	e.Args = []any{e.Position}
+	if l.args != nil {
+		e.Args = l.args(e)
+	}
 	l.entries = append(l.entries, e)
 	return e
 }

@@ -1,0 +1,182 @@
+// CatchUp cases, run by TestCatchUpClient (catchup_client_test.go) with the
+// real @microsoft/signalr client over WebSockets, JSON and MessagePack. Each
+// case prints one JSON line: {"name", "ok", "detail"}. HUB_URL is a hub with
+// a log in memory, static tokens "alice" and "bob" and the "owner" filter;
+// /ctl/publish?n=N[&owner=user] appends N entries (ReceiveLeadUpdate
+// {position, owner}) and publishes them, answering the last position;
+// /ctl/head answers the last position; /ctl/prune?upto=P prunes the log.
+import * as signalR from "@microsoft/signalr";
+import { MessagePackHubProtocol } from "@microsoft/signalr-protocol-msgpack";
+import { assert, check as checkWithin, withTimeout } from "./cases.mjs";
+
+const HUB = process.env.HUB_URL;
+
+const variants = [
+  { name: "json", msgpack: false },
+  { name: "msgpack", msgpack: true },
+];
+
+const check = (name, fn) => checkWithin(name, fn, 60000);
+
+function build(v, { token = "alice", stateful = false } = {}) {
+  let b = new signalR.HubConnectionBuilder()
+    .withUrl(HUB + "/leadupdates", { transport: signalR.HttpTransportType.WebSockets, accessTokenFactory: () => token })
+    .configureLogging(process.env.CLIENT_DEBUG ? signalR.LogLevel.Trace : signalR.LogLevel.None);
+  if (stateful) b = b.withStatefulReconnect();
+  if (v.msgpack) b = b.withHubProtocol(new MessagePackHubProtocol());
+  const c = b.build();
+  c.received = [];
+  c.reloads = [];
+  c.waiters = [];
+  c.on("ReceiveLeadUpdate", (m) => {
+    c.received.push(Number(m.position));
+    for (const w of c.waiters.splice(0)) w();
+  });
+  c.on("Reload", (after) => c.reloads.push(Number(after)));
+  return c;
+}
+
+async function until(c, pos, ms = 30000) {
+  const deadline = Date.now() + ms;
+  while (!c.received.includes(pos)) {
+    const left = deadline - Date.now();
+    if (left <= 0) throw new Error(`timed out waiting for position ${pos}; got ${c.received.length}, last ${c.received.slice(-3)}`);
+    await withTimeout(new Promise((r) => c.waiters.push(r)), left, "").catch(() => {});
+  }
+}
+
+async function ctl(path, method = "POST") {
+  const r = await fetch(HUB + path, { method });
+  if (r.status >= 300) throw new Error(`${path}: ${r.status} ${await r.text()}`);
+  return Number(await r.text());
+}
+
+const head = () => ctl("/ctl/head", "GET");
+const publish = (n, owner = "") => ctl(`/ctl/publish?n=${n}&owner=${owner}`);
+const range = (from, to) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+function sameList(got, want, what) {
+  assert(got.length === want.length && got.every((p, i) => p === want[i]),
+    `${what}: got ${got.length} positions [${got.slice(0, 8)}...${got.slice(-3)}], want ${want.length} [${want.slice(0, 8)}...${want.slice(-3)}]`);
+}
+
+// exactlyOnce checks that got holds each of want once, in order but for
+// live messages that may come before the replay (one descent at most).
+function exactlyOnce(got, want, what) {
+  sameList([...got].sort((a, b) => a - b), want, what);
+  const descents = got.filter((p, i) => i > 0 && p < got[i - 1]).length;
+  assert(descents <= 1, `${what}: ${descents} descents in ${got.join(",").slice(0, 400)}`);
+}
+
+for (const v of variants.filter((v) => !process.env.ONLY || v.name === process.env.ONLY)) {
+  const n = (s) => `${v.name}/${s}`;
+
+  await check(n("the replay, filtered, before the answer; then live"), async () => {
+    const h0 = await head();
+    await publish(100);
+    await publish(50, "bob");
+    const last = await publish(100);
+    const c = build(v);
+    await c.start();
+    try {
+      const r = await c.invoke("CatchUp", h0);
+      assert(r.position === last && r.reload === false, `result ${JSON.stringify(r)}, want position ${last}`);
+      sameList(c.received, [...range(h0 + 1, h0 + 100), ...range(h0 + 151, last)], "the replay");
+      const live = await publish(50);
+      await until(c, live);
+      sameList(c.received.slice(200), range(last + 1, live), "live");
+    } finally {
+      await c.stop();
+    }
+  });
+
+  await check(n("publishing during the catch-up: every position once, in order"), async () => {
+    const h0 = await head();
+    await publish(1000);
+    const c = build(v);
+    await c.start();
+    try {
+      const pub = publish(3000); // the hub publishes while the catch-up runs
+      const r = await c.invoke("CatchUp", h0);
+      const last = await pub;
+      await until(c, last);
+      exactlyOnce(c.received, range(h0 + 1, last), "received");
+      assert(r.position >= h0 + 1000 && r.position <= last && !r.reload, `result ${JSON.stringify(r)}`);
+    } finally {
+      await c.stop();
+    }
+  });
+
+  await check(n("withStatefulReconnect: a catch-up beyond the replay buffer waits for acks"), async () => {
+    const h0 = await head();
+    const last = await publish(1500); // about 120 KB, the buffer is 100 KB
+    const c = build(v, { stateful: true });
+    await c.start();
+    try {
+      assert(c.connection.features.reconnect === true, "not stateful");
+      const r = await c.invoke("CatchUp", h0);
+      assert(r.position === last, `result ${JSON.stringify(r)}`);
+      sameList(c.received, range(h0 + 1, last), "the replay");
+      const live = await publish(10);
+      await until(c, live);
+      sameList(c.received.slice(1500), range(last + 1, live), "live");
+    } finally {
+      await c.stop();
+    }
+  });
+
+  await check(n("two calls at once: the second sends nothing twice"), async () => {
+    const h0 = await head();
+    const last = await publish(500);
+    const c = build(v);
+    await c.start();
+    try {
+      const [a, b] = await Promise.all([c.invoke("CatchUp", h0), c.invoke("CatchUp", h0)]);
+      assert(a.position === last && b.position === last, `results ${JSON.stringify([a, b])}`);
+      sameList(c.received, range(h0 + 1, last), "received");
+    } finally {
+      await c.stop();
+    }
+  });
+
+  await check(n("pruned: the reload message, then live"), async () => {
+    const h0 = await head();
+    await publish(20);
+    await ctl(`/ctl/prune?upto=${h0 + 10}`);
+    const c = build(v);
+    await c.start();
+    try {
+      const r = await c.invoke("CatchUp", h0);
+      assert(r.reload === true && r.position === h0 + 20, `result ${JSON.stringify(r)}`);
+      assert(c.reloads.length === 1 && c.reloads[0] === h0, `reloads ${c.reloads}`);
+      assert(c.received.length === 0, `replayed ${c.received}`);
+      const live = await publish(3);
+      await until(c, live);
+      sameList(c.received, range(h0 + 21, live), "live");
+    } finally {
+      await ctl("/ctl/prune?upto=0");
+      await c.stop();
+    }
+  });
+
+  await check(n("bad positions are refused, the connection stays"), async () => {
+    const c = build(v);
+    await c.start();
+    try {
+      for (const [arg, want] of [
+        [-1, /position must be an integer of 0 or more/],
+        [1.5, /Argument 1 must be an integer/],
+        ["5", /Argument 1 must be an integer/],
+        [null, /Argument 1 must be an integer/],
+      ]) {
+        const err = await c.invoke("CatchUp", arg).then(() => null, (e) => e);
+        assert(err && want.test(err.message), `CatchUp(${JSON.stringify(arg)}): ${err ? err.message : "no error"}`);
+      }
+      const r = await c.invoke("CatchUp", await head());
+      assert(r.reload === false, `result ${JSON.stringify(r)}`);
+      assert(c.state === signalR.HubConnectionState.Connected, `state ${c.state}`);
+    } finally {
+      await c.stop();
+    }
+  });
+}
