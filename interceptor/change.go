@@ -52,7 +52,9 @@ type Change struct {
 
 // A Sink receives the changes of one committed transaction (or of one
 // autocommitted statement), in statement order. Batches arrive in commit
-// order, one at a time; ctx ends 5 s after the call starts.
+// order, one at a time; ctx ends 5 s after the call starts. With
+// WithEventLog it is called instead just before COMMIT, with the
+// transaction's ctx, and its error fails the write (see WithEventLog).
 type Sink interface {
 	Publish(ctx context.Context, changes []Change) error
 }

@@ -50,6 +50,10 @@ var (
 // ctx.Err() and sends nothing. A call never waits, so ctx cannot end during
 // it; ctx carries the caller's values (its transaction, a trace) to what
 // the Notifier does on the caller's behalf.
+//
+// With WithLog, lead events are the exception: they are never dropped, an
+// append in the call's own transaction waits for the database (bounded by
+// ctx), and its failure is the call's error.
 type Notifier struct {
 	clients Clients
 	cfg     config
@@ -138,6 +142,7 @@ func (n *Notifier) Close() error {
 // application's own lead value, sent as JSON. It is encoded when the event is
 // delivered, after NotifyNewLead returns: pass a value the caller will not
 // modify (a struct value rather than a pointer to a model it keeps using).
+// With WithLog it is encoded during the call, into the log.
 func (n *Notifier) NotifyNewLead(ctx context.Context, leadID int64, lead any, source string) error {
 	return n.lead(ctx, &LeadUpdateMessage{Type: TypeNewLead, LeadID: leadID, Lead: lead, Source: source})
 }
