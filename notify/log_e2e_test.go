@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/leadupdates/leadupdates/interceptor"
 	"github.com/leadupdates/leadupdates/internal/signalrtest"
 	"github.com/leadupdates/leadupdates/notify"
+	"github.com/leadupdates/leadupdates/notify/eventlog"
 )
 
 // e2eLead is the application's lead model in the end-to-end test.
@@ -391,3 +393,51 @@ func TestLogEndToEnd(t *testing.T) {
 
 // pgDialectOn is PostgreSQL through an open pool.
 func pgDialectOn(c *sql.DB) gorm.Dialector { return postgres.New(postgres.Config{Conn: c}) }
+
+// TestLogInstances: three instances — each its own Log on the same table,
+// Notifier and hub, no backplane — send every client the same events in
+// the same order, whichever instance wrote them.
+func TestLogInstances(t *testing.T) {
+	ctx := t.Context()
+	db := pgLogDB.open(t)
+	first := openLog(t, db)
+	type instance struct {
+		n *notify.Notifier
+		c *client
+	}
+	var insts []instance
+	for i := range 3 {
+		l := first.Log
+		if i > 0 {
+			var err error
+			l, err = eventlog.Open(ctx, db, eventlog.WithTable(first.table), eventlog.WithPollInterval(50*time.Millisecond))
+			must(t, err)
+			t.Cleanup(func() { l.Close() })
+		}
+		opts := []notify.Option{notify.WithLog(l)}
+		srv, ts := startHub(t, hub.WithLog(notify.NewHubLog(l, opts...)))
+		n := newNotifier(t, srv, opts...)
+		app := &logApp{url: ts.URL + srv.Path()}
+		insts = append(insts, instance{n: n, c: app.connect(t, "", signalrtest.JSON)})
+	}
+	const events = 30
+	for i := range events {
+		must(t, insts[i%3].n.NotifyWorkflowStarted(ctx, int64(i%4+1), fmt.Sprintf("W%d", i)))
+	}
+	var want []string
+	for i, in := range insts {
+		got := summaries(in.c.leadUpdates(events))
+		if i == 0 {
+			want = got
+			for j, s := range got {
+				if !strings.HasSuffix(s, fmt.Sprintf("@%d", j+1)) {
+					t.Fatalf("instance 0 received %v: want positions 1..%d in order", got, events)
+				}
+			}
+			continue
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("instance %d sent %v, instance 0 %v", i, got, want)
+		}
+	}
+}
