@@ -12,3 +12,10 @@ func Prune(ctx context.Context, l *Log, cutoff time.Time) (int64, error) { retur
 // OnPruneBatch makes the pruner call f with each batch's transaction open,
 // after its DELETE and before its COMMIT.
 func OnPruneBatch(l *Log, f func()) { l.testPruneHook = f }
+
+// Table returns the quoted table name.
+func (l *Log) Table() string { return l.n.table }
+
+// StampInTransactions makes l's sequencer use database/sql transactions, as
+// it does with drivers other than pgx, instead of a pgx pipeline.
+func StampInTransactions(l *Log) { l.pipeline.Store(false) }

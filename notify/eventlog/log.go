@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-kit/log/level"
@@ -29,7 +30,8 @@ type Log struct {
 	kick    chan struct{} // wakes the sequencer (PostgreSQL); buffered, coalescing
 	stamped signal        // new positions may be readable
 
-	testPruneHook func() // see export_test.go
+	pipeline      atomic.Bool // the driver is pgx: the sequencer pipelines
+	testPruneHook func()      // see export_test.go
 
 	ctx    context.Context // done when Close begins
 	cancel context.CancelFunc
@@ -63,6 +65,7 @@ func Open(ctx context.Context, db *gorm.DB, opts ...Option) (*Log, error) {
 	switch name := db.Dialector.Name(); name {
 	case "postgres":
 		l.pg = true
+		l.pipeline.Store(true)
 		err = migratePostgres(ctx, sqlDB, l.n)
 	case "sqlite":
 		if strings.Contains(cfg.table, ".") {

@@ -53,12 +53,20 @@ func hash64(s string) uint64 {
 
 // migratePostgres creates the tables and indexes unless they exist. The
 // column order (fixed-width first) keeps rows free of alignment padding.
-// position is NULL until the sequencer stamps the row; the partial index
-// finds the unstamped rows, which are few at any time.
+//
+// Every index costs each event an entry when it is inserted and another
+// when the sequencer stamps it (the update changes an indexed column, so it
+// cannot be a HOT update), so there are few, and partial: the unstamped
+// rows, by id (small: rows leave it when stamped, and vacuum drops their
+// entries), and the stamped rows by position and by lead. id has no
+// primary key index: the sequencer finds its rows through the unstamped
+// index and updates them by ctid, and nothing else looks rows up by id.
+// (A table without a primary key cannot be published for logical
+// replication of updates unless given REPLICA IDENTITY FULL.)
 func migratePostgres(ctx context.Context, db *sql.DB, n names) error {
 	stmts := []string{
 		`CREATE TABLE IF NOT EXISTS ` + n.table + ` (
-			id         bigserial PRIMARY KEY,
+			id         bigserial NOT NULL,
 			position   bigint,
 			lead_id    bigint NOT NULL,
 			created_at timestamptz NOT NULL DEFAULT now(),
@@ -66,9 +74,9 @@ func migratePostgres(ctx context.Context, db *sql.DB, n names) error {
 			audience   text NOT NULL DEFAULT '',
 			payload    jsonb NOT NULL
 		)`,
-		`CREATE UNIQUE INDEX IF NOT EXISTS ` + n.idxPos + ` ON ` + n.table + ` (position)`,
+		`CREATE UNIQUE INDEX IF NOT EXISTS ` + n.idxPos + ` ON ` + n.table + ` (position) WHERE position IS NOT NULL`,
 		`CREATE INDEX IF NOT EXISTS ` + n.idxFresh + ` ON ` + n.table + ` (id) WHERE position IS NULL`,
-		`CREATE INDEX IF NOT EXISTS ` + n.idxLead + ` ON ` + n.table + ` (lead_id, position)`,
+		`CREATE INDEX IF NOT EXISTS ` + n.idxLead + ` ON ` + n.table + ` (lead_id, position) WHERE position IS NOT NULL`,
 		`CREATE TABLE IF NOT EXISTS ` + n.meta + ` (
 			id    int PRIMARY KEY CHECK (id = 1),
 			floor bigint NOT NULL

@@ -2,18 +2,19 @@ package eventlog
 
 import (
 	"context"
-	"strconv"
+	"database/sql/driver"
+	"errors"
+	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
-// stampBatch is how many rows one stamping statement positions;
-// stampBatches how many such statements one transaction runs at most, so
-// that a backlog becomes readable in steps rather than in one long
+// stampBatch is how many rows one stamping transaction positions at most,
+// so that a backlog becomes readable in steps rather than in one long
 // transaction.
-const (
-	stampBatch   = 1000
-	stampBatches = 10
-)
+const stampBatch = 1000
 
 // sequence is the sequencer's goroutine (PostgreSQL): woken by Committed,
 // by a pg_notify of another instance and by the poll interval, it stamps
@@ -59,45 +60,80 @@ func (l *Log) sequence() {
 // delivered with the stamps' COMMIT; writers never notify (NOTIFY takes a
 // cluster-wide lock at commit).
 func (l *Log) stamp(ctx context.Context) (more bool, err error) {
-	var pending bool
-	if err := l.db.QueryRowContext(ctx, l.sql.pending).Scan(&pending); err != nil || !pending {
+	var r stampResult
+	if l.pipeline.Load() {
+		r, err = l.stampPipelined(ctx)
+		if errors.Is(err, errNotPgx) {
+			l.pipeline.Store(false)
+			r, err = l.stampTx(ctx)
+		}
+	} else {
+		r, err = l.stampTx(ctx)
+	}
+	if err != nil || r.n == 0 {
 		return false, err
 	}
+	l.tel.lag.Observe(r.lag)
+	l.tel.stamped.Add(float64(r.n))
+	l.stamped.fire()
+	return r.n == stampBatch, nil
+}
+
+type stampResult struct {
+	n, head int64
+	lag     float64
+}
+
+// stampPipelined runs the lock and the stamping statement in one round
+// trip: a pgx batch is one implicit transaction (up to its Sync), and each
+// statement in it takes its own snapshot.
+func (l *Log) stampPipelined(ctx context.Context) (r stampResult, err error) {
+	c, err := l.db.Conn(ctx)
+	if err != nil {
+		return r, err
+	}
+	defer c.Close()
+	err = c.Raw(func(dc any) error {
+		sc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return errNotPgx
+		}
+		var b pgx.Batch
+		b.Queue(l.sql.lock, l.n.seqLock)
+		b.Queue(l.sql.stamp, stampBatch, l.n.channel)
+		br := sc.Conn().SendBatch(ctx, &b)
+		_, err := br.Exec()
+		if err == nil {
+			var notified int64
+			err = br.QueryRow().Scan(&r.n, &r.head, &r.lag, &notified)
+		}
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil && sc.Conn().PgConn().TxStatus() != 'I' {
+			// Not back to idle: do not hand the connection to anyone else.
+			return fmt.Errorf("%w: %w", driver.ErrBadConn, err)
+		}
+		return err
+	})
+	return r, err
+}
+
+// stampTx is stampPipelined through database/sql, for drivers other than
+// pgx: BEGIN, lock, stamp, COMMIT.
+func (l *Log) stampTx(ctx context.Context) (r stampResult, err error) {
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
-		return false, err
+		return r, err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, l.sql.lock, l.n.seqLock); err != nil {
-		return false, err
+	var a, b, c any
+	if err := tx.QueryRowContext(ctx, l.sql.lock, l.n.seqLock).Scan(&a, &b, &c); err != nil {
+		return r, err
 	}
-	var (
-		total, head int64
-		lag         float64
-	)
-	for range stampBatches {
-		var n int64
-		if err := tx.QueryRowContext(ctx, l.sql.stamp, stampBatch).Scan(&n, &head, &lag); err != nil {
-			return false, err
-		}
-		if n > 0 {
-			l.tel.lag.Observe(lag)
-		}
-		total += n
-		if more = n == stampBatch; !more {
-			break
-		}
+	var notified int64
+	if err := tx.QueryRowContext(ctx, l.sql.stamp, stampBatch, l.n.channel).Scan(&r.n, &r.head, &r.lag, &notified); err != nil {
+		return r, err
 	}
-	if total == 0 {
-		return false, tx.Commit()
-	}
-	if _, err := tx.ExecContext(ctx, l.sql.notify, l.n.channel, strconv.FormatInt(head, 10)); err != nil {
-		return false, err
-	}
-	if err := tx.Commit(); err != nil {
-		return false, err
-	}
-	l.tel.stamped.Add(float64(total))
-	l.stamped.fire()
-	return more, nil
+	return r, tx.Commit()
 }

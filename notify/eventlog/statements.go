@@ -10,14 +10,14 @@ import (
 // statements holds the log's SQL, built once per Log. Queries are written
 // with PostgreSQL's $n placeholders; SQLite gets them as ?.
 type statements struct {
-	pg                           bool
-	n                            names
-	read, history, head, floor   string
-	pending, stamp, notify, lock string
-	pruneFloor, pruneUpto        string
-	pruneMeta, pruneDelete       string
-	mu                           sync.Mutex
-	inserts                      map[insertKey]string
+	pg                         bool
+	n                          names
+	read, history, head, floor string
+	stamp, lock                string
+	pruneFloor, pruneUpto      string
+	pruneMeta, pruneDelete     string
+	mu                         sync.Mutex
+	inserts                    map[insertKey]string
 }
 
 type insertKey struct {
@@ -54,26 +54,36 @@ func newStatements(n names, pg bool) *statements {
 	s.pruneMeta = s.rebind(`UPDATE ` + n.meta + ` SET floor = $1 WHERE id = 1`)
 	s.pruneDelete = s.rebind(`DELETE FROM ` + n.table + ` WHERE position > $1 AND position <= $2`)
 	if pg {
-		s.pending = `SELECT EXISTS (SELECT 1 FROM ` + n.table + ` WHERE position IS NULL)`
-		s.lock = `SELECT pg_advisory_xact_lock($1)`
+		// The sequencer's lock. The join of the stamping statement must be a
+		// nested loop over the batch with a TID scan inside (a hash join would
+		// read the whole table), whatever the planner's statistics say:
+		// without hash and merge joins, and with no other qual on the
+		// updated table, a TID scan is the cheapest way left. (The rows are
+		// found by ctid: the sequencer lock keeps every other writer of
+		// unstamped rows away, so they stay where the batch saw them.)
+		s.lock = `SELECT pg_advisory_xact_lock($1), set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)`
 		// Stamp the oldest committed unstamped rows, in id order, after the
-		// highest position (or the floor, when everything was pruned). Run
-		// under the sequencer lock, in a statement begun after taking it,
-		// so it sees every earlier stamp.
+		// highest position (or the floor, when everything was pruned), and
+		// pg_notify the new head when there were any. Run under the
+		// sequencer lock, in a statement begun after taking it, so it sees
+		// every earlier stamp.
 		s.stamp = `WITH b AS (
-	SELECT id, row_number() OVER (ORDER BY id) AS rn, created_at FROM (
-		SELECT id, created_at FROM ` + n.table + ` WHERE position IS NULL ORDER BY id LIMIT $1
+	SELECT tid, row_number() OVER (ORDER BY id) AS rn, created_at FROM (
+		SELECT ctid AS tid, id, created_at FROM ` + n.table + ` WHERE position IS NULL ORDER BY id LIMIT $1
 	) AS o
 ), base AS (
 	SELECT greatest(coalesce((SELECT max(position) FROM ` + n.table + `), 0),
 		(SELECT floor FROM ` + n.meta + ` WHERE id = 1)) AS p
 ), u AS (
 	UPDATE ` + n.table + ` AS t SET position = base.p + b.rn FROM b, base
-	WHERE t.id = b.id AND t.position IS NULL
+	WHERE t.ctid = b.tid
 	RETURNING t.position, b.created_at
+), agg AS (
+	SELECT count(*) AS n, max(position) AS h, min(created_at) AS oldest FROM u
 )
-SELECT count(*), coalesce(max(position), 0), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 FROM u`
-		s.notify = `SELECT pg_notify($1, $2)`
+SELECT n, coalesce(h, 0), coalesce(extract(epoch FROM now() - oldest), 0)::float8,
+	(SELECT count(*) FROM (SELECT pg_notify($2, h::text) FROM agg WHERE n > 0) AS x)
+FROM agg`
 	}
 	return s
 }

@@ -1,0 +1,287 @@
+package eventlog_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+
+	"github.com/leadupdates/leadupdates/notify/eventlog"
+)
+
+// benchLead is the small leads table of the write benchmarks.
+type benchLead struct {
+	ID        int64 `gorm:"primaryKey"`
+	Name      string
+	Status    string
+	Score     float64
+	UpdatedAt time.Time
+}
+
+// benchPayload is a typical lead message (a STATUS_UPDATE without the lead).
+var benchPayload = []byte(`{"type":"STATUS_UPDATE","leadId":123456,"previousStatus":"Enriched","newStatus":"Scored","timestamp":"2026-12-03T21:00:00.000Z","message":"scored by the workflow"}`)
+
+// benchDB opens PostgreSQL with durable commits (synchronous_commit on,
+// the default, set explicitly), a log and a leads table of its own.
+func benchDB(b *testing.B, opts ...eventlog.Option) (*gorm.DB, *eventlog.Log, string) {
+	b.Helper()
+	db := openGorm(b, postgres.Open(pgDSN()+"&synchronous_commit=on"))
+	var sc string
+	if err := db.Raw(`SHOW synchronous_commit`).Scan(&sc).Error; err != nil || sc != "on" {
+		b.Fatalf("synchronous_commit = %q, %v", sc, err)
+	}
+	name := table()
+	l := openLog(b, db, name, opts...)
+	leads := name + "_leads"
+	if err := db.Table(leads).AutoMigrate(&benchLead{}); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Exec(`DROP TABLE IF EXISTS "` + leads + `"`) })
+	return db, l, leads
+}
+
+// waitHead waits until l has positioned want events.
+func waitHead(b *testing.B, l *eventlog.Log, want uint64) {
+	for {
+		h, err := l.Head(b.Context())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if h >= want {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// BenchmarkWriteCost compares, side by side in one run, a plain GORM write
+// transaction with the same transaction appending its events to the log
+// (and the sequencer positioning them: each logged block ends when its
+// events have positions). The two alternate in blocks of 50 operations, so
+// that both see the same machine. ratio = plain time / logged time (1 =
+// free; the goal is >= 0.85).
+func BenchmarkWriteCost(b *testing.B) {
+	type op func(db *gorm.DB, leads string, l *eventlog.Log, n int) (events int, err error)
+	ctx := context.Background()
+	insert := func(k int) op {
+		return func(db *gorm.DB, leads string, l *eventlog.Log, n int) (int, error) {
+			rows := make([]benchLead, k)
+			for i := range rows {
+				rows[i] = benchLead{Name: fmt.Sprintf("lead %d-%d", n, i), Status: "New", Score: 1}
+			}
+			err := db.Transaction(func(tx *gorm.DB) error {
+				if err := tx.Table(leads).Create(&rows).Error; err != nil {
+					return err
+				}
+				if l == nil {
+					return nil
+				}
+				evs := make([]eventlog.Event, k)
+				for i, r := range rows {
+					evs[i] = eventlog.Event{LeadID: r.ID, Type: "NEW_LEAD", Payload: benchPayload}
+				}
+				return l.Append(ctx, tx.Statement.ConnPool, evs...)
+			})
+			if err == nil && l != nil {
+				l.Committed()
+			}
+			return k, err
+		}
+	}
+	update := func(db *gorm.DB, leads string, l *eventlog.Log, n int) (int, error) {
+		id := int64(n%100 + 1)
+		err := db.Transaction(func(tx *gorm.DB) error {
+			if err := tx.Table(leads).Where("id = ?", id).Update("status", fmt.Sprintf("S%d", n)).Error; err != nil {
+				return err
+			}
+			if l == nil {
+				return nil
+			}
+			return l.Append(ctx, tx.Statement.ConnPool, eventlog.Event{LeadID: id, Type: "STATUS_UPDATE", Payload: benchPayload})
+		})
+		if err == nil && l != nil {
+			l.Committed()
+		}
+		return 1, err
+	}
+	cases := []struct {
+		name    string
+		op      op
+		writers int
+	}{
+		{"insert", insert(1), 1},
+		{"insert100", insert(100), 1},
+		{"update", update, 1},
+		{"insert_4writers", insert(1), 4},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			db, l, leads := benchDB(b)
+			if _, err := insert(100)(db, leads, nil, 0); err != nil { // rows to update
+				b.Fatal(err)
+			}
+			var events uint64
+			// block runs n operations with or without the log and returns
+			// the time they took (for the log: until they have positions).
+			block := func(n, from int, logged bool) time.Duration {
+				var lg *eventlog.Log
+				if logged {
+					lg = l
+				}
+				var (
+					wg  sync.WaitGroup
+					mu  sync.Mutex
+					evs int
+				)
+				start := time.Now()
+				for w := range c.writers {
+					wg.Go(func() {
+						for i := w; i < n; i += c.writers {
+							k, err := c.op(db, leads, lg, from+i)
+							if err != nil {
+								b.Error(err)
+								return
+							}
+							mu.Lock()
+							evs += k
+							mu.Unlock()
+						}
+					})
+				}
+				wg.Wait()
+				if logged {
+					events += uint64(evs)
+					waitHead(b, l, events)
+				}
+				return time.Since(start)
+			}
+			block(20, 0, false) // warm both paths up (connections, statement caches)
+			block(20, 0, true)
+			var plain, logged time.Duration
+			b.ResetTimer()
+			for done, round := 0, 0; done < b.N; round++ {
+				n := min(50, b.N-done)
+				if round%2 == 0 {
+					plain += block(n, done, false)
+					logged += block(n, done, true)
+				} else {
+					logged += block(n, done, true)
+					plain += block(n, done, false)
+				}
+				done += n
+			}
+			b.StopTimer()
+			pn := float64(plain.Nanoseconds()) / float64(b.N)
+			ln := float64(logged.Nanoseconds()) / float64(b.N)
+			b.ReportMetric(ln, "ns/op")
+			b.ReportMetric(pn/1e3, "plain-µs/op")
+			b.ReportMetric(ln/1e3, "logged-µs/op")
+			b.ReportMetric(pn/ln, "ratio")
+		})
+	}
+}
+
+// BenchmarkStamp measures the sequencer: b.N events committed unpositioned,
+// then the time until all have positions (ns/op per event), and what the
+// table and its indexes take per event, as written and after VACUUM FULL.
+func BenchmarkStamp(b *testing.B) {
+	db, l, _ := benchDB(b, eventlog.WithPollInterval(time.Hour))
+	s := sqlDB(b, db)
+	ctx := b.Context()
+	b.StopTimer()
+	for start := 0; start < b.N; start += 1000 {
+		tx, err := s.BeginTx(ctx, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var evs []eventlog.Event
+		for i := start; i < min(start+1000, b.N); i++ {
+			evs = append(evs, eventlog.Event{LeadID: int64(i%500 + 1), Type: "STATUS_UPDATE", Audience: "owner-7", Payload: benchPayload})
+		}
+		if err := l.Append(ctx, tx, evs...); err != nil {
+			b.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StartTimer()
+	l.Committed()
+	waitHead(b, l, uint64(b.N))
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	if b.N >= 10000 {
+		size := func() float64 {
+			var n int64
+			if err := s.QueryRowContext(ctx, `SELECT pg_total_relation_size($1)`, l.Table()).Scan(&n); err != nil {
+				b.Fatal(err)
+			}
+			return float64(n) / float64(b.N)
+		}
+		b.ReportMetric(size(), "B/event")
+		if _, err := s.ExecContext(ctx, `VACUUM FULL `+l.Table()); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(size(), "B/event-vacuumed")
+	}
+}
+
+// BenchmarkRead measures Read in pages of 1000 over positioned events
+// (ns/op per event).
+func BenchmarkRead(b *testing.B) {
+	db, l, _ := benchDB(b)
+	_ = db
+	const total = 50000
+	for start := 0; start < total; start += 1000 {
+		var evs []eventlog.Event
+		for i := start; i < start+1000; i++ {
+			evs = append(evs, eventlog.Event{LeadID: int64(i%500 + 1), Type: "STATUS_UPDATE", Payload: benchPayload})
+		}
+		if err := l.Append(b.Context(), nil, evs...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	waitHead(b, l, total)
+	b.ResetTimer()
+	var after uint64
+	for read := 0; read < b.N; {
+		evs, err := l.Read(b.Context(), after, min(1000, b.N-read))
+		if err != nil {
+			b.Fatal(err)
+		}
+		read += len(evs)
+		after = evs[len(evs)-1].Position
+		if after >= total {
+			after = 0
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkPrune measures pruning b.N positioned events (ns/op per event).
+func BenchmarkPrune(b *testing.B) {
+	db, l, _ := benchDB(b, eventlog.WithRetention(0))
+	_ = db
+	b.StopTimer()
+	for start := 0; start < b.N; start += 1000 {
+		var evs []eventlog.Event
+		for i := start; i < min(start+1000, b.N); i++ {
+			evs = append(evs, eventlog.Event{LeadID: int64(i%500 + 1), Type: "STATUS_UPDATE", Payload: benchPayload})
+		}
+		if err := l.Append(b.Context(), nil, evs...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	waitHead(b, l, uint64(b.N))
+	cutoff := time.Now().Add(time.Hour)
+	b.StartTimer()
+	n, err := eventlog.Prune(b.Context(), l, cutoff)
+	b.StopTimer()
+	if err != nil || n != int64(b.N) {
+		b.Fatalf("Prune = %d, %v; want %d", n, err, b.N)
+	}
+}
