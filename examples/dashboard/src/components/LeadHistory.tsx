@@ -75,12 +75,12 @@ export function LeadHistory({ id, fallback }: { id: number; fallback?: ReactNode
       {p.steps.length > 0 && (
         <>
           <div className="player" role="group" aria-label="Replay">
-            <button type="button" data-testid="history-back" onClick={() => dispatch({ type: 'back' })} disabled={p.index <= 0} aria-label="Step back">
-              ⏮
+            <button type="button" data-testid="history-back" onClick={() => dispatch({ type: 'back' })} disabled={p.index <= 0}>
+              ‹ Back
             </button>
             {p.playing ? (
               <button type="button" data-testid="history-pause" onClick={() => dispatch({ type: 'pause' })}>
-                ⏸ Pause
+                Pause
               </button>
             ) : (
               <button type="button" data-testid="history-play" onClick={() => dispatch({ type: 'play' })}>
@@ -92,9 +92,8 @@ export function LeadHistory({ id, fallback }: { id: number; fallback?: ReactNode
               data-testid="history-step"
               onClick={() => dispatch({ type: 'step' })}
               disabled={p.index >= p.steps.length - 1}
-              aria-label="Step forward"
             >
-              ⏭
+              Step ›
             </button>
             <span className="muted small" data-testid="history-position">
               step {p.index + 1} of {p.steps.length}
