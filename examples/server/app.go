@@ -27,6 +27,7 @@ import (
 	"github.com/leadupdates/leadupdates/interceptor"
 	"github.com/leadupdates/leadupdates/metrics"
 	"github.com/leadupdates/leadupdates/notify"
+	"github.com/leadupdates/leadupdates/notify/eventlog"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -43,6 +44,7 @@ type app struct {
 	secret bool // the JWT secret is random for this run
 
 	db        *gorm.DB
+	log       *eventlog.Log // nil with -event-log=false
 	signer    *jwtauth.Signer
 	hub       *hub.Server
 	notifier  *notify.Notifier
@@ -89,6 +91,31 @@ func build(ctx context.Context, c config, stderr io.Writer) (_ *app, err error) 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	// The event log, on the same database: closed after everything that
+	// writes to it or reads it (closers run newest first), before the
+	// database.
+	if c.eventLog {
+		if a.log, err = openEventLog(ctx, a.db, c, a.logger, reg); err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, func() { a.log.Close() })
+	}
+	// The notifier's options, which the hub's catch-up shares so that a
+	// replayed event goes to whom the live one went: a salesperson's
+	// connections receive only their leads. Every lead event is given with
+	// its audience (notify.ForAudience): the owner the write that caused it
+	// committed — returned by the interceptor's own statement, or read by
+	// the workflow in its write's transaction — never a per-instance copy
+	// another instance could make stale. An event given without one goes to
+	// admins only.
+	notifyOpts := []notify.Option{
+		notify.WithAudience(func(*notify.LeadUpdateMessage) string { return "" }),
+		notify.WithLogger(a.logger), notify.WithRegisterer(reg),
+	}
+	if a.log != nil {
+		notifyOpts = append(notifyOpts, notify.WithLog(a.log))
+	}
+
 	// The hub: JWT on every request; a salesperson may join only the groups
 	// of their own leads; a new connection gets the latest figures at once.
 	hubOpts := []hub.Option{
@@ -115,6 +142,9 @@ func build(ctx context.Context, c config, stderr io.Writer) (_ *app, err error) 
 	if len(c.origins) > 0 {
 		hubOpts = append(hubOpts, hub.WithAllowedOrigins(c.origins...))
 	}
+	if a.log != nil { // the hub method CatchUp replays the log
+		hubOpts = append(hubOpts, hub.WithLog(notify.NewHubLog(a.log, notifyOpts...)))
+	}
 	if c.redisURL != "" {
 		bp, err := a.backplane(ctx, reg)
 		if err != nil {
@@ -127,15 +157,15 @@ func build(ctx context.Context, c config, stderr io.Writer) (_ *app, err error) 
 	}
 	a.closers = append(a.closers, func() { a.hub.Close() })
 
-	// The notifier: a salesperson's connections receive only their leads.
-	// Every lead event is given with its audience (notify.ForAudience): the
-	// owner the write that caused it committed — returned by the
-	// interceptor's own statement, or read by the workflow in its write's
-	// transaction — never a per-instance copy another instance could make
-	// stale. An event given without one goes to admins only.
-	if a.notifier, err = notify.New(a.hub,
-		notify.WithAudience(func(*notify.LeadUpdateMessage) string { return "" }),
-		notify.WithLogger(a.logger), notify.WithRegisterer(reg)); err != nil {
+	// The notifier. With the log it appends lead events to it and relays
+	// the log, written by any instance, to this instance's connections;
+	// each event it relays makes the metrics publisher look again (after
+	// COMMIT, on every instance).
+	var clients notify.Clients = a.hub
+	if a.log != nil {
+		clients = triggering{Server: a.hub, trigger: a.trigger}
+	}
+	if a.notifier, err = notify.New(clients, notifyOpts...); err != nil {
 		return nil, err
 	}
 	a.closers = append(a.closers, func() { a.notifier.Close() })
@@ -152,14 +182,19 @@ func build(ctx context.Context, c config, stderr io.Writer) (_ *app, err error) 
 
 	// The workflow and the scrapers write through a.db, where the
 	// interceptor (plugged in below, before anything runs) sees them.
-	if a.runner, err = workflow.New(a.db, a.notifier,
+	wfOpts := []workflow.Option{
 		workflow.WithFailureRate(c.failureRate), workflow.WithStepDelay(c.stepDelay),
 		workflow.WithLogger(a.logger), workflow.WithRegisterer(reg),
 		workflow.WithOnFailure(func(ctx context.Context, id int64, activity string) {
 			if err := calc.RecordFailure(ctx, id, activity, time.Now()); err != nil {
 				level.Warn(a.logger).Log("msg", "could not record workflow failure", "lead_id", id, "err", err)
 			}
-		})); err != nil {
+		}),
+	}
+	if a.log != nil { // WORKFLOW_* logged in the transactions of the workflow's writes
+		wfOpts = append(wfOpts, workflow.WithEventsInTransactions())
+	}
+	if a.runner, err = workflow.New(a.db, a.notifier, wfOpts...); err != nil {
 		return nil, err
 	}
 	if a.scrapers, err = scraper.New(a.db, scraper.StarterFunc(a.runner.Submit), scraper.WithRate(c.scrapeRate),
@@ -167,18 +202,25 @@ func build(ctx context.Context, c config, stderr io.Writer) (_ *app, err error) 
 		return nil, err
 	}
 
-	// The interceptor, strict so that the bridge runs as a transaction
-	// commits: events leave in commit order, before the writer's next step.
-	// Each change also triggers the metrics publisher, started below once
+	// The interceptor. With the log it is the log's writer: at the commit
+	// of a transaction that changed leads, the bridge adds their events to
+	// the transaction's batch, which is appended before COMMIT, so an
+	// event exists if and only if its change committed; a failure rolls
+	// the write back. Without it, strict, so that the bridge runs as a
+	// transaction commits: events leave in commit order, before the
+	// writer's next step, and each change triggers the metrics publisher
+	// (with the log, the relay does). The publisher is started below once
 	// a.db is complete (it reads at once); nothing writes before it exists.
-	bridge := events.New(a.notifier, func() {
-		if a.publisher != nil {
-			a.publisher.Trigger()
-		}
-	}, a.logger)
-	if a.plugin, err = interceptor.New(&lead.Lead{}, bridge, interceptor.WithStrict(),
+	trigger := a.trigger
+	icOpts := []interceptor.Option{interceptor.WithStrict(),
 		interceptor.WithFields(interceptor.Fields{Audience: "Owner"}),
-		interceptor.WithLogger(a.logger), interceptor.WithRegisterer(reg)); err != nil {
+		interceptor.WithLogger(a.logger), interceptor.WithRegisterer(reg)}
+	if a.log != nil {
+		trigger = nil
+		icOpts = append(icOpts, interceptor.WithEventLog(a.log))
+	}
+	bridge := events.New(a.notifier, trigger, a.logger)
+	if a.plugin, err = interceptor.New(&lead.Lead{}, bridge, icOpts...); err != nil {
 		return nil, err
 	}
 	if err := a.db.Use(a.plugin); err != nil {
@@ -190,7 +232,11 @@ func build(ctx context.Context, c config, stderr io.Writer) (_ *app, err error) 
 	}
 	a.closers = append(a.closers, func() { a.publisher.Close() })
 
-	rest, err := api.New(api.Config{DB: a.db, Auth: auth, Workflow: a.runner, Metrics: calc, Logger: a.logger})
+	apiCfg := api.Config{DB: a.db, Auth: auth, Workflow: a.runner, Metrics: calc, Logger: a.logger}
+	if a.log != nil {
+		apiCfg.Log = a.log
+	}
+	rest, err := api.New(apiCfg)
 	if err != nil {
 		return nil, err
 	}
@@ -230,6 +276,26 @@ func (a *app) backplane(ctx context.Context, reg prometheus.Registerer) (hub.Bac
 		redisbackplane.WithLogger(a.logger), redisbackplane.WithRegisterer(reg))
 }
 
+// trigger asks the metrics publisher for fresh figures, once it exists.
+func (a *app) trigger() {
+	if a.publisher != nil {
+		a.publisher.Trigger()
+	}
+}
+
+// triggering is the hub as the notifier's Clients with the event log: every
+// logged event it is given to publish is committed, so the figures it
+// changed can be read now, on every instance.
+type triggering struct {
+	*hub.Server
+	trigger func()
+}
+
+func (t triggering) Publish(e hub.Entry) {
+	t.Server.Publish(e)
+	t.trigger()
+}
+
 // sendLatestMetrics gives a new connection the current figures and
 // analytics, so that a dashboard does not wait for the next change.
 func (a *app) sendLatestMetrics(_ context.Context, info hub.ConnInfo) {
@@ -263,6 +329,14 @@ func (a *app) ready(w http.ResponseWriter, r *http.Request) {
 		level.Warn(a.logger).Log("msg", "not ready: database", "err", err)
 		http.Error(w, "database unreachable", http.StatusServiceUnavailable)
 		return
+	}
+	if a.log != nil {
+		// The log's table answers (the relay and catch-up read it).
+		if _, err := a.log.Head(ctx); err != nil {
+			level.Warn(a.logger).Log("msg", "not ready: event log", "err", err)
+			http.Error(w, "event log unreadable", http.StatusServiceUnavailable)
+			return
+		}
 	}
 	if err := a.hub.Ready(ctx); err != nil {
 		level.Warn(a.logger).Log("msg", "not ready: hub", "err", err)

@@ -30,6 +30,10 @@ type config struct {
 	shutdown    time.Duration
 	metricsAddr string // serve /metrics there, unauthenticated; empty: on addr, for admins
 	printToken  bool   // print a demo admin token even with a configured secret
+
+	eventLog       bool          // lead events through the durable log (notify/eventlog)
+	eventRetention time.Duration // how long logged events are kept; 0: forever
+	eventPrune     time.Duration // how often expired events are pruned
 }
 
 func parseConfig(args []string, stderr io.Writer) (config, error) {
@@ -51,6 +55,9 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.logLevel, "log-level", envOr("LEADUPDATES_LOG_LEVEL", "info"), "debug, info, warn or error (env LEADUPDATES_LOG_LEVEL)")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", os.Getenv("LEADUPDATES_METRICS_ADDR"), "serve /metrics on this address without authentication, e.g. 127.0.0.1:9090 (env LEADUPDATES_METRICS_ADDR); empty: on -addr, for admin tokens only")
 	fs.BoolVar(&c.printToken, "print-token", e.bool("LEADUPDATES_PRINT_TOKEN", false), "print a 24 h demo admin token at start even when the JWT secret is configured (env LEADUPDATES_PRINT_TOKEN); with a random secret it is always printed")
+	fs.BoolVar(&c.eventLog, "event-log", e.bool("LEADUPDATES_EVENT_LOG", true), "append lead events to a durable log in the database, in the transaction of their change, so that clients catch up after a disconnect or a crash and instances share one order without Redis (env LEADUPDATES_EVENT_LOG); false: in-memory delivery")
+	fs.DurationVar(&c.eventRetention, "event-retention", e.duration("LEADUPDATES_EVENT_RETENTION", 720*time.Hour), "how long logged events are kept for catch-up and history; 0 keeps them forever (env LEADUPDATES_EVENT_RETENTION)")
+	fs.DurationVar(&c.eventPrune, "event-prune-interval", e.duration("LEADUPDATES_EVENT_PRUNE_INTERVAL", time.Minute), "how often events older than the retention are deleted (env LEADUPDATES_EVENT_PRUNE_INTERVAL)")
 	fs.DurationVar(&c.shutdown, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -101,6 +108,12 @@ func (c *config) validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		errs = append(errs, fmt.Errorf("-log-level: %q: want debug, info, warn or error", c.logLevel))
+	}
+	if c.eventRetention < 0 {
+		errs = append(errs, fmt.Errorf("-event-retention: %v is negative (0 keeps events forever)", c.eventRetention))
+	}
+	if c.eventPrune <= 0 {
+		errs = append(errs, errors.New("-event-prune-interval: must be positive"))
 	}
 	if c.shutdown <= 0 {
 		errs = append(errs, errors.New("-shutdown-timeout: must be positive"))

@@ -8,7 +8,10 @@ import (
 	"time"
 
 	"github.com/glebarez/sqlite"
+	kitlog "github.com/go-kit/log"
 	"github.com/leadupdates/leadupdates/examples/server/internal/lead"
+	"github.com/leadupdates/leadupdates/notify/eventlog"
+	"github.com/prometheus/client_golang/prometheus"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -61,6 +64,17 @@ func migrate(ctx context.Context, db *gorm.DB) error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	return nil
+}
+
+// openEventLog opens the durable event log on db (creating its table
+// lead_events unless it exists), with the configured retention.
+func openEventLog(ctx context.Context, db *gorm.DB, c config, logger kitlog.Logger, reg prometheus.Registerer) (*eventlog.Log, error) {
+	l, err := eventlog.Open(ctx, db, eventlog.WithRetention(c.eventRetention),
+		eventlog.WithPruneInterval(c.eventPrune), eventlog.WithLogger(logger), eventlog.WithRegisterer(reg))
+	if err != nil {
+		return nil, fmt.Errorf("event log: %w", err)
+	}
+	return l, nil
 }
 
 // redact hides the secrets of a database or Redis URL for logs and

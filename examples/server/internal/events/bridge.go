@@ -3,12 +3,14 @@ package events
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"github.com/leadupdates/leadupdates/examples/server/internal/lead"
 	"github.com/leadupdates/leadupdates/interceptor"
 	"github.com/leadupdates/leadupdates/notify"
+	"github.com/leadupdates/leadupdates/notify/eventlog"
 )
 
 // Notifier is what the bridge needs of *notify.Notifier.
@@ -42,16 +44,40 @@ func New(n Notifier, trigger func(), logger log.Logger) *Bridge {
 	return &Bridge{n: n, trigger: trigger, logger: logger}
 }
 
-// Publish turns one committed batch into notifications, in order. It never
-// fails: a notification that cannot be queued is logged and the rest go on.
+// Publish turns one transaction's changes into notifications, in order,
+// after the Before and before the After of the ctx's Hooks.
+//
+// Without an event log it runs after COMMIT and never fails: a
+// notification that cannot be queued is logged and the rest go on. Under
+// interceptor.WithEventLog (ctx carries an eventlog.Batch) it runs before
+// COMMIT and every notification is added to the transaction's batch: one
+// that fails fails Publish, so that the transaction rolls back rather than
+// commit a change whose event is not logged.
 func (b *Bridge) Publish(ctx context.Context, changes []interceptor.Change) error {
-	for _, c := range changes {
-		if err := b.one(ctx, c); err != nil && !errors.Is(err, notify.ErrClosed) {
-			level.Warn(b.logger).Log("msg", "notification not sent", "op", string(c.Op), "lead_id", c.LeadID, "err", err)
+	logged := eventlog.FromContext(ctx) != nil
+	h := hooksFrom(ctx)
+	var errs []error
+	fail := func(what string, leadID int64, err error) {
+		if err == nil || (!logged && errors.Is(err, notify.ErrClosed)) {
+			return
 		}
+		if logged {
+			errs = append(errs, fmt.Errorf("%s of lead %d: %w", what, leadID, err))
+			return
+		}
+		level.Warn(b.logger).Log("msg", "notification not sent", "op", what, "lead_id", leadID, "err", err)
+	}
+	if h.Before != nil {
+		fail("hook", 0, h.Before(ctx))
+	}
+	for _, c := range changes {
+		fail(string(c.Op), c.LeadID, b.one(ctx, c))
+	}
+	if h.After != nil {
+		fail("hook", 0, h.After(ctx))
 	}
 	b.trigger()
-	return nil
+	return errors.Join(errs...)
 }
 
 func (b *Bridge) one(ctx context.Context, c interceptor.Change) error {

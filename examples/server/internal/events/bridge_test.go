@@ -14,6 +14,7 @@ import (
 	"github.com/leadupdates/leadupdates/examples/server/internal/lead"
 	"github.com/leadupdates/leadupdates/interceptor"
 	"github.com/leadupdates/leadupdates/notify"
+	"github.com/leadupdates/leadupdates/notify/eventlog"
 )
 
 // calls records what the bridge asked of a real notifier (on a fake hub),
@@ -99,6 +100,34 @@ func TestBridgeTurnsChangesIntoNotifications(t *testing.T) {
 		}
 		if triggers != 1 {
 			t.Errorf("metrics triggered %d times for one batch, want 1", triggers)
+		}
+	}
+}
+
+// TestBridgeUnderEventLog: before COMMIT (ctx carries the transaction's
+// batch) a notification that fails fails Publish, so the write rolls back;
+// a writer's hooks run ahead of and behind the changes.
+func TestBridgeUnderEventLog(t *testing.T) {
+	for _, failing := range []bool{false, true} {
+		n := &calls{}
+		if failing {
+			n.err = errors.New("bad event")
+		}
+		b := events.New(n, nil, nil)
+		ctx := eventlog.NewContext(t.Context(), eventlog.NewBatch())
+		ctx = events.WithHooks(ctx, events.Hooks{
+			Before: func(ctx context.Context) error { return n.add(ctx, "before") },
+			After:  func(ctx context.Context) error { return n.add(ctx, "after") },
+		})
+		err := b.Publish(ctx, []interceptor.Change{
+			{Op: interceptor.OpStatusUpdate, LeadID: 7, PreviousStatus: "New", NewStatus: "Enriching", Audience: "alice"},
+		})
+		if failing != (err != nil) {
+			t.Errorf("failing=%v: Publish returned %v", failing, err)
+		}
+		want := []string{"before @", "status 7 New>Enriching @alice", "after @"}
+		if !reflect.DeepEqual(n.got, want) {
+			t.Errorf("failing=%v: calls\n got %q\nwant %q", failing, n.got, want)
 		}
 	}
 }

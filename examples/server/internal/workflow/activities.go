@@ -8,6 +8,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/leadupdates/leadupdates/examples/server/internal/events"
 	"github.com/leadupdates/leadupdates/examples/server/internal/lead"
 	"github.com/leadupdates/leadupdates/notify"
 )
@@ -47,12 +48,57 @@ type execution struct {
 	// committed it (read in that write's transaction, under its row lock):
 	// the audience of the workflow's own events.
 	owner string
+
+	// With WithEventsInTransactions: whether WORKFLOW_STARTED still waits
+	// for a committed write to go with; and which event goes with the next
+	// write (final: COMPLETED; failReason set: FAILED).
+	startPending bool
+	final        bool
+	failReason   string
 }
 
 // audience returns ctx under which the workflow's events go to the lead's
 // owner as last committed (see owner).
 func (w *execution) audience(ctx context.Context) context.Context {
 	return notify.ForAudience(ctx, w.owner)
+}
+
+// tx runs f in a transaction of w's writes; with WithEventsInTransactions
+// the workflow's pending events go with it (see hooks).
+func (w *execution) tx(ctx context.Context, f func(tx *gorm.DB) error) error {
+	if !w.r.cfg.withWrites {
+		return w.r.db.WithContext(ctx).Transaction(f)
+	}
+	err := w.r.db.WithContext(events.WithHooks(ctx, w.hooks())).Transaction(f)
+	if err == nil {
+		w.startPending = false
+	}
+	return err
+}
+
+// hooks add the workflow's pending events to a write's: STARTED ahead of
+// the first committed write's changes, COMPLETED or FAILED behind the last
+// one's. They run at the commit, after readOwner, so the audience is the
+// owner that write commits.
+func (w *execution) hooks() events.Hooks {
+	id := w.lead.ID
+	return events.Hooks{
+		Before: func(ctx context.Context) error {
+			if !w.startPending {
+				return nil
+			}
+			return w.r.n.NotifyWorkflowStarted(w.audience(ctx), id, Name)
+		},
+		After: func(ctx context.Context) error {
+			switch {
+			case w.final:
+				return w.r.n.NotifyWorkflowCompleted(w.audience(ctx), id, Name)
+			case w.failReason != "":
+				return w.r.n.NotifyWorkflowFailed(w.audience(ctx), id, Name, w.failReason)
+			}
+			return nil
+		},
+	}
 }
 
 func (w *execution) execute(ctx context.Context) error {
@@ -122,6 +168,7 @@ func (w *execution) vet(ctx context.Context, score float64) (bool, error) {
 	if score >= w.r.cfg.threshold {
 		return true, w.move(ctx, lead.StatusQualified, nil)
 	}
+	w.final = true
 	return false, w.move(ctx, lead.StatusDisqualified, map[string]any{"processed_at": time.Now().UTC()})
 }
 
@@ -132,6 +179,7 @@ func (w *execution) zohoUpsert(ctx context.Context) error {
 	if err := w.work(ctx); err != nil {
 		return err
 	}
+	w.final = true
 	return w.move(ctx, lead.StatusSyncedToCrm, map[string]any{"processed_at": time.Now().UTC()})
 }
 
@@ -159,7 +207,7 @@ func (w *execution) work(ctx context.Context) error {
 // owner the write leaves (see owner).
 func (w *execution) move(ctx context.Context, to string, set map[string]any) error {
 	from := w.status
-	err := w.r.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := w.tx(ctx, func(tx *gorm.DB) error {
 		if err := w.update(ctx, tx, to, set); err != nil {
 			return err
 		}
@@ -191,7 +239,7 @@ func (w *execution) readOwner(ctx context.Context, tx *gorm.DB) error {
 // transaction, both conditional on the known status.
 func (w *execution) setThenMove(ctx context.Context, set map[string]any, to string) error {
 	from := w.status
-	err := w.r.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := w.tx(ctx, func(tx *gorm.DB) error {
 		if err := w.update(ctx, tx, from, set); err != nil {
 			return err
 		}

@@ -22,6 +22,7 @@ type config struct {
 	registerer  prometheus.Registerer
 	cleanup     time.Duration
 	onFailure   func(ctx context.Context, leadID int64, activity string)
+	withWrites  bool // WithEventsInTransactions
 }
 
 func defaults() config {
@@ -80,3 +81,18 @@ func WithRegisterer(r prometheus.Registerer) Option { return func(c *config) { c
 func WithOnFailure(f func(ctx context.Context, leadID int64, activity string)) Option {
 	return func(c *config) { c.onFailure = f }
 }
+
+// WithEventsInTransactions gives the workflow's own events to the
+// interceptor's Sink with the workflow's writes (events.WithHooks) instead
+// of sending them after: WORKFLOW_STARTED ahead of the changes of its first
+// committed write, WORKFLOW_COMPLETED behind those of its last one, and
+// WORKFLOW_FAILED behind those of the move to Failed. With
+// interceptor.WithEventLog and a Notifier with notify.WithLog they are then
+// logged in those transactions, so each exists if and only if its write
+// committed, and a crash between a write and its event cannot lose the
+// event. A WORKFLOW_FAILED with no write of its own (the lead was changed
+// by someone else, or the database is away) is appended on its own,
+// retried while the database is unavailable within the cleanup time;
+// given up, it is logged and counted. The Sink must be an *events.Bridge.
+// By default the events are sent after the writes.
+func WithEventsInTransactions() Option { return func(c *config) { c.withWrites = true } }

@@ -218,8 +218,10 @@ func hasKey(m map[int64]struct{}, k int64) bool {
 // run executes the workflow on l and sends its events. A panic in an
 // activity fails the run instead of the process.
 func (r *Runner) run(ctx context.Context, l lead.Lead) (err error) {
-	w := &execution{r: r, lead: l, status: l.Status, owner: l.Owner}
-	r.notify(l.ID, "WORKFLOW_STARTED", func() error { return r.n.NotifyWorkflowStarted(w.audience(ctx), l.ID, Name) })
+	w := &execution{r: r, lead: l, status: l.Status, owner: l.Owner, startPending: r.cfg.withWrites}
+	if !r.cfg.withWrites {
+		r.notify(l.ID, "WORKFLOW_STARTED", func() error { return r.n.NotifyWorkflowStarted(w.audience(ctx), l.ID, Name) })
+	}
 	func() {
 		defer func() {
 			if p := recover(); p != nil {
@@ -234,7 +236,9 @@ func (r *Runner) run(ctx context.Context, l lead.Lead) (err error) {
 			outcome = outcomeDisqualified
 		}
 		r.tel.runs.WithLabelValues(outcome).Inc()
-		r.notify(l.ID, "WORKFLOW_COMPLETED", func() error { return r.n.NotifyWorkflowCompleted(w.audience(ctx), l.ID, Name) })
+		if !r.cfg.withWrites { // else logged with the last write
+			r.notify(l.ID, "WORKFLOW_COMPLETED", func() error { return r.n.NotifyWorkflowCompleted(w.audience(ctx), l.ID, Name) })
+		}
 		return nil
 	}
 	return r.fail(ctx, w, err)
@@ -261,6 +265,7 @@ func (r *Runner) fail(ctx context.Context, w *execution, err error) error {
 	if r.cfg.onFailure != nil { // first, so that it is recorded when the move to Failed is seen
 		r.cfg.onFailure(ctx, w.lead.ID, se.activity)
 	}
+	w.final, w.failReason = false, se.reason // WORKFLOW_FAILED goes with the move to Failed
 	moved := false
 	if !se.conflict && w.status != lead.StatusFailed && lead.CanMove(w.status, lead.StatusFailed) {
 		if mErr := w.move(ctx, lead.StatusFailed, nil); mErr != nil {
@@ -278,7 +283,15 @@ func (r *Runner) fail(ctx context.Context, w *execution, err error) error {
 			w.owner = o.Owner
 		}
 	}
-	r.notify(w.lead.ID, "WORKFLOW_FAILED", func() error { return r.n.NotifyWorkflowFailed(w.audience(ctx), w.lead.ID, Name, se.reason) })
+	switch {
+	case !r.cfg.withWrites:
+		r.notify(w.lead.ID, "WORKFLOW_FAILED", func() error { return r.n.NotifyWorkflowFailed(w.audience(ctx), w.lead.ID, Name, se.reason) })
+	case !moved: // no write of ours to go with: on their own, retried through an outage
+		if w.startPending {
+			r.notifyRetrying(ctx, w.lead.ID, "WORKFLOW_STARTED", func() error { return r.n.NotifyWorkflowStarted(w.audience(ctx), w.lead.ID, Name) })
+		}
+		r.notifyRetrying(ctx, w.lead.ID, "WORKFLOW_FAILED", func() error { return r.n.NotifyWorkflowFailed(w.audience(ctx), w.lead.ID, Name, se.reason) })
+	}
 	if se.reason == reasonDatabase && outage.Is(se.err) {
 		// The database went away under the workflow: run it again once it
 		// is back, rather than leave the lead Failed (or, when even that
