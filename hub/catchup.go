@@ -70,11 +70,12 @@ var (
 // catching (from then on Publish sends what is above it); if not, what lies
 // between was published, so can be read, and it reads on. An entry is thus
 // either read by the replay (published before the last check) or sent by
-// Publish (published after), never both, never neither.
+// Publish (published after), never both, never neither. What Publish sent
+// the connection before the catch-up started, the replay leaves out (see
+// positions).
 func (s *Server) catchUp(ctx context.Context, id string, after int64) (CatchUpResult, error) {
-	lg := s.cfg.log
 	switch {
-	case lg == nil:
+	case s.cfg.log == nil:
 		return CatchUpResult{}, errCatchUpOff
 	case after < 0:
 		return CatchUpResult{}, errNegativePos
@@ -89,14 +90,29 @@ func (s *Server) catchUp(ctx context.Context, id string, after int64) (CatchUpRe
 	ps.mu.Lock()
 	running := ps.catching
 	ps.catching = true
-	r := catchUpRun{s: s, c: c, p: c.protocol(), lo: ps.lo, top: ps.last, joins: ps.joins}
+	r := &catchUpRun{s: s, c: c, p: c.protocol(), lo: ps.lo, top: ps.last, joins: ps.joins}
 	ps.mu.Unlock()
 	s.reg.mu.RUnlock()
 	if running {
 		return CatchUpResult{}, errCatchUpRunning
 	}
 
-	cursor := uint64(after)
+	res, err := r.run(ctx, uint64(after))
+	switch {
+	case err != nil:
+		s.tel.catchUps.WithLabelValues("failed").Inc()
+	case res.Reload:
+		s.tel.catchUps.WithLabelValues("reload").Inc()
+	default:
+		s.tel.catchUps.WithLabelValues("complete").Inc()
+	}
+	return res, err
+}
+
+// run replays the Log after after and goes live.
+func (r *catchUpRun) run(ctx context.Context, after uint64) (CatchUpResult, error) {
+	s, c, ps, lg := r.s, r.c, &r.c.pos, r.s.cfg.log
+	cursor := after
 	for stalls := 0; ; {
 		batch, err := lg.Read(ctx, cursor, catchUpBatch)
 		switch {
@@ -115,16 +131,18 @@ func (s *Server) catchUp(ctx context.Context, id string, after int64) (CatchUpRe
 			ps.mu.Lock()
 			ps.last = max(ps.last, end) // before the batch is judged: see stamp
 			ps.mu.Unlock()
-			if !c.pushWait(ctx, r.frames(batch)) {
+			frames := r.frames(batch)
+			if !c.pushWait(ctx, frames) {
 				r.abandon()
 				return CatchUpResult{}, errConnClosing
 			}
+			s.tel.caughtUp.Add(float64(len(frames)))
 			cursor, stalls = end, 0
 		}
 		if n == catchUpBatch {
 			continue
 		}
-		if res, done := r.finish(uint64(after), cursor); done {
+		if res, done := r.finish(after, cursor); done {
 			return res, nil
 		}
 		if len(batch) == 0 {

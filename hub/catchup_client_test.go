@@ -15,7 +15,15 @@ import (
 // MessagePack, through CatchUp: see testdata/client/catchup.mjs for the
 // cases. Each case is a subtest.
 func TestCatchUpClient(t *testing.T) {
-	e, l := catchUpEnv(t)
+	main := startCatchUpFixture(t)
+	small := startCatchUpFixture(t, hub.WithSendQueue(4))
+	runClient(t, "catchup.mjs", 3*time.Minute, 16, "HUB_URL="+main, "SMALL_URL="+small)
+}
+
+// startCatchUpFixture starts a hub with a memLog and control endpoints
+// and returns its URL.
+func startCatchUpFixture(t *testing.T, opts ...hub.Option) string {
+	e, l := catchUpEnv(t, opts...)
 	l.args = func(en hub.Entry) []any {
 		return []any{map[string]any{"position": en.Position, "owner": en.Arg}}
 	}
@@ -50,5 +58,5 @@ func TestCatchUpClient(t *testing.T) {
 	})
 	ts := httptest.NewServer(mux)
 	t.Cleanup(ts.Close)
-	runClient(t, "catchup.mjs", 3*time.Minute, 12, "HUB_URL="+ts.URL)
+	return ts.URL
 }

@@ -3,6 +3,7 @@ package hub_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/leadupdates/leadupdates/hub"
 	"github.com/leadupdates/leadupdates/internal/signalrtest"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // memLog is a hub.Log in memory: entries appended in position order, those
@@ -21,13 +23,28 @@ type memLog struct {
 	mu      sync.Mutex
 	entries []hub.Entry
 	floor   uint64
+	fail    error // what Read answers, if not nil
+	// onRead, if set, runs as Read returns n entries, outside the lock.
+	onRead func(n int)
 	// args makes an entry's arguments; nil: its position.
 	args func(hub.Entry) []any
 }
 
 func (l *memLog) Read(_ context.Context, after uint64, limit int) ([]hub.Entry, error) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	out, err := l.read(after, limit)
+	onRead := l.onRead
+	l.mu.Unlock()
+	if onRead != nil && err == nil {
+		onRead(len(out))
+	}
+	return out, err
+}
+
+func (l *memLog) read(after uint64, limit int) ([]hub.Entry, error) {
+	if l.fail != nil {
+		return nil, l.fail
+	}
 	if after < l.floor {
 		return nil, fmt.Errorf("read after %d: %w", after, hub.ErrPruned)
 	}
@@ -332,8 +349,36 @@ func TestCatchUpSeam(t *testing.T) {
 	}
 }
 
-func TestCatchUpPruned(t *testing.T) {
+// The seam's worst case, made to happen: entries are published while the
+// catch-up is between a short read, which did not return them, and its
+// check of the published position. Publish leaves them to the replay,
+// which must read on.
+func TestCatchUpSeamPublishedAfterTheLastRead(t *testing.T) {
 	e, l := catchUpEnv(t)
+	l.publish(e.s, 300, everyone)
+	k := newCatcher(t, e, "alice")
+	var once sync.Once
+	l.mu.Lock()
+	l.onRead = func(n int) {
+		if n < 256 {
+			once.Do(func() { l.publish(e.s, 5, everyone) })
+		}
+	}
+	l.mu.Unlock()
+	r := result(t, k.catchUp("c", 0))
+	if !slices.Equal(k.got, seq(1, 305)) || r.Position != 305 {
+		t.Fatalf("replayed %d positions (..., %v), result %+v; want 1..305", len(k.got), k.got[max(0, len(k.got)-6):], r)
+	}
+	l.publish(e.s, 1, everyone)
+	k.until(306)
+	if !slices.Equal(k.got, seq(1, 306)) {
+		t.Fatalf("then live %v, want 306", k.got[300:])
+	}
+}
+
+func TestCatchUpPruned(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	e, l := catchUpEnv(t, hub.WithRegisterer(reg))
 	l.publish(e.s, 20, everyone)
 	l.prune(10)
 	k := newCatcher(t, e, "alice")
@@ -357,6 +402,27 @@ func TestCatchUpPruned(t *testing.T) {
 	k2 := newCatcher(t, e, "bob")
 	if r := result(t, k2.catchUp("c", 10)); !slices.Equal(k2.got, seq(11, 22)) || r.Reload {
 		t.Fatalf("from the floor: %v, %+v", k2.got, r)
+	}
+	// A log that cannot be read fails the call; the connection goes on live.
+	l.mu.Lock()
+	l.fail = errors.New("database down")
+	l.mu.Unlock()
+	k2.catchUp("f", 0).failed(t, "HubException: could not read the missed messages; call CatchUp again")
+	l.publish(e.s, 1, everyone)
+	k2.until(23)
+	if !slices.Equal(k2.got, seq(11, 23)) {
+		t.Fatalf("after the failure %v, want 11..23", k2.got)
+	}
+	got := gather(t, reg)
+	for name, want := range map[string]float64{
+		"leadupdates_hub_catchups_total{result=reload}":   1,
+		"leadupdates_hub_catchups_total{result=complete}": 1,
+		"leadupdates_hub_catchups_total{result=failed}":   1,
+		"leadupdates_hub_catchup_messages_total":          12,
+	} {
+		if got[name] != want {
+			t.Errorf("%s = %v, want %v", name, got[name], want)
+		}
 	}
 }
 

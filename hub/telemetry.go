@@ -21,6 +21,9 @@ type telemetry struct {
 	authFailures  prometheus.Counter
 	limited       *prometheus.CounterVec
 	refusals      prometheus.Counter
+	// CatchUp.
+	catchUps *prometheus.CounterVec
+	caughtUp prometheus.Counter
 }
 
 // Reasons a connection ended, the "reason" label of
@@ -86,6 +89,14 @@ func newTelemetry(f *promreg.Factory) *telemetry {
 		refusals: f.NewCounter(prometheus.CounterOpts{
 			Name: "leadupdates_hub_group_refusals_cached_total",
 			Help: "JoinLeadGroup calls refused from the cache of recent refusals, without asking the GroupAuthorizer.",
+		}),
+		catchUps: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "leadupdates_hub_catchups_total",
+			Help: "CatchUp calls that ran, by result (complete; reload: the position was pruned and the client told to reload; failed: the log could not be read or the connection ended).",
+		}, []string{"result"}),
+		caughtUp: f.NewCounter(prometheus.CounterOpts{
+			Name: "leadupdates_hub_catchup_messages_total",
+			Help: "Messages CatchUp replayed from the log, one per connection (also counted in leadupdates_hub_messages_sent_total).",
 		}),
 	}
 }

@@ -5,11 +5,15 @@
 // /ctl/publish?n=N[&owner=user] appends N entries (ReceiveLeadUpdate
 // {position, owner}) and publishes them, answering the last position;
 // /ctl/head answers the last position; /ctl/prune?upto=P prunes the log.
+// SMALL_URL is the same with a send queue of 4 messages (16 KB for Long
+// Polling).
 import * as signalR from "@microsoft/signalr";
 import { MessagePackHubProtocol } from "@microsoft/signalr-protocol-msgpack";
 import { assert, check as checkWithin, withTimeout } from "./cases.mjs";
 
 const HUB = process.env.HUB_URL;
+const SMALL = process.env.SMALL_URL;
+const T = signalR.HttpTransportType;
 
 const variants = [
   { name: "json", msgpack: false },
@@ -18,9 +22,9 @@ const variants = [
 
 const check = (name, fn) => checkWithin(name, fn, 60000);
 
-function build(v, { token = "alice", stateful = false } = {}) {
+function build(v, { token = "alice", stateful = false, base = HUB, transport = T.WebSockets } = {}) {
   let b = new signalR.HubConnectionBuilder()
-    .withUrl(HUB + "/leadupdates", { transport: signalR.HttpTransportType.WebSockets, accessTokenFactory: () => token })
+    .withUrl(base + "/leadupdates", { transport, accessTokenFactory: () => token })
     .configureLogging(process.env.CLIENT_DEBUG ? signalR.LogLevel.Trace : signalR.LogLevel.None);
   if (stateful) b = b.withStatefulReconnect();
   if (v.msgpack) b = b.withHubProtocol(new MessagePackHubProtocol());
@@ -45,8 +49,8 @@ async function until(c, pos, ms = 30000) {
   }
 }
 
-async function ctl(path, method = "POST") {
-  const r = await fetch(HUB + path, { method });
+async function ctl(path, method = "POST", base = HUB) {
+  const r = await fetch(base + path, { method });
   if (r.status >= 300) throw new Error(`${path}: ${r.status} ${await r.text()}`);
   return Number(await r.text());
 }
@@ -175,6 +179,32 @@ for (const v of variants.filter((v) => !process.env.ONLY || v.name === process.e
       const r = await c.invoke("CatchUp", await head());
       assert(r.reload === false, `result ${JSON.stringify(r)}`);
       assert(c.state === signalR.HubConnectionState.Connected, `state ${c.state}`);
+    } finally {
+      await c.stop();
+    }
+  });
+}
+
+// A catch-up far beyond the send queue waits for the client to take what is
+// queued, on every transport, and never closes the connection.
+for (const t of [
+  { name: "ws/json", transport: T.WebSockets, msgpack: false },
+  { name: "ws/msgpack", transport: T.WebSockets, msgpack: true },
+  { name: "sse/json", transport: T.ServerSentEvents, msgpack: false },
+  { name: "lp/json", transport: T.LongPolling, msgpack: false },
+].filter((t) => !process.env.ONLY || t.name.endsWith(process.env.ONLY))) {
+  await check(`${t.name}/a catch-up 500 times the send queue`, async () => {
+    const h0 = await ctl("/ctl/head", "GET", SMALL);
+    const last = await ctl("/ctl/publish?n=2000", "POST", SMALL);
+    const c = build(t, { base: SMALL, transport: t.transport });
+    let closed = null;
+    c.onclose((e) => (closed = e ? e.message : "closed"));
+    await c.start();
+    try {
+      const r = await c.invoke("CatchUp", h0);
+      assert(r.position === last, `result ${JSON.stringify(r)}`);
+      sameList(c.received, range(h0 + 1, last), "the replay");
+      assert(closed === null && c.state === signalR.HubConnectionState.Connected, `closed: ${closed}`);
     } finally {
       await c.stop();
     }
