@@ -19,3 +19,21 @@ func (l *Log) Table() string { return l.n.table }
 // StampInTransactions makes l's sequencer use database/sql transactions, as
 // it does with drivers other than pgx, instead of a pgx pipeline.
 func StampInTransactions(l *Log) { l.pipeline.Store(false) }
+
+// WaitHead waits until l has positioned events up to want, woken as a
+// tailer of this process is.
+func WaitHead(ctx context.Context, l *Log, want uint64) error {
+	for {
+		wake := l.stamped.wait()
+		h, err := l.Head(ctx)
+		if err != nil || h >= want {
+			return err
+		}
+		select {
+		case <-wake:
+		case <-time.After(l.cfg.pollInterval):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}

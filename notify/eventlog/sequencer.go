@@ -16,6 +16,12 @@ import (
 // transaction.
 const stampBatch = 1000
 
+// stampEvery paces the sequencer: after stamping some rows it waits this
+// long before the next transaction, so that under load one transaction (one
+// WAL flush, one pg_notify) positions the commits of several writers, at
+// the price of at most this much latency.
+const stampEvery = 2 * time.Millisecond
+
 // sequence is the sequencer's goroutine (PostgreSQL): woken by Committed,
 // by a pg_notify of another instance and by the poll interval, it stamps
 // committed rows until none is left.
@@ -23,6 +29,7 @@ func (l *Log) sequence() {
 	poll := time.NewTicker(l.cfg.pollInterval)
 	defer poll.Stop()
 	fails := 0
+	var last time.Time // when rows were last stamped
 	for {
 		select {
 		case <-l.ctx.Done():
@@ -30,8 +37,14 @@ func (l *Log) sequence() {
 		case <-l.kick:
 		case <-poll.C:
 		}
+		if wait := stampEvery - time.Since(last); wait > 0 && !l.sleep(l.ctx, wait) {
+			return
+		}
 		for {
-			more, err := l.stamp(l.ctx)
+			n, more, err := l.stamp(l.ctx)
+			if n > 0 {
+				last = time.Now()
+			}
 			if err != nil {
 				if l.closed() {
 					return
@@ -59,7 +72,7 @@ func (l *Log) sequence() {
 // later position. The pg_notify is sent in the same transaction, so it is
 // delivered with the stamps' COMMIT; writers never notify (NOTIFY takes a
 // cluster-wide lock at commit).
-func (l *Log) stamp(ctx context.Context) (more bool, err error) {
+func (l *Log) stamp(ctx context.Context) (n int64, more bool, err error) {
 	var r stampResult
 	if l.pipeline.Load() {
 		r, err = l.stampPipelined(ctx)
@@ -71,12 +84,12 @@ func (l *Log) stamp(ctx context.Context) (more bool, err error) {
 		r, err = l.stampTx(ctx)
 	}
 	if err != nil || r.n == 0 {
-		return false, err
+		return 0, false, err
 	}
 	l.tel.lag.Observe(r.lag)
 	l.tel.stamped.Add(float64(r.n))
 	l.stamped.fire()
-	return r.n == stampBatch, nil
+	return r.n, r.n == stampBatch, nil
 }
 
 type stampResult struct {
