@@ -169,8 +169,9 @@ try {
     await waitText(page, `[data-testid=lead-row-${lead.id}] [data-testid=lead-score]`, '42.0');
   });
 
+  let third;
   await step('a processed lead shows its workflow start and end', async () => {
-    const third = await api('POST', '/api/leads', { name: 'E2E Alan Turing', source: 'Google' });
+    third = await api('POST', '/api/leads', { name: 'E2E Alan Turing', source: 'Google' });
     await page.waitForSelector(`[data-testid=lead-row-${third.id}]`, { timeout: 15_000 });
     await api('POST', `/api/leads/${third.id}/process`);
     await page.waitForSelector(`[data-testid=activity] li[data-type=WORKFLOW_STARTED][data-lead="${third.id}"]`, { timeout: 15_000 });
@@ -196,8 +197,88 @@ try {
     log(`     funnel: ${await page.textContent('[data-testid=chart-funnel] .funnel-steps')}`);
   });
 
+  await step("the processed lead's history replays its processing step by step", async () => {
+    const id = third.id;
+    await page.click(`[data-testid=lead-row-${id}]`);
+    await page.waitForSelector('[data-testid=lead-history][data-status=ready]', { timeout: 15_000 });
+    const steps = async () => Number(await page.getAttribute('[data-testid=lead-history]', 'data-steps'));
+    const index = async () => Number(await page.getAttribute('[data-testid=lead-history]', 'data-index'));
+    const types = await page.$$eval('[data-testid=history-timeline] li', (lis) => lis.map((li) => li.dataset.type));
+    log(`     timeline: ${types.join(' ')}`);
+    if (types[0] !== 'NEW_LEAD' || !types.includes('WORKFLOW_STARTED') || !types.includes('SCORE_UPDATE')) {
+      throw new Error(`timeline: ${types}`);
+    }
+    if (!['WORKFLOW_COMPLETED', 'WORKFLOW_FAILED'].includes(types.at(-1))) throw new Error(`last event: ${types.at(-1)}`);
+    const n = await steps();
+    if (n !== types.length || (await index()) !== n - 1) throw new Error(`opens on step ${await index()} of ${n}`);
+    const final = (await page.textContent('[data-testid=history-status]')).trim();
+    const row = (await page.textContent(`[data-testid=lead-row-${id}] [data-testid=lead-status]`)).trim();
+    if (final !== row) throw new Error(`the last step shows ${final}, the row ${row}`);
+
+    // From the first step, one step at a time: the lead as of each.
+    await page.click('[data-testid=history-timeline] li:first-child');
+    await waitText(page, '[data-testid=history-status]', 'New');
+    await waitText(page, '[data-testid=history-score]', '—');
+    await waitText(page, '[data-testid=history-enrichment]', '—');
+    const seen = [];
+    for (let i = 1; i < n; i++) {
+      await page.click('[data-testid=history-step]');
+      await page.waitForSelector(`[data-testid=lead-history][data-index="${i}"]`, { timeout: 5_000 });
+      seen.push([
+        types[i],
+        (await page.textContent('[data-testid=history-status]')).trim(),
+        (await page.textContent('[data-testid=history-score]')).trim(),
+      ]);
+    }
+    log(`     replayed: ${seen.map((s) => s.join(' ')).join(' | ')}`);
+    const status = (t) => seen.find(([, s]) => s === t);
+    if (!status('Enriching') || !status('Enriched') || !status('Scored')) throw new Error('the replay skipped a status');
+    const scored = seen.findIndex(([t]) => t === 'SCORE_UPDATE');
+    if (seen[scored - 1]?.[2] !== '—' || seen[scored][2] === '—') throw new Error('the score does not appear at its step');
+    if ((await page.textContent('[data-testid=history-enrichment]')).trim() === '—') throw new Error('no enrichment at the end');
+
+    await page.click('[data-testid=history-back]');
+    await page.waitForSelector(`[data-testid=lead-history][data-index="${n - 2}"]`, { timeout: 5_000 });
+
+    // Play runs to the end on its own.
+    await page.click('[data-testid=history-step]');
+    await page.click('[data-testid=history-play]');
+    await page.waitForSelector('[data-testid=history-pause]', { timeout: 5_000 });
+    await page.waitForSelector(`[data-testid=lead-history][data-index="${n - 1}"] [data-testid=history-play]`, { timeout: 30_000 });
+    await waitText(page, '[data-testid=history-status]', final);
+
+    // A new event of the lead joins the timeline, and the player follows it.
+    await api('PATCH', `/api/leads/${id}`, { score: 12 });
+    await page.waitForSelector(`[data-testid=lead-history][data-steps="${n + 1}"][data-index="${n}"]`, { timeout: 15_000 });
+    await waitText(page, '[data-testid=history-score]', '12.0');
+  });
+  await screenshot(page, 'dashboard-history');
+
   if (!(await page.evaluate(() => window.__e2eNoReload === true))) throw new Error('the page reloaded');
   await screenshot(page, 'dashboard-connected');
+
+  await step('a short restart: the dashboard catches up from its last position instead of reloading', async () => {
+    const loads = [];
+    const onRequest = (req) => {
+      const u = new URL(req.url());
+      if (req.method() === 'GET' && (u.pathname === '/api/leads' || u.pathname === '/api/metrics')) loads.push(u.pathname);
+    };
+    page.on('request', onRequest);
+    // The browser cannot reconnect until the lead below was created: it must catch up to see it.
+    const refuse = (route) => route.abort('connectionrefused');
+    await page.route('**/leadupdates/negotiate*', refuse);
+    await ask('stop-server');
+    await waitState(page, 'reconnecting', 15_000);
+    await ask('start-server');
+    const missed = await api('POST', '/api/leads', { name: 'E2E Katherine Johnson', source: 'Facebook' });
+    await api('PATCH', `/api/leads/${missed.id}`, { status: 'Enriching' });
+    if (await page.$(`[data-testid=lead-row-${missed.id}]`)) throw new Error('the lead arrived while the browser was away');
+    await page.unroute('**/leadupdates/negotiate*', refuse);
+    await waitState(page, 'connected', 40_000);
+    await waitText(page, `[data-testid=lead-row-${missed.id}] [data-testid=lead-status]`, 'Enriching');
+    page.off('request', onRequest);
+    if (loads.length > 0) throw new Error(`the dashboard reloaded (${loads.join(', ')}) instead of catching up`);
+  });
 
   await ask('stop-server');
   await step('a stopped server shows "reconnecting"', async () => {
@@ -233,7 +314,7 @@ try {
     await waitText(page, `[data-testid=lead-row-${lead.id}] [data-testid=lead-status]`, 'Enriched');
     const second = await api('POST', '/api/leads', { name: 'E2E Grace Hopper', source: 'Google' });
     await page.waitForSelector(`[data-testid=lead-row-${second.id}]`, { timeout: 15_000 });
-    await waitText(page, '[data-testid=metric-totalLeads-value]', (total0 + 3).toLocaleString('en-US'));
+    await waitText(page, '[data-testid=metric-totalLeads-value]', (total0 + 4).toLocaleString('en-US'));
   });
   await screenshot(page, 'dashboard-reconnected');
 
