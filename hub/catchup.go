@@ -33,6 +33,12 @@ var ErrPruned = errors.New("hub: position pruned from the log")
 // answers an error.
 func WithLog(l Log) Option { return func(c *config) { c.log = l } }
 
+// WithCatchUpReads bounds how many reads of the [Log] CatchUp calls make at
+// once, across connections; the others wait their turn, so that many
+// clients catching up together (after a restart, say) take no more than n
+// of the application's database connections. Defaults to 4.
+func WithCatchUpReads(n int) Option { return func(c *config) { c.logReads = n } }
+
 // CatchUpResult is what CatchUp answers: the last position the catch-up
 // covered, from which the connection receives entries live, and whether
 // the client was sent the Log's Reload message instead of what it missed.
@@ -114,7 +120,7 @@ func (r *catchUpRun) run(ctx context.Context, after uint64) (CatchUpResult, erro
 	s, c, ps, lg := r.s, r.c, &r.c.pos, r.s.cfg.log
 	cursor := after
 	for stalls := 0; ; {
-		batch, err := lg.Read(ctx, cursor, catchUpBatch)
+		batch, err := r.read(ctx, lg, cursor)
 		switch {
 		case errors.Is(err, ErrPruned):
 			return r.reload(ctx, cursor)
@@ -156,6 +162,18 @@ func (r *catchUpRun) run(ctx context.Context, after uint64) (CatchUpResult, erro
 			}
 		}
 	}
+}
+
+// read reads the batch after cursor, waiting for its turn
+// (WithCatchUpReads).
+func (r *catchUpRun) read(ctx context.Context, lg Log, cursor uint64) ([]Entry, error) {
+	select {
+	case r.s.logReads <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-r.s.logReads }()
+	return lg.Read(ctx, cursor, catchUpBatch)
 }
 
 // catchUpRun is one catch-up of one connection.

@@ -598,3 +598,64 @@ func TestPublish(t *testing.T) {
 		t.Fatalf("%d messages published to the backplane, want none", n)
 	}
 }
+
+// gateLog is an empty hub.Log whose reads wait for the test to let each
+// one go, counting how many run at once.
+type gateLog struct {
+	gate           chan struct{}
+	mu             sync.Mutex
+	inflight, peak int
+}
+
+func (l *gateLog) Read(ctx context.Context, _ uint64, _ int) ([]hub.Entry, error) {
+	l.mu.Lock()
+	l.inflight++
+	l.peak = max(l.peak, l.inflight)
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		l.inflight--
+		l.mu.Unlock()
+	}()
+	select {
+	case <-l.gate:
+		return nil, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (l *gateLog) Reload(uint64) (string, []any) { return "Reload", nil }
+
+func (l *gateLog) running() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.inflight
+}
+
+// WithCatchUpReads bounds the reads of the log that catch-ups make at once.
+func TestCatchUpReadsBounded(t *testing.T) {
+	if _, err := hub.New(hub.WithCatchUpReads(0)); err == nil {
+		t.Fatal("New accepted WithCatchUpReads(0)")
+	}
+	l := &gateLog{gate: make(chan struct{})}
+	e := newEnv(t, hub.WithLog(l), hub.WithCatchUpReads(2))
+	const n = 6
+	ws := make([]*rawWS, n)
+	for i := range ws {
+		ws[i], _ = e.connect(t)
+		ws[i].sendText(invocation("c", "CatchUp", 0))
+	}
+	for left := n; left > 0; left-- {
+		awaitCond(t, "reads at the bound", func() bool { return l.running() == min(2, left) })
+		l.gate <- struct{}{}
+	}
+	for _, w := range ws {
+		if m := w.nextJSON(true); m.Type != 3 || m.Error != nil {
+			t.Fatalf("want a result, got %s", m.Raw)
+		}
+	}
+	if l.peak != 2 {
+		t.Fatalf("%d reads at once, want 2", l.peak)
+	}
+}

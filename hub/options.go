@@ -66,6 +66,7 @@ type config struct {
 	revalidate        time.Duration // 0: never
 	replayBuffer      int
 	log               Log // CatchUp's; nil: off
+	logReads          int
 }
 
 func defaults() config {
@@ -90,6 +91,7 @@ func defaults() config {
 		backplaneQueue:    8192,
 		reattachWindow:    15 * time.Second,
 		replayBuffer:      100_000,
+		logReads:          4,
 		closeOnExpiry:     true,
 	}
 }
@@ -122,6 +124,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("hub: WithRevalidation needs an Authenticator that implements hub.Revalidator")
 	case c.backplaneQueue < 1:
 		return fmt.Errorf("hub: backplane queue %d must be at least 1", c.backplaneQueue)
+	case c.logReads < 1:
+		return fmt.Errorf("hub: catch-up reads %d must be at least 1", c.logReads)
 	case c.reattachWindow < 0 || (c.reattachWindow > 0 && c.replayBuffer < 1):
 		return fmt.Errorf("hub: stateful reconnect window %v must not be negative, and its buffer %d must be at least 1 byte", c.reattachWindow, c.replayBuffer)
 	}

@@ -56,6 +56,7 @@ type Server struct {
 	workers   sync.WaitGroup // goroutines serving connections
 	heartbeat sync.WaitGroup
 	catchUps  sync.WaitGroup // hub method CatchUp calls running
+	logReads  chan struct{}  // a slot per CatchUp read of the Log running (WithCatchUpReads)
 	closeOnce sync.Once
 }
 
@@ -77,6 +78,7 @@ func New(opts ...Option) (*Server, error) {
 		reg:     newRegistry(),
 	}
 	s.refusals.ttl = cfg.refusalTTL
+	s.logReads = make(chan struct{}, cfg.logReads)
 	if cfg.backplane != nil {
 		s.relay = newRelay(cfg.backplane, cfg.backplaneQueue, f, cfg.logger, s.deliverRecord)
 	}
