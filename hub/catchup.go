@@ -132,12 +132,15 @@ func (r *catchUpRun) run(ctx context.Context, after uint64) (CatchUpResult, erro
 			return CatchUpResult{}, errLogUnavailable
 		}
 		n := len(batch)
-		if batch = ascending(batch, cursor); len(batch) > 0 {
+		batch = ascending(batch, cursor)
+		empty := len(batch) == 0
+		if !empty {
 			end := batch[len(batch)-1].Position
 			ps.mu.Lock()
 			ps.last = max(ps.last, end) // before the batch is judged: see stamp
 			ps.mu.Unlock()
 			frames := r.frames(batch)
+			batch = nil // while waiting for room, hold the frames only
 			if !c.pushWait(ctx, frames) {
 				r.abandon()
 				return CatchUpResult{}, errConnClosing
@@ -151,7 +154,7 @@ func (r *catchUpRun) run(ctx context.Context, after uint64) (CatchUpResult, erro
 		if res, done := r.finish(after, cursor); done {
 			return res, nil
 		}
-		if len(batch) == 0 {
+		if empty {
 			// The Log does not hold what was published yet.
 			if stalls++; stalls > logStallTries || !sleepCtx(ctx, min(time.Millisecond<<stalls, 250*time.Millisecond)) {
 				if ctx.Err() == nil {

@@ -376,6 +376,29 @@ func TestCatchUpSeamPublishedAfterTheLastRead(t *testing.T) {
 	}
 }
 
+// A log that lags behind what was published (a replica, say): the
+// catch-up waits for it rather than going live with a gap.
+func TestCatchUpLogBehind(t *testing.T) {
+	e, l := catchUpEnv(t)
+	l.publish(e.s, 10, everyone)
+	l.mu.Lock()
+	hidden := slices.Clone(l.entries[5:])
+	l.entries = l.entries[:5]
+	reads := 0
+	l.onRead = func(int) {
+		if reads++; reads == 3 {
+			l.mu.Lock()
+			l.entries = append(l.entries, hidden...)
+			l.mu.Unlock()
+		}
+	}
+	l.mu.Unlock()
+	k := newCatcher(t, e, "alice")
+	if r := result(t, k.catchUp("c", 0)); !slices.Equal(k.got, seq(1, 10)) || r.Position != 10 {
+		t.Fatalf("replayed %v, result %+v; want 1..10", k.got, r)
+	}
+}
+
 func TestCatchUpPruned(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	e, l := catchUpEnv(t, hub.WithRegisterer(reg))
