@@ -46,6 +46,13 @@ type Log struct {
 // db must be PostgreSQL (gorm.io/driver/postgres, which uses pgx) or SQLite
 // (github.com/glebarez/sqlite or gorm.io/driver/sqlite); ctx bounds only the
 // migration. Close the Log when done.
+//
+// SQLite allows one writer at a time: open it with a busy timeout (e.g.
+// "app.db?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)"), so that
+// concurrent writers, the pruner among them, wait for each other instead of
+// failing with "database is locked". Committed wakes the tailers of this
+// process only; other processes on the same file find new events at their
+// next poll.
 func Open(ctx context.Context, db *gorm.DB, opts ...Option) (*Log, error) {
 	cfg := defaults()
 	for _, o := range opts {
