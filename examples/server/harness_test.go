@@ -235,6 +235,9 @@ type event struct {
 	Joined *int64          `json:"joined"`
 	Left   *int64          `json:"left"`
 	JoinE  string          `json:"joinError"`
+	// The answer to {"catchup": position}.
+	CaughtUp   *catchUpRes `json:"caughtUp"`
+	CatchUpErr string      `json:"catchUpError"`
 }
 
 // message is the part of a LeadUpdateMessage or MetricsUpdateMessage the

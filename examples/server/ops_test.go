@@ -43,7 +43,7 @@ func TestStartsAndServes(t *testing.T) {
 				t.Errorf("GET %s: %d %.200q, want 200 with %q", path, resp.StatusCode, body, want)
 			}
 			if path == "/metrics" {
-				for _, name := range []string{"leadupdates_notify_", "leadupdates_metrics_", "go_goroutines", "process_resident_memory_bytes"} {
+				for _, name := range []string{"leadupdates_notify_", "leadupdates_metrics_", "leadupdates_eventlog_", "go_goroutines", "process_resident_memory_bytes"} {
 					if !strings.Contains(string(body), name) {
 						t.Errorf("/metrics has no %s*", name)
 					}
@@ -69,6 +69,8 @@ func TestRejectsBadConfiguration(t *testing.T) {
 		{[]string{"-redis", "redis://127.0.0.1:1"}, nil, "redis redis://127.0.0.1:1 unreachable"},
 		{nil, []string{"LEADUPDATES_SIMULATE=perhaps"}, `LEADUPDATES_SIMULATE="perhaps"`},
 		{[]string{"stray"}, nil, `unexpected argument "stray"`},
+		{[]string{"-event-retention", "-1h"}, nil, "-event-retention"},
+		{nil, []string{"LEADUPDATES_EVENT_LOG=maybe"}, `LEADUPDATES_EVENT_LOG="maybe"`},
 	} {
 		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 		cmd := exec.CommandContext(ctx, binary, append([]string{"-addr", "127.0.0.1:0", "-sqlite", t.TempDir() + "/x.db"}, tc.args...)...)

@@ -4,7 +4,9 @@
 // event: {"state": ...} for connection changes, {"method", "m"} for every
 // message received. Commands arrive as JSON lines on stdin:
 // {"join": id} / {"leave": id} answer {"joined"|"left": id} or
-// {"joinError"|"leaveError": message}.
+// {"joinError"|"leaveError": message}; {"catchup": position} invokes
+// CatchUp and answers {"caughtUp": {position, reload}} or
+// {"catchUpError": message}.
 import { createRequire } from "node:module";
 import readline from "node:readline";
 const require = createRequire(process.env.SIGNALR_CLIENT + "/package.json");
@@ -18,7 +20,7 @@ let b = new signalR.HubConnectionBuilder()
   .configureLogging(signalR.LogLevel.None);
 if (process.env.PROTOCOL === "messagepack") b = b.withHubProtocol(new MessagePackHubProtocol());
 const c = b.build();
-for (const method of ["ReceiveLeadUpdate", "ReceiveMetricsUpdate"]) {
+for (const method of ["ReceiveLeadUpdate", "ReceiveMetricsUpdate", "ReceiveReload"]) {
   c.on(method, (m) => out({ method, m: { ...m, timestamp: String(m.timestamp) } }));
 }
 c.onreconnecting(() => out({ state: "reconnecting" }));
@@ -30,6 +32,13 @@ out({ state: "connected" });
 const rl = readline.createInterface({ input: process.stdin });
 rl.on("line", async (line) => {
   const cmd = JSON.parse(line);
+  if ("catchup" in cmd) {
+    try {
+      out({ caughtUp: await c.invoke("CatchUp", cmd.catchup) });
+    } catch (e) {
+      out({ catchUpError: String(e.message || e) });
+    }
+  }
   for (const [verb, method] of [["join", "JoinLeadGroup"], ["leave", "LeaveLeadGroup"]]) {
     if (!(verb in cmd)) continue;
     try {

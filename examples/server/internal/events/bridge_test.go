@@ -10,8 +10,8 @@ import (
 	"github.com/philippseith/signalr"
 
 	"github.com/leadupdates/leadupdates/examples/server/internal/events"
-	"github.com/leadupdates/leadupdates/hub"
 	"github.com/leadupdates/leadupdates/examples/server/internal/lead"
+	"github.com/leadupdates/leadupdates/hub"
 	"github.com/leadupdates/leadupdates/interceptor"
 	"github.com/leadupdates/leadupdates/notify"
 	"github.com/leadupdates/leadupdates/notify/eventlog"
