@@ -38,7 +38,7 @@ func main() {
 
 func dispatch(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: hubbench run|report|server|client [flags]")
+		return errors.New("usage: hubbench run|report|eventlog|server|client [flags]")
 	}
 	switch args[0] {
 	case "run":
@@ -54,8 +54,15 @@ func dispatch(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return serverMain(args[1:], stdin, stdout)
 	case "client":
 		return clientMain(args[1:], stdin, stdout)
+	case "eventlog":
+		cfg, err := parseEventLog(args[1:])
+		if err != nil {
+			return err
+		}
+		_, err = runEventLog(cfg, stdout, stderr)
+		return err
 	}
-	return fmt.Errorf("unknown command %q; want run, report, server or client", args[0])
+	return fmt.Errorf("unknown command %q; want run, report, server, client or eventlog", args[0])
 }
 
 // report prints the tables again from the files that run -json wrote,

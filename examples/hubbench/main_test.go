@@ -91,3 +91,28 @@ func TestRecordParsing(t *testing.T) {
 		t.Fatalf("sentAt0 %d, lastRecv %d, lat %v", cc.sentAt0, cc.lastRecv, cc.lat)
 	}
 }
+
+// TestEventLogEndToEnd runs "hubbench eventlog" at a tiny scale against the
+// real example server on PostgreSQL: every event reaches every connection,
+// and the catch-ups return every event. No timing is asserted.
+func TestEventLogEndToEnd(t *testing.T) {
+	cfg, err := parseEventLog([]string{"-conns", "5", "-rate", "50", "-duration", "1s", "-catchup", "1500", "-resumers", "10", "-resume-events", "300"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dsn := os.Getenv("TEST_DATABASE_URL"); dsn != "" {
+		cfg.db = dsn
+	}
+	var out, logs bytes.Buffer
+	res, err := runEventLog(cfg, &out, &logs)
+	t.Logf("output:\n%s\nlogs:\n%s", out.String(), logs.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Lost != 0 || res.Deliveries != res.Events*5 || res.Events != 51 {
+		t.Errorf("latency phase: %d events, %d deliveries, %d lost; want 51 events to each of 5 connections", res.Events, res.Deliveries, res.Lost)
+	}
+	if res.CatchUp != 1500 || res.ResumeMissing != 0 {
+		t.Errorf("catch-up: one client %d of 1500 events, %d missing among the resumers", res.CatchUp, res.ResumeMissing)
+	}
+}
