@@ -72,10 +72,10 @@ type conn struct {
 	polling     atomic.Bool // a long poll is waiting
 
 	mu           sync.Mutex
-	reply        []byte // the engine's handshake answer, until accept
-	call         *call  // the invocation the engine is running
-	queue        [][]byte
-	lpBytes      int // Long Polling: bytes of the messages queued (overflows)
+	reply        []byte   // the engine's handshake answer, until accept
+	call         *call    // the invocation the engine is running
+	queue        [][]byte // waiting for the writer; a stateful connection's counted frames wait in rb
+	lpBytes      int      // Long Polling: bytes of the messages queued (overflows)
 	spare        [][]byte
 	flushing     bool
 	greeted      bool         // the first frame, the handshake answer, is taken
@@ -154,7 +154,7 @@ func (c *conn) startClosing(reason, text string, allowReconnect bool) {
 	if p := c.protocol(); p != nil && c.ready.Load() && reason != reasonClient && !c.detached() {
 		c.queue = append(c.queue, p.Close(text, allowReconnect))
 	}
-	if len(c.queue) == 0 && !c.flushing {
+	if !c.queued() && !c.flushing {
 		c.markDrained()
 		return
 	}
@@ -185,8 +185,7 @@ func (c *conn) markDrained() {
 func (c *conn) abort(reason string) {
 	c.mu.Lock()
 	c.setClosing(reason)
-	clear(c.queue)
-	c.queue = c.queue[:0]
+	c.discard()
 	if !c.flushing {
 		c.markDrained()
 	}

@@ -117,6 +117,9 @@ func (c *conn) kick() {
 // count them for stateful reconnect; philippseith/signalr's Go client
 // drops them).
 func (c *conn) take() [][]byte {
+	if c.rb != nil && (c.greeted || len(c.queue) == 0) {
+		return c.takeStateful()
+	}
 	if !c.greeted && len(c.queue) > 0 {
 		c.greeted = true
 		if len(c.queue) > 1 {
@@ -134,6 +137,48 @@ func (c *conn) take() [][]byte {
 	c.lpBytes = 0
 	c.madeRoom()
 	return b
+}
+
+// takeStateful removes and returns what a stateful connection's writer
+// has to send: Sequence first after a re-attach, then the counted frames
+// it has not taken from the replay buffer, then the control frames (an
+// Ack, a Ping, or the Close, which must come last). c.mu is held.
+func (c *conn) takeStateful() [][]byte {
+	rb := c.rb
+	n := len(c.queue) + rb.n - rb.sent + 1
+	b := c.spare[:0]
+	if cap(b) < n {
+		b = make([][]byte, 0, n)
+	}
+	c.spare = nil
+	if rb.resend {
+		rb.resend = false
+		b = append(b, c.protocol().Sequence(rb.first))
+	}
+	b = rb.takeUnsent(b)
+	b = append(b, c.queue...)
+	clear(c.queue)
+	c.queue = c.queue[:0]
+	c.madeRoom()
+	return b
+}
+
+// queued reports whether the writer has anything to send; c.mu is held.
+// A detached stateful connection has nothing to send until it is
+// re-attached.
+func (c *conn) queued() bool {
+	return len(c.queue) > 0 || c.rb != nil && c.link != nil && c.rb.unsent()
+}
+
+// discard drops everything waiting to be written; c.mu is held. A stateful
+// connection keeps its replay buffer (what a re-attach resends) but has
+// nothing left to write on this WebSocket.
+func (c *conn) discard() {
+	clear(c.queue)
+	c.queue = c.queue[:0]
+	if rb := c.rb; rb != nil {
+		rb.sent, rb.resend = rb.n, false
+	}
 }
 
 // recycle keeps a written batch's storage for the next one, unless a burst

@@ -20,7 +20,10 @@ func TestReplayBuffer(t *testing.T) {
 	}
 	check := func() {
 		t.Helper()
-		got := r.appendTo(nil)
+		sent := r.sent
+		r.sent = 0
+		got := r.takeUnsent(nil) // everything held
+		r.sent = sent
 		bytes := 0
 		for _, f := range want {
 			bytes += len(f)
@@ -51,4 +54,51 @@ func TestReplayBuffer(t *testing.T) {
 	r.ack(171)
 	want = want[1:]
 	check()
+}
+
+// The writer takes each frame from the replay buffer once, in order, across
+// chunks and acknowledgements; a re-attach takes everything held again.
+func TestReplayTakeUnsent(t *testing.T) {
+	r := replay{first: 1}
+	next := 1
+	add := func(n int) {
+		for range n {
+			r.add([]byte(fmt.Sprint(next)))
+			next++
+		}
+	}
+	take := func(want string) {
+		t.Helper()
+		got := fmt.Sprintf("%s", r.takeUnsent(nil))
+		if got != want || r.sent != r.n || r.unsent() {
+			t.Fatalf("took %s (sent %d of %d), want %s", got, r.sent, r.n, want)
+		}
+	}
+	add(3)
+	take("[1 2 3]")
+	take("[]")
+	add(40) // across a chunk
+	want := []string{}
+	for i := 4; i <= 43; i++ {
+		want = append(want, fmt.Sprint(i))
+	}
+	take(fmt.Sprint(want))
+	r.ack(20)
+	if r.sent != 23 || r.n != 23 {
+		t.Fatalf("after Ack 20: sent %d of %d, want 23 of 23", r.sent, r.n)
+	}
+	take("[]")
+	add(2)
+	take("[44 45]")
+	add(2)
+	r.ack(45)
+	if r.sent != 0 || r.n != 2 {
+		t.Fatalf("after Ack 45: sent %d of %d, want 0 of 2", r.sent, r.n)
+	}
+	take("[46 47]")
+	r.ack(1 << 40) // beyond what was sent
+	add(1)
+	take("[48]")
+	r.sent = 0 // a re-attach
+	take("[48]")
 }

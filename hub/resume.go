@@ -25,13 +25,21 @@ import (
 type replay struct {
 	// Outbound, under conn.mu: what the client has not acknowledged, in
 	// chunks from a pool, so that keeping a frame allocates nothing once
-	// the pool is warm and an idle connection holds no chunk.
+	// the pool is warm and an idle connection holds no chunk. It is also
+	// the connection's queue of counted frames: the writer takes them from
+	// here (sent marks how far), and conn.queue holds only control frames,
+	// so that a frame sent to a stateful connection costs one store, as it
+	// does on any other.
 	chunks []*chunk
 	head   int   // the index of the oldest frame in chunks[0]
 	tail   int   // how many frames the last chunk holds
 	n      int   // frames held
+	sent   int   // of those, how many (the oldest) the writer has taken
 	first  int64 // the id of the oldest frame; with none held, the next id
 	bytes  int
+	// resend: the WebSocket is a re-attached one; the writer sends
+	// Sequence first, then every frame held.
+	resend bool
 
 	// Inbound, the reader's: the id the next counted message from the
 	// client takes, and the highest one received.
@@ -64,7 +72,7 @@ func (c *conn) ungate() {
 		return
 	}
 	c.gateUntil = time.Time{}
-	if len(c.queue) > 0 {
+	if c.queued() {
 		c.kick()
 	}
 }
@@ -78,26 +86,31 @@ func (c *conn) holding() bool { return c.greeted && !c.gateUntil.IsZero() }
 func (c *conn) detached() bool { return c.rb != nil && c.link == nil }
 
 // pushStateful numbers a frame and keeps it until the client acknowledges
-// it; while the connection is detached, that is all it does (the frame
-// goes out on re-attach). Unacknowledged bytes beyond the replay buffer
-// close the connection. c.mu is held.
+// it, which also queues it: the writer takes it from the replay buffer.
+// While the connection is detached, the frame goes out on re-attach;
+// control frames are dropped. Unacknowledged bytes beyond the replay
+// buffer close the connection. c.mu is held.
 func (c *conn) pushStateful(frame []byte, k frameKind) bool {
-	rb := c.rb
-	if k != frameControl {
-		if rb.bytes+len(frame) > c.srv.cfg.replayBuffer {
-			c.replayOverflow()
+	if k == frameControl {
+		if c.link == nil {
 			return false
 		}
-		rb.add(frame)
-		if k == frameMessage {
-			c.srv.tel.sent.Inc()
-		}
+		c.queue = append(c.queue, frame)
+		c.kick()
+		return true
 	}
-	if c.link == nil {
-		return k != frameControl
+	rb := c.rb
+	if rb.bytes+len(frame) > c.srv.cfg.replayBuffer {
+		c.replayOverflow()
+		return false
 	}
-	c.queue = append(c.queue, frame)
-	c.kick()
+	rb.add(frame)
+	if k == frameMessage {
+		c.srv.tel.sent.Inc()
+	}
+	if c.link != nil {
+		c.kick()
+	}
 	return true
 }
 
@@ -106,7 +119,11 @@ func (c *conn) pushStateful(frame []byte, k frameKind) bool {
 // and reloads. The replay buffer is freed at once. c.mu is held.
 func (c *conn) replayOverflow() {
 	rb := c.rb
-	c.srv.tel.dropped.WithLabelValues("unacked").Add(float64(len(c.queue) + 1))
+	unsent := len(c.queue) + 1
+	if c.link != nil {
+		unsent += rb.n - rb.sent
+	}
+	c.srv.tel.dropped.WithLabelValues("unacked").Add(float64(unsent))
 	c.srv.tel.unackedClosed.Inc()
 	level.Warn(c.srv.cfg.logger).Log("msg", "stateful connection closed: unacknowledged messages exceed the replay buffer",
 		"connection_id", c.id, "unacked_bytes", rb.bytes, "unacked", rb.n, "detached", c.link == nil)
@@ -128,6 +145,9 @@ func (r *replay) ack(id int64) {
 	r.first += k
 }
 
+// unsent reports whether the writer has frames to take; c.mu is held.
+func (r *replay) unsent() bool { return r.resend || r.sent < r.n }
+
 const chunkLen = 32
 
 type chunk [chunkLen][]byte
@@ -146,8 +166,10 @@ func (r *replay) add(f []byte) {
 	r.bytes += len(f)
 }
 
-// drop forgets the k oldest frames; c.mu is held.
+// drop forgets the k oldest frames; c.mu is held. A client acknowledges
+// only what it received, but one that acknowledges more loses it unsent.
 func (r *replay) drop(k int) {
+	r.sent -= min(k, r.sent)
 	for k > 0 && len(r.chunks) > 0 {
 		ch := r.chunks[0]
 		end := chunkLen
@@ -174,8 +196,10 @@ func (r *replay) drop(k int) {
 	}
 }
 
-// appendTo appends every frame held, oldest first; c.mu is held.
-func (r *replay) appendTo(q [][]byte) [][]byte {
+// takeUnsent appends the frames the writer has not taken, oldest first,
+// and marks them taken; c.mu is held.
+func (r *replay) takeUnsent(q [][]byte) [][]byte {
+	skip := r.sent
 	for i, ch := range r.chunks {
 		from, to := 0, chunkLen
 		if i == 0 {
@@ -184,8 +208,14 @@ func (r *replay) appendTo(q [][]byte) [][]byte {
 		if i == len(r.chunks)-1 {
 			to = r.tail
 		}
-		q = append(q, ch[from:to]...)
+		if skip >= to-from {
+			skip -= to - from
+			continue
+		}
+		q = append(q, ch[from+skip:to]...)
+		skip = 0
 	}
+	r.sent = r.n
 	return q
 }
 
@@ -246,8 +276,8 @@ func (c *conn) resumable() bool {
 
 // resume makes l the connection's WebSocket: the writer sends Sequence
 // first, then every message the client has not acknowledged, in order, then
-// what comes next; the reader continues on l. An old WebSocket that still
-// looked alive is closed.
+// what comes next (takeStateful); the reader continues on l. An old
+// WebSocket that still looked alive is closed.
 func (c *conn) resume(l *wsLink) bool {
 	c.mu.Lock()
 	if c.closing {
@@ -261,8 +291,8 @@ func (c *conn) resume(l *wsLink) bool {
 	c.gateUntil = time.Time{}
 	rb := c.rb
 	clear(c.queue)
-	c.queue = append(c.queue[:0], c.protocol().Sequence(rb.first))
-	c.queue = rb.appendTo(c.queue)
+	c.queue = c.queue[:0]
+	rb.sent, rb.resend = 0, true
 	rb.ackedIn = 0 // the Ack may have been lost with the old WebSocket
 	select {
 	case <-c.rejoin:

@@ -129,9 +129,9 @@ func (c *conn) flushWS() {
 	for {
 		c.mu.Lock()
 		l := c.link
-		if len(c.queue) == 0 || l == nil || c.holding() {
+		if !c.queued() || l == nil || c.holding() {
 			c.flushing = false
-			if c.closing && (len(c.queue) == 0 || l == nil) {
+			if c.closing && (!c.queued() || l == nil) {
 				c.markDrained()
 			}
 			c.mu.Unlock()
