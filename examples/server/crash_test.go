@@ -209,7 +209,9 @@ func TestPostgresRestartDuringBurst(t *testing.T) {
 	pg.stop()
 	failedAt := n.failed.Load()
 	waitUntil(t, 60*time.Second, "writes refused while the database is down", func() bool { return n.failed.Load() >= failedAt+8 })
+	waitUntil(t, 30*time.Second, "/readyz answering 503", func() bool { return s.readyz() == http.StatusServiceUnavailable })
 	pg.start()
+	waitUntil(t, 60*time.Second, "/readyz answering 200 again", func() bool { return s.readyz() == http.StatusOK })
 	resumedAt := n.confirmed.Load()
 	waitUntil(t, 90*time.Second, "writes confirmed after the restart", func() bool { return n.confirmed.Load() >= resumedAt+40 })
 	close(stop)
@@ -226,4 +228,14 @@ func TestPostgresRestartDuringBurst(t *testing.T) {
 	}
 	t.Logf("%d events logged, %d writes confirmed, %d refused or unanswered; %d received, %d distinct",
 		len(log), n.confirmed.Load(), n.failed.Load(), len(got), len(dedupe(got)))
+}
+
+// readyz returns the status of GET /readyz (0 when unanswered).
+func (s *server) readyz() int {
+	resp, err := http.Get(s.url("/readyz"))
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
