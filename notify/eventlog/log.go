@@ -47,6 +47,10 @@ type Log struct {
 // (github.com/glebarez/sqlite or gorm.io/driver/sqlite); ctx bounds only the
 // migration. Close the Log when done.
 //
+// On PostgreSQL the Log keeps one connection of db's pool for LISTEN and
+// borrows one briefly for each stamping transaction: a pool limited with
+// SetMaxOpenConns needs room for them.
+//
 // SQLite allows one writer at a time: open it with a busy timeout (e.g.
 // "app.db?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)"), so that
 // concurrent writers, the pruner among them, wait for each other instead of
