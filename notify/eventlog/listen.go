@@ -4,6 +4,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5/stdlib"
@@ -74,8 +75,16 @@ func (l *Log) listenOnce(connected func()) error {
 		}
 		connected()
 		for {
-			if _, err := pc.WaitForNotification(l.ctx); err != nil {
+			n, err := pc.WaitForNotification(l.ctx)
+			if err != nil {
 				return fmt.Errorf("%w: wait for pg_notify: %w", driver.ErrBadConn, err)
+			}
+			// A head this instance's sequencer has already reached was
+			// stamped here, and the tailers were woken then; another
+			// instance's stamps wake them now (and the sequencer, for rows
+			// committed meanwhile).
+			if head, err := strconv.ParseInt(n.Payload, 10, 64); err == nil && head <= l.head.Load() {
+				continue
 			}
 			l.wake()
 		}

@@ -30,8 +30,9 @@ type Log struct {
 	kick    chan struct{} // wakes the sequencer (PostgreSQL); buffered, coalescing
 	stamped signal        // new positions may be readable
 
-	pipeline      atomic.Bool // the driver is pgx: the sequencer pipelines
-	testPruneHook func()      // see export_test.go
+	pipeline      atomic.Bool  // the driver is pgx: the sequencer pipelines
+	head          atomic.Int64 // the highest position this instance's sequencer stamped
+	testPruneHook func()       // see export_test.go
 
 	ctx    context.Context // done when Close begins
 	cancel context.CancelFunc

@@ -20,7 +20,7 @@ const stampBatch = 1000
 // long before the next transaction, so that under load one transaction (one
 // WAL flush, one pg_notify) positions the commits of several writers, at
 // the price of at most this much latency.
-const stampEvery = 2 * time.Millisecond
+const stampEvery = 5 * time.Millisecond
 
 // sequence is the sequencer's goroutine (PostgreSQL): woken by Committed,
 // by a pg_notify of another instance and by the poll interval, it stamps
@@ -86,6 +86,7 @@ func (l *Log) stamp(ctx context.Context) (n int64, more bool, err error) {
 	if err != nil || r.n == 0 {
 		return 0, false, err
 	}
+	l.head.Store(r.head)
 	l.tel.lag.Observe(r.lag)
 	l.tel.stamped.Add(float64(r.n))
 	l.stamped.fire()
