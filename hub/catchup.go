@@ -29,8 +29,13 @@ var ErrPruned = errors.New("hub: position pruned from the log")
 
 // WithLog enables the hub method CatchUp(position), which replays l to the
 // calling connection; entries must be published to the Server
-// ([Server.Publish]) once l can read them. Defaults to none: CatchUp
-// answers an error.
+// ([Server.Publish]) once l can read them. A catch-up goes at its client's
+// pace: it reads l 256 entries at a time and fills at most half of the
+// connection's send queue ([WithSendQueue]; for a stateful connection, its
+// replay buffer) before it waits for room, so it neither drops messages
+// nor closes a client for being slow, and other sends keep their room. A
+// connection's calls run one at a time, so it has one catch-up at most.
+// Defaults to none: CatchUp answers an error.
 func WithLog(l Log) Option { return func(c *config) { c.log = l } }
 
 // WithCatchUpReads bounds how many reads of the [Log] CatchUp calls make at
