@@ -12,7 +12,8 @@ import (
 
 // A Log is the ordered store of published entries that the hub method
 // CatchUp replays from. Its implementations (a database table, say) are the
-// application's; the hub only reads.
+// application's; the hub only reads. An entry at a position never changes:
+// the hub keeps the frames of recently replayed ones.
 type Log interface {
 	// Read returns up to limit entries with Position > after, ascending.
 	// It returns an error wrapping ErrPruned when entries after after are
@@ -228,13 +229,18 @@ func (r *catchUpRun) frames(batch []Entry) [][]byte {
 	}
 	s.reg.mu.RUnlock()
 	frames := make([][]byte, 0, len(r.keep))
+	binary := r.p.Binary()
 	for _, i := range r.keep {
 		e := &batch[i]
-		b, err := r.p.Invocation(e.Target, e.Args)
-		if err != nil {
-			s.tel.dropped.WithLabelValues("encode").Inc()
-			level.Error(s.cfg.logger).Log("msg", "cannot encode message", "target", e.Target, "position", e.Position, "err", err)
-			continue
+		b := s.frames.get(binary, e.Position)
+		if b == nil {
+			var err error
+			if b, err = r.p.Invocation(e.Target, e.Args); err != nil {
+				s.tel.dropped.WithLabelValues("encode").Inc()
+				level.Error(s.cfg.logger).Log("msg", "cannot encode message", "target", e.Target, "position", e.Position, "err", err)
+				continue
+			}
+			s.frames.put(binary, e.Position, b)
 		}
 		frames = append(frames, b)
 	}

@@ -682,3 +682,34 @@ func TestCatchUpReadsBounded(t *testing.T) {
 		t.Fatalf("%d reads at once, want 2", l.peak)
 	}
 }
+
+// countedArg counts how often it is encoded as JSON.
+type countedArg struct {
+	pos uint64
+	n   *atomic.Int64
+}
+
+func (a countedArg) MarshalJSON() ([]byte, error) {
+	a.n.Add(1)
+	return json.Marshal(a.pos)
+}
+
+// Connections catching up over the same entries share their frames: each
+// entry is encoded once for them all.
+func TestCatchUpEncodesOnce(t *testing.T) {
+	e, l := catchUpEnv(t)
+	var encoded atomic.Int64
+	l.args = func(en hub.Entry) []any { return []any{countedArg{en.Position, &encoded}} }
+	l.publish(e.s, 300, hub.Entry{Groups: []string{"nobody"}})
+	l.publish(e.s, 300, everyone)
+	encoded.Store(0)
+	for i := range 5 {
+		k := newCatcher(t, e, "alice")
+		if r := result(t, k.catchUp("c", 0)); !slices.Equal(k.got, seq(301, 600)) || r.Position != 600 {
+			t.Fatalf("client %d: replayed %d positions, result %+v; want 301..600", i, len(k.got), r)
+		}
+	}
+	if n := encoded.Load(); n != 300 {
+		t.Fatalf("the entries were encoded %d times for 5 clients, want 300", n)
+	}
+}

@@ -57,6 +57,7 @@ type Server struct {
 	heartbeat sync.WaitGroup
 	catchUps  sync.WaitGroup // hub method CatchUp calls running
 	logReads  chan struct{}  // a slot per CatchUp read of the Log running (WithCatchUpReads)
+	frames    *frameCache    // what catch-ups encoded; nil without a Log
 	closeOnce sync.Once
 }
 
@@ -79,6 +80,9 @@ func New(opts ...Option) (*Server, error) {
 	}
 	s.refusals.ttl = cfg.refusalTTL
 	s.logReads = make(chan struct{}, cfg.logReads)
+	if cfg.log != nil {
+		s.frames = new(frameCache)
+	}
 	if cfg.backplane != nil {
 		s.relay = newRelay(cfg.backplane, cfg.backplaneQueue, f, cfg.logger, s.deliverRecord)
 	}
