@@ -95,8 +95,10 @@ func (r *registry) stamp(c *conn, group string) {
 
 // unstamp forgets a group c left; r.mu is held.
 func (r *registry) unstamp(c *conn, group string) {
-	delete(c.pos.joined, group)
-	c.pos.joins++
+	if _, in := c.pos.joined[group]; in {
+		delete(c.pos.joined, group)
+		c.pos.joins++
+	}
 }
 
 // publish records pos as published and calls f for every live connection
