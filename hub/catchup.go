@@ -108,6 +108,8 @@ func (s *Server) catchUp(ctx context.Context, id string, after int64) (CatchUpRe
 	if running {
 		return CatchUpResult{}, errCatchUpRunning
 	}
+	c.capResume(uint64(after))
+	defer c.uncapResume()
 
 	res, err := r.run(ctx, uint64(after))
 	switch {
@@ -147,7 +149,7 @@ func (r *catchUpRun) run(ctx context.Context, after uint64) (CatchUpResult, erro
 			ps.mu.Unlock()
 			frames := r.frames(batch)
 			batch = nil // while waiting for room, hold the frames only
-			if !c.pushWait(ctx, frames) {
+			if !c.pushWait(ctx, frames, r.pos) {
 				r.abandon()
 				return CatchUpResult{}, errConnClosing
 			}
@@ -193,8 +195,9 @@ type catchUpRun struct {
 	// lo and top are the connection's positions.lo and last when the
 	// catch-up started: what it was sent live, see positions.
 	lo, top uint64
-	joins   uint64 // positions.joins at the start
-	keep    []int  // scratch: the indexes of a batch's entries to send
+	joins   uint64   // positions.joins at the start
+	keep    []int    // scratch: the indexes of a batch's entries to send
+	pos     []uint64 // the positions of the frames last returned by frames
 }
 
 // frames returns the connection's frames of the entries of batch it may
@@ -230,6 +233,7 @@ func (r *catchUpRun) frames(batch []Entry) [][]byte {
 	s.reg.mu.RUnlock()
 	frames := make([][]byte, 0, len(r.keep))
 	binary := r.p.Binary()
+	r.pos = r.pos[:0]
 	for _, i := range r.keep {
 		e := &batch[i]
 		b := s.frames.get(binary, e.Position)
@@ -243,6 +247,7 @@ func (r *catchUpRun) frames(batch []Entry) [][]byte {
 			s.frames.put(binary, e.Position, b)
 		}
 		frames = append(frames, b)
+		r.pos = append(r.pos, e.Position)
 	}
 	return frames
 }
@@ -303,7 +308,7 @@ func (r *catchUpRun) reload(ctx context.Context, after uint64) (CatchUpResult, e
 		r.abandon()
 		return CatchUpResult{}, errLogUnavailable
 	}
-	if !r.c.pushWait(ctx, [][]byte{b}) {
+	if !r.c.pushWait(ctx, [][]byte{b}, nil) {
 		r.abandon()
 		return CatchUpResult{}, errConnClosing
 	}
@@ -327,13 +332,18 @@ func ascending(batch []Entry, cursor uint64) []Entry {
 // closing the connection when its queue (or stateful replay buffer) is
 // half full: a catch-up goes at the client's pace and leaves the other
 // half for other sends. It reports false if the connection ends first.
-func (c *conn) pushWait(ctx context.Context, frames [][]byte) bool {
+func (c *conn) pushWait(ctx context.Context, frames [][]byte, pos []uint64) bool {
 	for {
 		c.mu.Lock()
 		for len(frames) > 0 && !c.closing && c.roomFor(len(frames[0])) {
-			c.pushLocked(frames[0], frameMessage)
+			if c.pushLocked(frames[0], frameMessage) && len(pos) > 0 {
+				c.marked(pos[0])
+			}
 			frames[0] = nil
 			frames = frames[1:]
+			if len(pos) > 0 {
+				pos = pos[1:]
+			}
 		}
 		if closing := c.closing; closing || len(frames) == 0 {
 			c.mu.Unlock()

@@ -52,17 +52,26 @@ type conn struct {
 	// handshake took it up (set under mu by the reader, fixed after).
 	stateful bool
 	rb       *replay
-	inbox    chan []byte // SSE and Long Polling: records from POSTs, size-checked
+	// ho is its part in hand-off (handoff.go), with a SessionStore; set
+	// with rb, under mu.
+	ho *handoff
+	// resumeGroups: a connection resumed from another instance rejoins
+	// these once live.
+	resumeGroups []string
+	inbox        chan []byte // SSE and Long Polling: records from POSTs, size-checked
 
 	postMu    sync.Mutex        // one POST at a time
 	postProto protocol.Protocol // framing of POST bodies, known after the handshake
 
 	// Inbound state, used only by the engine's reader goroutine.
-	br      *bufio.Reader // WebSocket: the message stream
-	brLink  *wsLink       // the WebSocket br reads
-	heard   bool          // stateful: a message after the handshake came
-	pending []byte
-	nextID  uint64
+	br     *bufio.Reader // WebSocket: the message stream
+	brLink *wsLink       // the WebSocket br reads
+	heard  bool          // stateful: a message after the handshake came
+	// synthetic: resumed from another instance, the client sends no
+	// handshake; the engine is handed one.
+	synthetic bool
+	pending   []byte
+	nextID    uint64
 
 	proto       atomic.Pointer[protocol.Protocol] // the client's, after its handshake
 	engineReady atomic.Bool                       // the engine has answered the handshake
@@ -117,6 +126,9 @@ func newConn(s *Server, id, token string, p *Principal) *conn {
 		drained: make(chan struct{}),
 		wake:    make(chan struct{}, 1),
 	}
+	// The engine's contexts carry c: an id may name another copy by the
+	// time the engine reports this one's end (hand-off).
+	c.engineCtx = context.WithValue(c.engineCtx, connKey{}, c)
 	if s.cfg.callRate > 0 {
 		c.calls = rate.NewLimiter(rate.Limit(s.cfg.callRate), s.cfg.callBurst)
 	}

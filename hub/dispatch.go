@@ -48,6 +48,10 @@ func (c *conn) next() ([]byte, error) {
 		// Nothing more for the engine, which reads on after an error.
 		return nil, errEnded
 	}
+	if c.synthetic {
+		c.synthetic = false
+		return engineHandshake, nil
+	}
 	p := c.protocol()
 	if p == nil {
 		return c.handshake()

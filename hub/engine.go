@@ -208,6 +208,19 @@ func (l lifetime) OnConnected(hc signalr.HubConnection) {
 	if !ok {
 		return
 	}
+	if c.ho != nil {
+		// The same logical connection as on the instance it came from:
+		// its OnConnected ran there.
+		if c.ho.resumed {
+			s.tel.connections.WithLabelValues(string(c.transport)).Inc()
+			s.resumed(c)
+			return
+		}
+		c.mu.Lock()
+		c.ho.ackedPos = s.reg.published.Load() // nothing before is owed
+		c.mu.Unlock()
+		s.saver.mark(c)
+	}
 	s.tel.connections.WithLabelValues(string(c.transport)).Inc()
 	s.tel.opened.WithLabelValues(string(c.transport)).Inc()
 	level.Debug(s.cfg.logger).Log("msg", "connected", "connection_id", c.id, "transport", c.transport, "user", c.principal.ID)
@@ -217,10 +230,17 @@ func (l lifetime) OnConnected(hc signalr.HubConnection) {
 }
 
 func (l lifetime) OnDisconnected(hc signalr.HubConnection) {
-	if c, live := l.s.reg.closeConn(hc.ConnectionID()); live {
+	c, _ := hc.Context().Value(connKey{}).(*conn)
+	if c == nil {
+		return
+	}
+	if l.s.reg.closeConn(c) {
 		l.s.tel.connectionClosed(c)
 	}
 }
+
+// connKey is the context key under which a conn's engine context holds it.
+type connKey struct{}
 
 func (l lifetime) InvokeAll(target string, args []any) { l.s.All().Send(target, args...) }
 func (l lifetime) InvokeClient(id, target string, args []any) {

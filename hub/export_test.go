@@ -49,3 +49,7 @@ func (s *Server) CatchingUpConnection() string {
 	}
 	return ""
 }
+
+// InstanceID returns the id this Server saves as the owner of its
+// sessions (WithSessionStore).
+func (s *Server) InstanceID() string { return s.instance }

@@ -95,6 +95,9 @@ func (s *Server) check(c *conn, now time.Time) {
 	}
 	if stateful {
 		c.sendAck(p)
+		if s.saver != nil {
+			c.refreshSession(now)
+		}
 	}
 	if c.transport == LongPolling {
 		// The client does not ping over long polling; a waiting poll is its

@@ -65,7 +65,8 @@ type config struct {
 	closeOnExpiry     bool
 	revalidate        time.Duration // 0: never
 	replayBuffer      int
-	log               Log // CatchUp's; nil: off
+	log               Log          // CatchUp's; nil: off
+	sessions          SessionStore // hand-off's; nil: off
 	logReads          int
 }
 

@@ -34,7 +34,7 @@ type Entry struct {
 // twice is harmless; a connection that is catching up is sent e by its
 // replay, not by Publish. Like Send, Publish never waits for a client.
 func (s *Server) Publish(e Entry) {
-	m := outMessage{target: e.Target, args: e.Args}
+	m := outMessage{target: e.Target, args: e.Args, pos: e.Position}
 	if e.Filter != "" {
 		m.keep = s.filterFunc(e.Filter, e.Arg)
 	}

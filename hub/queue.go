@@ -89,7 +89,9 @@ func (c *conn) accept() {
 	if c.closing || c.reply == nil {
 		return
 	}
-	c.queue = append(c.queue, c.reply)
+	if c.ho == nil || !c.ho.resumed { // a resumed client had its answer
+		c.queue = append(c.queue, c.reply)
+	}
 	c.reply = nil
 	c.ready.Store(true)
 	c.kick()
@@ -154,6 +156,9 @@ func (c *conn) takeStateful() [][]byte {
 	if rb.resend {
 		rb.resend = false
 		b = append(b, c.protocol().Sequence(rb.first))
+		if rb.pad > 0 { // hand-off's padding precedes the frames held
+			b = append(b, rb.padding())
+		}
 	}
 	b = rb.takeUnsent(b)
 	b = append(b, c.queue...)

@@ -78,6 +78,25 @@ func (r *registry) add(c *conn, maxPending, perKey int) error {
 	return nil
 }
 
+// addResumed registers a connection resumed from another instance, as
+// negotiated and about to attach; errInUse if its token or id is known.
+func (r *registry) addResumed(c *conn) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case r.shutdown:
+		return errShuttingDown
+	case r.ids[c.id] != nil:
+		return errInUse
+	case r.tokens[c.token] != nil && r.tokens[c.token].ended == 0:
+		return errInUse
+	}
+	r.tokens[c.token] = c
+	r.pending++
+	r.pendBy[c.pendingKey]++
+	return nil
+}
+
 // unpend counts c out of the pending ones; r.mu is held.
 func (r *registry) unpend(c *conn) {
 	r.pending--
@@ -151,14 +170,10 @@ func (r *registry) open(id string) (*conn, bool) {
 
 // closeConn takes an attached connection out of every group and out of the
 // live ones; it reports whether it was live.
-func (r *registry) closeConn(id string) (*conn, bool) {
+func (r *registry) closeConn(c *conn) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	c := r.ids[id]
-	if c == nil {
-		return nil, false
-	}
-	return c, r.leaveAll(c)
+	return r.leaveAll(c)
 }
 
 // remove forgets an ended connection but for its token (see sweep). It
@@ -349,6 +364,7 @@ func (r *registry) join(c *conn, group string) {
 	}
 	m[group] = struct{}{}
 	r.stamp(c, group)
+	c.sessionChanged()
 }
 
 func (r *registry) leave(c *conn, group string) {
@@ -362,6 +378,7 @@ func (r *registry) leave(c *conn, group string) {
 		delete(m, group)
 	}
 	r.unstamp(c, group)
+	c.sessionChanged()
 }
 
 // leaveAll reports whether c was live.

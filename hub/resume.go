@@ -47,6 +47,14 @@ type replay struct {
 	latestIn int64
 	// ackedIn is the highest id acknowledged to the client, under conn.mu.
 	ackedIn int64
+
+	// Hand-off (handoff.go): pad padding messages, padFrame each, precede
+	// the frames held (ids first to first+pad-1), counting no bytes; and
+	// lenient takes the client's first Sequence beyond latestIn (the
+	// instance it came from received what precedes it).
+	pad      int64
+	padFrame []byte
+	lenient  bool
 }
 
 // takeUp makes c stateful after a version 2 handshake, if negotiate offered
@@ -58,6 +66,9 @@ func (c *conn) takeUp() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.rb = &replay{first: 1, nextIn: 1}
+	if c.srv.saver != nil {
+		c.ho = &handoff{}
+	}
 	c.rejoin = make(chan *wsLink, 1)
 	c.gateUntil = time.Now().Add(gateTimeout)
 }
@@ -140,8 +151,10 @@ func (r *replay) ack(id int64) {
 	if id < r.first {
 		return
 	}
-	k := min(id-r.first+1, int64(r.n))
-	r.drop(int(k))
+	k := min(id-r.first+1, r.pad+int64(r.n))
+	p := min(k, r.pad)
+	r.pad -= p
+	r.drop(int(k - p))
 	r.first += k
 }
 
@@ -238,12 +251,22 @@ func (c *conn) received(m protocol.Message) (dup bool, err error) {
 		c.mu.Unlock()
 	case m.Type == protocol.TypeAck:
 		c.mu.Lock()
-		rb.ack(m.SequenceID)
-		c.madeRoom()
+		if c.ho != nil {
+			c.gotAck(m.SequenceID) // applied once saved
+		} else {
+			rb.ack(m.SequenceID)
+			c.madeRoom()
+		}
 		c.mu.Unlock()
 	case m.Type == protocol.TypeSequence:
 		// The next message is m.SequenceID: at most one past the latest
 		// received, or the client resends nothing it must.
+		if rb.lenient && m.SequenceID > rb.latestIn+1 {
+			c.mu.Lock()
+			rb.latestIn = m.SequenceID - 1
+			c.mu.Unlock()
+		}
+		rb.lenient = false
 		if m.SequenceID < 1 || m.SequenceID > rb.latestIn+1 {
 			return false, errSequence
 		}

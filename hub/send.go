@@ -132,7 +132,8 @@ type outMessage struct {
 	keep    func(*Principal) bool
 	json    []byte
 	msgpack []byte
-	encoded bool // json and msgpack are final: nil means it cannot be encoded
+	encoded bool   // json and msgpack are final: nil means it cannot be encoded
+	pos     uint64 // a positioned entry's (Publish); 0 otherwise
 	failed  error
 }
 
@@ -160,7 +161,19 @@ func (m *outMessage) deliver(s *Server, c *conn) {
 		}
 		*f = b
 	}
-	c.push(*f, frameMessage)
+	c.pushAt(*f, m.pos)
+}
+
+// pushAt pushes a message that carries log position pos (0: none), which
+// hand-off remembers until the client acknowledges it.
+func (c *conn) pushAt(frame []byte, pos uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ok := c.pushLocked(frame, frameMessage)
+	if ok && pos > 0 && c.ho != nil {
+		c.marked(pos)
+	}
+	return ok
 }
 
 // encode encodes m for both protocols at once, for a message that leaves

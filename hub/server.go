@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-kit/log/level"
@@ -59,6 +60,12 @@ type Server struct {
 	logReads  chan struct{}  // a slot per CatchUp read of the Log running (WithCatchUpReads)
 	frames    *frameCache    // what catch-ups encoded; nil without a Log
 	closeOnce sync.Once
+
+	// Hand-off (WithSessionStore): this instance's id as a session owner,
+	// and what saves its sessions; nil without a store.
+	instance  string
+	saver     *saver
+	hardClose atomic.Bool // Close: sessions stay for other instances
 }
 
 // New returns a Server. It starts the heartbeat that pings quiet clients and
@@ -111,6 +118,10 @@ func New(opts ...Option) (*Server, error) {
 		AllowCredentials: true,
 		MaxAge:           600,
 	}).Handler(http.HandlerFunc(s.route))
+	if cfg.sessions != nil {
+		s.instance = newInstanceID()
+		s.saver = newSaver(s)
+	}
 	s.heartbeat.Add(1)
 	go s.beat()
 	if s.relay != nil {
@@ -280,13 +291,20 @@ func (s *Server) finished(c *conn, reason string) {
 	if live {
 		s.tel.connectionClosed(c)
 	}
-	if f := s.cfg.onDisconnected; f != nil && c.opened {
-		// The connection's context is done; its values (the principal) stay.
-		s.hook(c, "OnDisconnected", func() { f(context.WithoutCancel(c.ctx), c.info()) })
+	if c.opened && (s.saver == nil || s.sessionEnded(c)) {
+		s.disconnected(c)
 	}
 	// The token stays known a moment (keepToken): the heartbeat forgets it.
 	if attached {
 		s.conns.Done()
+	}
+}
+
+// disconnected runs the OnDisconnected hook of a connection that ended.
+func (s *Server) disconnected(c *conn) {
+	if f := s.cfg.onDisconnected; f != nil {
+		// The connection's context is done; its values (the principal) stay.
+		s.hook(c, "OnDisconnected", func() { f(context.WithoutCancel(c.ctx), c.info()) })
 	}
 }
 
@@ -332,6 +350,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // and stops the subscription.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
+		s.hardClose.Store(true)
 		attached, pending := s.reg.stop()
 		for _, c := range append(attached, pending...) {
 			c.abort(reasonShutdown)
@@ -341,6 +360,9 @@ func (s *Server) Close() error {
 		s.workers.Wait()
 		s.catchUps.Wait()
 		s.heartbeat.Wait()
+		if s.saver != nil {
+			s.saver.close()
+		}
 		if s.relay != nil {
 			s.relay.close()
 		}

@@ -75,3 +75,13 @@ type Session struct {
 	Epoch    int64  // grows each time another instance claims it
 	Expires  time.Time
 }
+
+// WithSessionStore lets a stateful connection (withStatefulReconnect) move
+// between instances: each instance saves its stateful connections' sessions
+// to st (on connect, on a group change and on each acknowledgement from the
+// client, batched), and a WebSocket that re-attaches to a connection this
+// instance does not hold resumes it from st, with the same connection id,
+// groups and protocol, replaying from the [Log] what it missed (see
+// [WithLog]). Give every instance the same st, Log and options. Defaults to
+// none: such a re-attach gets 404 and the client starts a new connection.
+func WithSessionStore(st SessionStore) Option { return func(c *config) { c.sessions = st } }

@@ -125,14 +125,15 @@ func (f *cutFixture) cut(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// cutProxy forwards TCP connections to a target. cut closes every one at
+// cutProxy forwards TCP connections to a target, which retarget changes.
+// cut closes every one at
 // once, both ways, without a WebSocket close frame, as a network failure
 // does, and holds connections made in the next moment until it is over,
 // as a network that is still down would.
 type cutProxy struct {
 	t      *testing.T
 	ln     net.Listener
-	target string
+	target string // under mu
 
 	mu      sync.Mutex
 	conns   map[net.Conn]struct{}
@@ -193,7 +194,10 @@ func (p *cutProxy) forward(down net.Conn) {
 		case <-p.done:
 		}
 	}
-	up, err := net.Dial("tcp", p.target)
+	p.mu.Lock()
+	target := p.target // after the hold: a retarget during it applies
+	p.mu.Unlock()
+	up, err := net.Dial("tcp", target)
 	if err != nil || !p.track(up) {
 		down.Close()
 		if up != nil {
@@ -238,6 +242,14 @@ func (p *cutProxy) cut(hold time.Duration) {
 			close(ch)
 		})
 	}
+	p.mu.Unlock()
+}
+
+// retarget sends the connections made from now on to target, as a load
+// balancer choosing another instance would.
+func (p *cutProxy) retarget(target string) {
+	p.mu.Lock()
+	p.target = target
 	p.mu.Unlock()
 }
 

@@ -24,24 +24,28 @@ type telemetry struct {
 	// CatchUp.
 	catchUps *prometheus.CounterVec
 	caughtUp prometheus.Counter
+	// Hand-off.
+	handoffs     *prometheus.CounterVec
+	sessionSaves *prometheus.CounterVec
 }
 
 // Reasons a connection ended, the "reason" label of
 // leadupdates_hub_connections_closed_total.
 const (
-	reasonClient    = "client"    // the client closed or went away
-	reasonTimeout   = "timeout"   // no message from the client in time
-	reasonSlow      = "slow"      // its send queue overflowed
-	reasonProtocol  = "protocol"  // malformed or oversize input
-	reasonShutdown  = "shutdown"  // the server shut down
-	reasonHandshake = "handshake" // the handshake failed
-	reasonError     = "error"     // a transport write failed
-	reasonServer    = "server"    // closed by the engine or an application hook
-	reasonAbandoned = "abandoned" // negotiated but never connected
-	reasonDetached  = "detached"  // stateful: its WebSocket dropped and no re-attach came in time
-	reasonUnacked   = "unacked"   // stateful: unacknowledged messages exceeded the replay buffer
-	reasonExpired   = "expired"   // its credential expired (Principal.Expires)
-	reasonRevoked   = "revoked"   // the Revalidator refused its principal
+	reasonClient    = "client"     // the client closed or went away
+	reasonTimeout   = "timeout"    // no message from the client in time
+	reasonSlow      = "slow"       // its send queue overflowed
+	reasonProtocol  = "protocol"   // malformed or oversize input
+	reasonShutdown  = "shutdown"   // the server shut down
+	reasonHandshake = "handshake"  // the handshake failed
+	reasonError     = "error"      // a transport write failed
+	reasonServer    = "server"     // closed by the engine or an application hook
+	reasonAbandoned = "abandoned"  // negotiated but never connected
+	reasonDetached  = "detached"   // stateful: its WebSocket dropped and no re-attach came in time
+	reasonUnacked   = "unacked"    // stateful: unacknowledged messages exceeded the replay buffer
+	reasonExpired   = "expired"    // its credential expired (Principal.Expires)
+	reasonRevoked   = "revoked"    // the Revalidator refused its principal
+	reasonHandedOff = "handed_off" // stateful: another instance resumed it
 )
 
 func newTelemetry(f *promreg.Factory) *telemetry {
@@ -98,6 +102,14 @@ func newTelemetry(f *promreg.Factory) *telemetry {
 			Name: "leadupdates_hub_catchup_messages_total",
 			Help: "Messages CatchUp replayed from the log, one per connection (also counted in leadupdates_hub_messages_sent_total).",
 		}),
+		handoffs: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "leadupdates_hub_handoffs_total",
+			Help: "Stateful connections moving between instances, by result (resumed: resumed here from another instance; taken: this instance's copy was resumed elsewhere; forbidden: another user's token; error: the session store failed).",
+		}, []string{"result"}),
+		sessionSaves: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "leadupdates_hub_session_saves_total",
+			Help: "Batched saves of stateful connections' sessions to the session store, by result (ok, error).",
+		}, []string{"result"}),
 	}
 }
 

@@ -23,6 +23,10 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	var c *conn
 	if r.URL.Query().Has("id") {
+		if c := s.reg.byToken(r.URL.Query().Get("id")); s.cfg.sessions != nil && (c == nil || c.ctx.Err() != nil) {
+			s.serveHandoff(w, r) // another instance's connection, maybe
+			return
+		}
 		var ok bool
 		if c, ok = s.lookup(w, r); !ok {
 			return
@@ -39,7 +43,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	resume, ok := s.bind(w, c, WebSockets)
-	if !ok {
+	if !ok || resume && s.cfg.sessions != nil && !s.reclaim(w, r, c) {
 		return
 	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
@@ -73,26 +77,30 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	// Return from the handler: the hijacked connection needs none of it, and
 	// the request and the handler's grown stack would otherwise stay for the
 	// connection's life.
-	s.spawn(func() {
-		s.serve(c)
-		// Let the queue, ending with the Close message, drain; then close.
-		t := time.NewTimer(s.cfg.writeTimeout)
-		select {
-		case <-c.drained:
-		case <-t.C:
-		}
-		t.Stop()
-		c.mu.Lock()
-		l := c.link // closing: no re-attach replaces it any more
-		c.mu.Unlock()
-		if l != nil {
-			_ = l.ws.Close(websocket.StatusNormalClosure, "")
-		}
-		c.finish()
-		// Closing now, nothing starts another flush: wait for the last
-		// one, and for the write timer if it fired.
-		c.wsWriters.Wait()
-	})
+	s.spawn(func() { s.serveWebSocketConn(c) })
+}
+
+// serveWebSocketConn serves an attached WebSocket connection until it
+// ends, then closes its WebSocket.
+func (s *Server) serveWebSocketConn(c *conn) {
+	s.serve(c)
+	// Let the queue, ending with the Close message, drain; then close.
+	t := time.NewTimer(s.cfg.writeTimeout)
+	select {
+	case <-c.drained:
+	case <-t.C:
+	}
+	t.Stop()
+	c.mu.Lock()
+	l := c.link // closing: no re-attach replaces it any more
+	c.mu.Unlock()
+	if l != nil {
+		_ = l.ws.Close(websocket.StatusNormalClosure, "")
+	}
+	c.finish()
+	// Closing now, nothing starts another flush: wait for the last
+	// one, and for the write timer if it fired.
+	c.wsWriters.Wait()
 }
 
 // readBufferSize is the inbound buffer of a WebSocket connection, on top of
