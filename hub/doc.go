@@ -22,7 +22,10 @@
 // and groups and buffers what is sent to it, the client re-attaches, and
 // each side resends what the other has not acknowledged, so that every
 // message arrives once and in order ([WithStatefulReconnect] sets the
-// window and the buffer).
+// window and the buffer). With a [SessionStore] ([WithSessionStore],
+// hub/pgsession) and a Log, a client that re-attaches to another instance
+// resumes its connection there, and every entry of the log reaches it, in
+// order, at least once (drop duplicates by position).
 //
 // A first program:
 //

@@ -219,9 +219,12 @@ func (c *conn) session(now time.Time) (Session, bool) {
 // sessionChanged saves c's session soon, if it has one: its groups
 // changed.
 func (c *conn) sessionChanged() {
+	if c.srv.saver == nil {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.ho != nil && c.srv.saver != nil {
+	if c.ho != nil {
 		c.srv.saver.mark(c)
 	}
 }
