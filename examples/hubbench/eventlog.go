@@ -176,6 +176,8 @@ func runEventLog(c elConfig, out, logs io.Writer) (elResult, error) {
 			}
 		})
 	}
+	pid := srv.cmd.Process.Pid
+	u0 := sample(pid)
 	start := time.Now()
 	for i := range want {
 		time.Sleep(time.Until(start.Add(time.Duration(float64(i) / c.rate * float64(time.Second)))))
@@ -208,8 +210,9 @@ func runEventLog(c elConfig, out, logs io.Writer) (elResult, error) {
 	res.Deliveries = len(lat)
 	slices.Sort(lat)
 	res.P50, res.P99, res.Max = pct(lat, 0.50), pct(lat, 0.99), pct(lat, 1)
-	fmt.Fprintf(out, "  %d events at %.1f/s, %d deliveries, %d lost; commit → client p50 %v, p99 %v, max %v\n",
-		res.Events, res.Rate, res.Deliveries, res.Lost, res.P50.Round(time.Microsecond), res.P99.Round(time.Microsecond), res.Max.Round(time.Microsecond))
+	fmt.Fprintf(out, "  %d events at %.1f/s, %d deliveries, %d lost; commit → client p50 %v, p99 %v, max %v\n  %s\n",
+		res.Events, res.Rate, res.Deliveries, res.Lost, res.P50.Round(time.Microsecond), res.P99.Round(time.Microsecond), res.Max.Round(time.Microsecond),
+		u0.since(pid))
 
 	// Phase 2: one client catches up on c.catchup events.
 	head, err := fill(ctx, l, &nextLead, c.catchup)
@@ -220,7 +223,9 @@ func runEventLog(c elConfig, out, logs io.Writer) (elResult, error) {
 	if err != nil {
 		return res, err
 	}
+	u0 = sample(pid)
 	t, got, err := one[0].catchUp(head-uint64(c.catchup), catchUpLimit)
+	cpu := u0.since(pid)
 	one[0].Close()
 	if err != nil {
 		return res, err
@@ -229,7 +234,7 @@ func runEventLog(c elConfig, out, logs io.Writer) (elResult, error) {
 		return res, fmt.Errorf("one client caught up on %d events, want %d", got, c.catchup)
 	}
 	res.CatchUp, res.CatchUpTime = got, t
-	fmt.Fprintf(out, "catch-up, one client: %d events in %v = %.0f events/s\n", got, t.Round(time.Millisecond), float64(got)/t.Seconds())
+	fmt.Fprintf(out, "catch-up, one client: %d events in %v = %.0f events/s\n  %s\n", got, t.Round(time.Millisecond), float64(got)/t.Seconds(), cpu)
 
 	// Phase 3: c.resumers clients catch up on c.resumeEvents each, at once.
 	rs, err := dialAll(hc, c.resumers)
@@ -250,10 +255,12 @@ func runEventLog(c elConfig, out, logs io.Writer) (elResult, error) {
 			missing[i] = c.resumeEvents - got
 		})
 	}
+	u0 = sample(pid)
 	wall := time.Now()
 	close(gate)
 	rwg.Wait()
 	res.ResumeWall = time.Since(wall)
+	cpu = u0.since(pid)
 	for _, r := range rs {
 		r.Close()
 	}
@@ -267,9 +274,9 @@ func runEventLog(c elConfig, out, logs io.Writer) (elResult, error) {
 	res.Resumers, res.ResumeEach = c.resumers, c.resumeEvents
 	res.ResumeP50, res.ResumeP99 = pct(times, 0.5), pct(times, 0.99)
 	total := c.resumers * c.resumeEvents
-	fmt.Fprintf(out, "catch-up, %d clients at once: %d events each, %d in all in %v = %.0f events/s; per client p50 %v, p99 %v; missing %d\n",
+	fmt.Fprintf(out, "catch-up, %d clients at once: %d events each, %d in all in %v = %.0f events/s; per client p50 %v, p99 %v; missing %d\n  %s\n",
 		c.resumers, c.resumeEvents, total, res.ResumeWall.Round(time.Millisecond), float64(total)/res.ResumeWall.Seconds(),
-		res.ResumeP50.Round(time.Millisecond), res.ResumeP99.Round(time.Millisecond), res.ResumeMissing)
+		res.ResumeP50.Round(time.Millisecond), res.ResumeP99.Round(time.Millisecond), res.ResumeMissing, cpu)
 	return res, nil
 }
 
@@ -552,4 +559,48 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 		fmt.Fprintln(p.w, p.prefix+l)
 	}
 	return len(b), nil
+}
+
+// usage is a phase's CPU: the machine's busy time (all processes, our
+// PostgreSQL's backends and other tenants included), the example server's
+// and this tool's.
+type usage struct {
+	busy, total, server, tool int64 // ns
+	at                        time.Time
+}
+
+func sample(pid int) usage {
+	u := usage{at: time.Now(), tool: cpuNanos(), server: procCPU(pid)}
+	u.busy, u.total, _ = machineCPU()
+	return u
+}
+
+// since describes the CPU used from u0 to now.
+func (u0 usage) since(pid int) string {
+	u := sample(pid)
+	wall := u.at.Sub(u0.at).Seconds()
+	ncpu := float64(u.total-u0.total) / 1e9 / wall
+	return fmt.Sprintf("machine %.0f%% busy of %.0f CPUs; example server %.2f CPU-s, this tool %.2f CPU-s over %.1f s",
+		100*float64(u.busy-u0.busy)/float64(u.total-u0.total), ncpu,
+		float64(u.server-u0.server)/1e9, float64(u.tool-u0.tool)/1e9, wall)
+}
+
+// procCPU is a process's user+system time from /proc/<pid>/stat, in ns.
+func procCPU(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command (which may hold spaces) start after ")".
+	_, rest, ok := bytes.Cut(b, []byte(") "))
+	if !ok {
+		return 0
+	}
+	f := strings.Fields(string(rest))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return (ut + st) * (int64(1e9) / clockTicks)
 }
