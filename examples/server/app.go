@@ -23,6 +23,7 @@ import (
 	"github.com/leadupdates/leadupdates/examples/server/internal/workflow"
 	"github.com/leadupdates/leadupdates/hub"
 	"github.com/leadupdates/leadupdates/hub/jwtauth"
+	"github.com/leadupdates/leadupdates/hub/pgsession"
 	"github.com/leadupdates/leadupdates/hub/redisbackplane"
 	"github.com/leadupdates/leadupdates/interceptor"
 	"github.com/leadupdates/leadupdates/metrics"
@@ -144,6 +145,20 @@ func build(ctx context.Context, c config, stderr io.Writer) (_ *app, err error) 
 	}
 	if a.log != nil { // the hub method CatchUp replays the log
 		hubOpts = append(hubOpts, hub.WithLog(notify.NewHubLog(a.log, notifyOpts...)))
+		// On PostgreSQL the instances also share their stateful
+		// connections' sessions: a client re-attaching to another instance
+		// (no sticky sessions) resumes there, the log replaying what it missed.
+		if c.dbURL != "" {
+			sqlDB, err := a.db.DB()
+			if err != nil {
+				return nil, err
+			}
+			st, err := pgsession.New(ctx, sqlDB)
+			if err != nil {
+				return nil, err
+			}
+			hubOpts = append(hubOpts, hub.WithSessionStore(st))
+		}
 	}
 	if c.redisURL != "" {
 		bp, err := a.backplane(ctx, reg)

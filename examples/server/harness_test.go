@@ -187,6 +187,12 @@ type client struct {
 // listen connects a real @microsoft/signalr client to s with tok.
 func listen(t *testing.T, s *server, tok, protocol string) *client {
 	t.Helper()
+	return listenWith(t, s, tok, protocol)
+}
+
+// listenWith is listen with extra environment for listen.mjs (STATEFUL=1).
+func listenWith(t *testing.T, s *server, tok, protocol string, env ...string) *client {
+	t.Helper()
 	dir, err := filepath.Abs("../../hub/testdata/client/node_modules/@microsoft/signalr")
 	if err != nil {
 		t.Fatal(err)
@@ -196,6 +202,7 @@ func listen(t *testing.T, s *server, tok, protocol string) *client {
 	}
 	cmd := exec.Command("node", "testdata/listen.mjs")
 	cmd.Env = append(os.Environ(), "HUB_URL="+s.url("/leadupdates"), "TOKEN="+tok, "PROTOCOL="+protocol, "SIGNALR_CLIENT="+dir)
+	cmd.Env = append(cmd.Env, env...)
 	c := &client{cmd: cmd, out: newLines(), done: make(chan struct{})}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -229,12 +236,13 @@ func listen(t *testing.T, s *server, tok, protocol string) *client {
 
 // event is one line of listen.mjs.
 type event struct {
-	State  string          `json:"state"`
-	Method string          `json:"method"`
-	M      json.RawMessage `json:"m"`
-	Joined *int64          `json:"joined"`
-	Left   *int64          `json:"left"`
-	JoinE  string          `json:"joinError"`
+	State        string          `json:"state"`
+	Method       string          `json:"method"`
+	M            json.RawMessage `json:"m"`
+	Joined       *int64          `json:"joined"`
+	Left         *int64          `json:"left"`
+	JoinE        string          `json:"joinError"`
+	ConnectionID string          `json:"connectionId"` // STATEFUL=1
 	// The answer to {"catchup": position}.
 	CaughtUp   *catchUpRes `json:"caughtUp"`
 	CatchUpErr string      `json:"catchUpError"`

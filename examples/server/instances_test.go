@@ -1,10 +1,18 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
+	stdlog "log"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -147,4 +155,56 @@ func TestEventLogOff(t *testing.T) {
 			t.Error("the log's table was created with -event-log=false")
 		}
 	})
+}
+
+// TestStatefulClientResumesOnAnotherInstance: behind a balancer without
+// sticky sessions, a real client with stateful reconnect is on instance A
+// while writes stream in through A; A is killed (SIGKILL) and the balancer
+// sends the client's re-attach to B, which never held the connection. B
+// resumes it from the shared session store — same connection id, no
+// reconnect seen by the application — and replays from the log what A had
+// not delivered: after de-duplication by position the client holds exactly
+// the log, including what is written through B afterwards.
+func TestStatefulClientResumesOnAnotherInstance(t *testing.T) {
+	dbURL := testdb.PostgresURL(t)
+	a := startServer(t, "127.0.0.1:0", "-db", dbURL)
+	bsrv := startServer(t, "127.0.0.1:0", "-db", dbURL)
+	var target atomic.Pointer[url.URL]
+	target.Store(&url.URL{Scheme: "http", Host: a.addr})
+	lb := httptest.NewServer(&httputil.ReverseProxy{
+		Rewrite:       func(r *httputil.ProxyRequest) { r.SetURL(target.Load()) },
+		FlushInterval: -1,
+		ErrorLog:      stdlog.New(io.Discard, "", 0),
+	})
+	defer lb.Close()
+	front := &server{addr: strings.TrimPrefix(lb.URL, "http://")}
+	admin := issue(t, "ann", "admin")
+	c := listenWith(t, front, admin, "json", "STATEFUL=1")
+	idLine := c.next(t, 30*time.Second, func(e event) bool { return e.ConnectionID != "" })
+
+	stop := make(chan struct{})
+	n, wait := burst(a, admin, 2, stop)
+	waitUntil(t, 60*time.Second, "writes confirmed", func() bool { return n.confirmed.Load() >= 30 })
+	target.Store(&url.URL{Scheme: "http", Host: bsrv.addr})
+	a.cmd.Process.Kill()
+	<-a.exited
+	close(stop)
+	wait()
+
+	after := bsrv.create(t, admin, map[string]any{"name": "After"})
+	db := openTestDB(t, dbURL)
+	var got []logged
+	waitUntil(t, 60*time.Second, "the client has the write through B", func() bool {
+		got = c.positions(t)
+		return slices.ContainsFunc(got, func(l logged) bool { return l.Type == "NEW_LEAD" && l.LeadID == after.ID })
+	})
+	log := waitStamped(t, db)
+	checkAgainstLog(t, "stateful client", got, log)
+	for _, line := range c.out.rest() {
+		var e event
+		if json.Unmarshal([]byte(line), &e) == nil && (e.State == "reconnecting" || e.State == "reconnected" || e.State == "closed") {
+			t.Errorf("the application saw %q: the connection was not resumed", line)
+		}
+	}
+	t.Logf("connection %s resumed on B; %d events logged, %d received (%d distinct)", idLine.ConnectionID, len(log), len(got), len(dedupe(got)))
 }

@@ -14,11 +14,18 @@ const signalR = require("@microsoft/signalr");
 const { MessagePackHubProtocol } = require("@microsoft/signalr-protocol-msgpack");
 
 const out = (v) => process.stdout.write(JSON.stringify(v) + "\n");
+// STATEFUL=1: WebSockets with withStatefulReconnect(), so that a broken
+// socket re-attaches to the same connection (a {"connectionId"} line
+// follows "connected").
+const stateful = process.env.STATEFUL === "1";
 let b = new signalR.HubConnectionBuilder()
-  .withUrl(process.env.HUB_URL, { accessTokenFactory: () => process.env.TOKEN })
+  .withUrl(process.env.HUB_URL, stateful
+    ? { transport: signalR.HttpTransportType.WebSockets, accessTokenFactory: () => process.env.TOKEN }
+    : { accessTokenFactory: () => process.env.TOKEN })
   .withAutomaticReconnect({ nextRetryDelayInMilliseconds: (ctx) => (ctx.elapsedMilliseconds < 60000 ? 250 : null) })
   .configureLogging(signalR.LogLevel.None);
 if (process.env.PROTOCOL === "messagepack") b = b.withHubProtocol(new MessagePackHubProtocol());
+if (stateful) b = b.withStatefulReconnect();
 const c = b.build();
 for (const method of ["ReceiveLeadUpdate", "ReceiveMetricsUpdate", "ReceiveReload"]) {
   c.on(method, (m) => out({ method, m: { ...m, timestamp: String(m.timestamp) } }));
@@ -28,6 +35,7 @@ c.onreconnected(() => out({ state: "reconnected" }));
 c.onclose((e) => { out({ state: "closed", error: e ? String(e) : "" }); process.exit(0); });
 await c.start();
 out({ state: "connected" });
+if (stateful) out({ connectionId: c.connectionId });
 
 const rl = readline.createInterface({ input: process.stdin });
 rl.on("line", async (line) => {
