@@ -107,11 +107,13 @@ func minFrame(p protocol.Protocol) int {
 	return min(len(c), len(i))
 }
 
-// unackedBound is Session.Unacked for c: how many counted messages c may
-// have sent beyond what the client acknowledged and was saved. c.mu is
-// held.
-func (c *conn) unackedBound() int64 {
-	return c.rb.pad + int64(c.srv.cfg.replayBuffer/minFrame(c.protocol()))
+// unackedBound is Session.Unacked for c when acked is saved: how many
+// counted messages c may have sent beyond acked. Those are padding it
+// still owes beyond acked, and frames of its replay buffer. c.mu is held.
+func (c *conn) unackedBound(acked int64) int64 {
+	rb := c.rb
+	pad := min(rb.pad, max(0, rb.first+rb.pad-1-acked))
+	return pad + int64(c.srv.cfg.replayBuffer/minFrame(c.protocol()))
 }
 
 // marked records that the frame just pushed carried log position pos.
@@ -211,7 +213,7 @@ func (c *conn) session(now time.Time) (Session, bool) {
 	h.last = now
 	return Session{
 		TokenHash: HashToken(c.token), ConnectionID: c.id, UserID: c.principal.ID, Protocol: c.protocol().Name(),
-		Groups: groups, Acked: acked, Unacked: c.unackedBound(), Position: h.resumePosition(acked),
+		Groups: groups, Acked: acked, Unacked: c.unackedBound(acked), Position: h.resumePosition(acked),
 		Received: c.rb.latestIn, Owner: c.srv.instance, Epoch: h.epoch, Expires: now.Add(2 * c.srv.cfg.reattachWindow),
 	}, true
 }
