@@ -44,7 +44,7 @@ func dsn() string {
 }
 
 // newStore returns a Store over a table of its own, dropped at the end.
-func newStore(t *testing.T) (*pgsession.Store, *sql.DB, string) {
+func newStore(t testing.TB) (*pgsession.Store, *sql.DB, string) {
 	t.Helper()
 	db, err := sql.Open("pgx", dsn())
 	if err != nil {
@@ -199,5 +199,46 @@ func TestBadTable(t *testing.T) {
 	defer db.Close()
 	if _, err := pgsession.New(t.Context(), db, pgsession.WithTable("x; DROP TABLE y")); err == nil {
 		t.Fatal("a table name that is not an identifier was accepted")
+	}
+}
+
+// BenchmarkSave measures one batched Save of n sessions, as an instance's
+// saver makes every 100 ms, into a table already holding them (updates).
+func BenchmarkSave(b *testing.B) {
+	for _, n := range []int{1, 100, 1000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			st, _, _ := newStore(b)
+			ss := make([]hub.Session, n)
+			for i := range ss {
+				ss[i] = session(fmt.Sprint(i), "one", 0)
+			}
+			if err := st.Save(b.Context(), ss); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				if err := st.Save(b.Context(), ss); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/float64(n), "µs/session")
+		})
+	}
+}
+
+// BenchmarkClaim measures a re-attach's Claim on another instance.
+func BenchmarkClaim(b *testing.B) {
+	st, _, _ := newStore(b)
+	s := session("tok", "one", 0)
+	if err := st.Save(b.Context(), []hub.Session{s}); err != nil {
+		b.Fatal(err)
+	}
+	owners := []string{"one", "two"}
+	i := 0
+	for b.Loop() {
+		i++
+		if _, err := st.Claim(b.Context(), s.TokenHash, "alice", owners[i%2], time.Now().Add(time.Minute)); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
