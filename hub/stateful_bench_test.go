@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -29,7 +30,9 @@ import (
 //     difference is the hub's) and deliveries per second of a burst of 100
 //     broadcasts of a ~300-byte update, with the clients asking for stateful
 //     reconnect (acknowledging once a second, as @microsoft/signalr does)
-//     and without, four rounds each, interleaved (best and median);
+//     and without, four rounds each, interleaved (best and median), and the
+//     process's CPU time per delivery in the burst (median), which varies
+//     less than the rates when other work shares the machine;
 //
 //   - resume time: every client's WebSocket is cut at once, right after a
 //     broadcast none has acknowledged, and each re-attaches at once; from the
@@ -44,7 +47,7 @@ func BenchmarkStatefulReconnect(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("BENCH_CLIENTS")); err == nil && v > 0 {
 		n = v
 	}
-	type figures struct{ perConn, rate float64 }
+	type figures struct{ perConn, rate, cpu float64 }
 	res := map[bool][]figures{}
 	var (
 		resume  []time.Duration
@@ -53,23 +56,24 @@ func BenchmarkStatefulReconnect(b *testing.B) {
 	for range b.N {
 		for i := range 2 * rounds {
 			stateful := i%2 == 1
-			per, rate := benchDeliveries(b, stateful, n, m)
-			res[stateful] = append(res[stateful], figures{per, rate})
+			per, rate, cpu := benchDeliveries(b, stateful, n, m)
+			res[stateful] = append(res[stateful], figures{per, rate, cpu})
 		}
 		resume, cutTook = benchResume(b, n)
 	}
 	// The machine is shared: report the best and the median of the rounds.
-	stat := func(fs []figures) (mem, best, median float64) {
-		mems, rates := []float64{}, []float64{}
+	stat := func(fs []figures) (mem, best, median, cpu float64) {
+		mems, rates, cpus := []float64{}, []float64{}, []float64{}
 		for _, f := range fs {
-			mems, rates = append(mems, f.perConn), append(rates, f.rate)
+			mems, rates, cpus = append(mems, f.perConn), append(rates, f.rate), append(cpus, f.cpu)
 		}
 		slices.Sort(mems)
 		slices.Sort(rates)
-		return mems[len(mems)/2], rates[len(rates)-1], rates[len(rates)/2]
+		slices.Sort(cpus)
+		return mems[len(mems)/2], rates[len(rates)-1], rates[len(rates)/2], cpus[len(cpus)/2]
 	}
-	offMem, offRate, offMedian := stat(res[false])
-	onMem, onRate, onMedian := stat(res[true])
+	offMem, offRate, offMedian, offCPU := stat(res[false])
+	onMem, onRate, onMedian, onCPU := stat(res[true])
 	slices.Sort(resume)
 	pct := func(p float64) time.Duration { return resume[min(len(resume)-1, int(p*float64(len(resume))))] }
 	w := os.Stdout
@@ -78,10 +82,12 @@ func BenchmarkStatefulReconnect(b *testing.B) {
 	fmt.Fprintf(w, "%-28s %12.0f %12.0f %+12.0f  (median; goal: <= +8192)\n", "idle bytes per connection", offMem, onMem, onMem-offMem)
 	fmt.Fprintf(w, "%-28s %12.0f %12.0f %+11.1f%%  (best; goal: >= -10%%)\n", "deliveries per second", offRate, onRate, 100*(onRate-offRate)/offRate)
 	fmt.Fprintf(w, "%-28s %12.0f %12.0f %+11.1f%%  (median)\n", "deliveries per second", offMedian, onMedian, 100*(onMedian-offMedian)/offMedian)
+	fmt.Fprintf(w, "%-28s %12.2f %12.2f %+11.1f%%  (median; hub and clients)\n", "CPU µs per delivery", offCPU, onCPU, 100*(onCPU-offCPU)/offCPU)
 	fmt.Fprintf(w, "resume after %d clients are cut at once (closing them all took %v): p50 %v, p99 %v, max %v\n\n",
 		len(resume), cutTook.Round(time.Millisecond/10), pct(0.50).Round(time.Millisecond/10), pct(0.99).Round(time.Millisecond/10), resume[len(resume)-1].Round(time.Millisecond/10))
 	b.ReportMetric(onMem-offMem, "extra-B/conn")
 	b.ReportMetric(100*(onRate-offRate)/offRate, "rate-%")
+	b.ReportMetric(100*(onCPU-offCPU)/offCPU, "cpu-%")
 	b.ReportMetric(float64(pct(0.99).Microseconds())/1000, "resume-p99-ms")
 }
 
@@ -207,9 +213,10 @@ func heapAndStacks() float64 {
 	return float64(ms.HeapAlloc + ms.StackInuse)
 }
 
-// benchDeliveries returns the idle bytes per connection and the deliveries
-// per second of a burst of m broadcasts to n clients.
-func benchDeliveries(b *testing.B, stateful bool, n, m int) (perConn, rate float64) {
+// benchDeliveries returns the idle bytes per connection, and the deliveries
+// per second and the process's CPU µs per delivery of a burst of m
+// broadcasts to n clients.
+func benchDeliveries(b *testing.B, stateful bool, n, m int) (perConn, rate, cpu float64) {
 	h := newBenchHub(b)
 	defer h.close()
 	var total atomic.Int64
@@ -221,6 +228,7 @@ func benchDeliveries(b *testing.B, stateful bool, n, m int) (perConn, rate float
 	perConn = (heapAndStacks() - before) / float64(n)
 
 	want := int64(n * m)
+	cpu0 := cpuTime()
 	start := time.Now()
 	for range m {
 		h.s.All().Send("ReceiveLeadUpdate", benchPayload)
@@ -233,11 +241,19 @@ func benchDeliveries(b *testing.B, stateful bool, n, m int) (perConn, rate float
 		time.Sleep(time.Millisecond)
 	}
 	rate = float64(want) / time.Since(start).Seconds()
+	cpu = float64((cpuTime() - cpu0).Microseconds()) / float64(want)
 	for _, c := range cs {
 		c.conn.Close()
 		<-c.done
 	}
-	return perConn, rate
+	return perConn, rate, cpu
+}
+
+// cpuTime is the process's user and system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // benchResume cuts n stateful clients at once after a broadcast none has
