@@ -113,7 +113,11 @@ func minFrame(p protocol.Protocol) int {
 func (c *conn) unackedBound(acked int64) int64 {
 	rb := c.rb
 	pad := min(rb.pad, max(0, rb.first+rb.pad-1-acked))
-	return pad + int64(c.srv.cfg.replayBuffer/minFrame(c.protocol()))
+	per := c.srv.saver.minJSON
+	if c.protocol().Binary() {
+		per = c.srv.saver.minMsgpack
+	}
+	return pad + int64(c.srv.cfg.replayBuffer/per)
 }
 
 // marked records that the frame just pushed carried log position pos.

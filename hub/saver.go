@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/go-kit/log/level"
+	"github.com/leadupdates/leadupdates/hub/internal/protocol"
 	"github.com/leadupdates/leadupdates/internal/ratelog"
 )
 
@@ -20,6 +21,8 @@ import (
 type saver struct {
 	s    *Server
 	warn *ratelog.Logger
+	// minJSON and minMsgpack are minFrame of each protocol.
+	minJSON, minMsgpack int
 
 	mu    sync.Mutex
 	dirty map[*conn]struct{}
@@ -44,11 +47,13 @@ func newInstanceID() string {
 
 func newSaver(s *Server) *saver {
 	sv := &saver{
-		s:     s,
-		warn:  ratelog.New(level.Warn(s.cfg.logger), time.Second),
-		dirty: map[*conn]struct{}{},
-		wake:  make(chan struct{}, 1),
-		stop:  make(chan struct{}),
+		s:          s,
+		warn:       ratelog.New(level.Warn(s.cfg.logger), time.Second),
+		minJSON:    minFrame(protocol.JSON),
+		minMsgpack: minFrame(protocol.MessagePack),
+		dirty:      map[*conn]struct{}{},
+		wake:       make(chan struct{}, 1),
+		stop:       make(chan struct{}),
 	}
 	sv.done.Add(1)
 	go sv.loop()

@@ -77,11 +77,23 @@ type Session struct {
 }
 
 // WithSessionStore lets a stateful connection (withStatefulReconnect) move
-// between instances: each instance saves its stateful connections' sessions
-// to st (on connect, on a group change and on each acknowledgement from the
-// client, batched), and a WebSocket that re-attaches to a connection this
-// instance does not hold resumes it from st, with the same connection id,
-// groups and protocol, replaying from the [Log] what it missed (see
-// [WithLog]). Give every instance the same st, Log and options. Defaults to
+// between instances behind a load balancer without sticky sessions: each
+// instance saves its stateful connections' sessions to st (on connect, on a
+// group change, on each Ack from the client and once a window while
+// attached; batched, one Save per 100 ms at most, never on a send), and a
+// WebSocket re-attaching to a connection this instance does not hold claims
+// it from st and resumes it here, with the same connection id, protocol and
+// groups, for the same user only (another gets 403). It replays from the
+// [Log] what the connection may have missed (see [WithLog]; without one,
+// what was sent during the cut is lost): every logged entry then reaches
+// the client, in order, at least once; clients drop duplicates by
+// position, as after CatchUp. OnConnected does not run again (it is the same
+// logical connection); OnDisconnected runs once, on the instance where the
+// connection ends. A client message the old instance handled after its last
+// save runs again. An instance applies an Ack to its replay buffer only once
+// saved, so a store that is down holds the buffer until it overflows
+// (the client then reconnects as a new connection). [Server.Close] leaves
+// the sessions for clients to resume on other instances; Shutdown ends
+// them. Give every instance the same st, Log and options. Defaults to
 // none: such a re-attach gets 404 and the client starts a new connection.
 func WithSessionStore(st SessionStore) Option { return func(c *config) { c.sessions = st } }
