@@ -48,6 +48,20 @@ function build(v, { reconnect = [0, 200, 500, 1000] } = {}) {
   return c;
 }
 
+// start starts c, again if it fails: the cut that points the proxy at an
+// instance may break the socket the client's fetch keeps alive for its
+// negotiate (which must reach the instance its WebSocket does).
+async function start(c) {
+  for (let i = 0; ; i++) {
+    try {
+      return await c.start();
+    } catch (e) {
+      if (i >= 3) throw e;
+      await sleep(100);
+    }
+  }
+}
+
 async function until(c, pos, ms = 20000) {
   const deadline = Date.now() + ms;
   while (!c.received.includes(pos)) {
@@ -114,7 +128,7 @@ for (const v of variants.filter((v) => !process.env.ONLY || v.name === process.e
   await check(n("resumes on the other instance and back: every entry once after de-dup by position, in order, same id and groups"), async () => {
     await ctl("/ctl/switch?to=1&hold=0");
     const c = build(v);
-    await c.start();
+    await start(c);
     try {
       const id = c.connectionId;
       const lead = nextLead++;
@@ -173,7 +187,7 @@ for (const v of variants.filter((v) => !process.env.ONLY || v.name === process.e
   await check(n("there and straight back, while the first instance still holds its copy: it resumes from the store, never from its copy"), async () => {
     await ctl("/ctl/switch?to=1&hold=0");
     const c = build(v);
-    await c.start();
+    await start(c);
     try {
       const id = c.connectionId;
       const want = await publish(20);
@@ -201,7 +215,7 @@ for (const v of variants.filter((v) => !process.env.ONLY || v.name === process.e
   await check(n("what the client sends across the hand-off runs on the new instance"), async () => {
     await ctl("/ctl/switch?to=1&hold=0");
     const c = build(v);
-    await c.start();
+    await start(c);
     try {
       const id = c.connectionId;
       const [a, b, d] = [nextLead++, nextLead++, nextLead++];
@@ -226,7 +240,7 @@ for (const v of variants.filter((v) => !process.env.ONLY || v.name === process.e
   await check(n("a re-attach with another user's token is refused: a new connection"), async () => {
     await ctl("/ctl/switch?to=1&hold=0");
     const c = build(v);
-    await c.start();
+    await start(c);
     try {
       const id = c.connectionId;
       await sleep(300); // its session is saved
