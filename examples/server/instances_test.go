@@ -185,6 +185,12 @@ func TestStatefulClientResumesOnAnotherInstance(t *testing.T) {
 	stop := make(chan struct{})
 	n, wait := burst(a, admin, 2, stop)
 	waitUntil(t, 60*time.Second, "writes confirmed", func() bool { return n.confirmed.Load() >= 30 })
+	db := openTestDB(t, dbURL)
+	waitUntil(t, 30*time.Second, "A saved the connection's session", func() bool {
+		var k int64
+		db.Raw(`SELECT count(*) FROM hub_sessions WHERE connection_id = ?`, idLine.ConnectionID).Scan(&k)
+		return k == 1
+	})
 	target.Store(&url.URL{Scheme: "http", Host: bsrv.addr})
 	a.cmd.Process.Kill()
 	<-a.exited
@@ -192,7 +198,6 @@ func TestStatefulClientResumesOnAnotherInstance(t *testing.T) {
 	wait()
 
 	after := bsrv.create(t, admin, map[string]any{"name": "After"})
-	db := openTestDB(t, dbURL)
 	var got []logged
 	waitUntil(t, 60*time.Second, "the client has the write through B", func() bool {
 		got = c.positions(t)
