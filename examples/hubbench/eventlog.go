@@ -134,9 +134,15 @@ func runEventLog(c elConfig, out, logs io.Writer) (elResult, error) {
 	if err != nil {
 		return res, err
 	}
-	if sqlDB, err := db.DB(); err == nil {
-		defer sqlDB.Close()
+	sqlDB, err := db.DB()
+	if err != nil {
+		return res, err
 	}
+	defer sqlDB.Close()
+	// Keep the writers' connections: database/sql keeps 2 idle by default,
+	// and a new PostgreSQL connection per transaction would cost the
+	// machine more than the transaction.
+	sqlDB.SetMaxIdleConns(elWriters + 4)
 	l, err := eventlog.Open(ctx, db)
 	if err != nil {
 		return res, err
