@@ -405,6 +405,15 @@ func (a *app) serve(ctx context.Context, stdout io.Writer, ready chan<- string) 
 		host = fmt.Sprintf("localhost:%d", tcp.Port)
 	}
 	fmt.Fprintf(stdout, "leadupdates example server on http://%s (database: %s)\n", host, a.dbDesc)
+	if a.log != nil {
+		retention := "kept forever"
+		if a.cfg.eventRetention > 0 {
+			retention = "kept " + a.cfg.eventRetention.String()
+		}
+		fmt.Fprintf(stdout, "event log: table lead_events, events %s; clients catch up with CatchUp(position)\n", retention)
+	} else {
+		fmt.Fprintln(stdout, "event log: off (in-memory delivery, no catch-up or history)")
+	}
 	fmt.Fprintf(stdout, "hub: http://%s%s\n", host, a.hub.Path())
 	// A demo admin token only when the secret is this run's own (a token
 	// for nothing else) or when asked for: with a configured secret it
