@@ -8,52 +8,26 @@
 // SMALL_URL is the same with a send queue of 4 messages (16 KB for Long
 // Polling).
 import * as signalR from "@microsoft/signalr";
-import { MessagePackHubProtocol } from "@microsoft/signalr-protocol-msgpack";
-import { assert, check as checkWithin, withTimeout } from "./cases.mjs";
+import { assert, check as checkWithin } from "./cases.mjs";
+import { build as buildClient, ctl as ctlAt, position, untilPosition, variants } from "./hubclient.mjs";
 
 const HUB = process.env.HUB_URL;
 const SMALL = process.env.SMALL_URL;
 const T = signalR.HttpTransportType;
 
-const variants = [
-  { name: "json", msgpack: false },
-  { name: "msgpack", msgpack: true },
-];
-
 const check = (name, fn) => checkWithin(name, fn, 60000);
 
+// build also records into c.reloads the position of each Reload.
 function build(v, { token = "alice", stateful = false, base = HUB, transport = T.WebSockets } = {}) {
-  let b = new signalR.HubConnectionBuilder()
-    .withUrl(base + "/leadupdates", { transport, accessTokenFactory: () => token })
-    .configureLogging(process.env.CLIENT_DEBUG ? signalR.LogLevel.Trace : signalR.LogLevel.None);
-  if (stateful) b = b.withStatefulReconnect();
-  if (v.msgpack) b = b.withHubProtocol(new MessagePackHubProtocol());
-  const c = b.build();
-  c.received = [];
+  const c = buildClient(v, { base, token, transport, stateful, record: position });
   c.reloads = [];
-  c.waiters = [];
-  c.on("ReceiveLeadUpdate", (m) => {
-    c.received.push(Number(m.position));
-    for (const w of c.waiters.splice(0)) w();
-  });
   c.on("Reload", (after) => c.reloads.push(Number(after)));
   return c;
 }
 
-async function until(c, pos, ms = 30000) {
-  const deadline = Date.now() + ms;
-  while (!c.received.includes(pos)) {
-    const left = deadline - Date.now();
-    if (left <= 0) throw new Error(`timed out waiting for position ${pos}; got ${c.received.length}, last ${c.received.slice(-3)}`);
-    await withTimeout(new Promise((r) => c.waiters.push(r)), left, "").catch(() => {});
-  }
-}
+const until = (c, pos, ms = 30000) => untilPosition(c, pos, ms, 3);
 
-async function ctl(path, method = "POST", base = HUB) {
-  const r = await fetch(base + path, { method });
-  if (r.status >= 300) throw new Error(`${path}: ${r.status} ${await r.text()}`);
-  return Number(await r.text());
-}
+const ctl = async (path, method = "POST", base = HUB) => Number(await ctlAt(base, path, method));
 
 const head = () => ctl("/ctl/head", "GET");
 const publish = (n, owner = "") => ctl(`/ctl/publish?n=${n}&owner=${owner}`);
@@ -72,7 +46,7 @@ function exactlyOnce(got, want, what) {
   assert(descents <= 1, `${what}: ${descents} descents in ${got.join(",").slice(0, 400)}`);
 }
 
-for (const v of variants.filter((v) => !process.env.ONLY || v.name === process.env.ONLY)) {
+for (const v of variants) {
   const n = (s) => `${v.name}/${s}`;
 
   await check(n("the replay, filtered, before the answer; then live"), async () => {

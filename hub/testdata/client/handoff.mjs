@@ -10,43 +10,16 @@
 // "a,b", each instance's copy of a connection: 1 live, d detached, 0 none;
 // /ctl/owner?id= the instance owning its session ("none" once deleted);
 // /ctl/disconnects?id= "a,b", the OnDisconnected runs on each instance.
-import * as signalR from "@microsoft/signalr";
-import { MessagePackHubProtocol } from "@microsoft/signalr-protocol-msgpack";
 import { assert, check as checkWithin, sleep, withTimeout } from "./cases.mjs";
+import { State, build as buildClient, ctl as ctlAt, position, stillTheSame, untilEvent as untilEventWithin, untilPosition, variants } from "./hubclient.mjs";
 
 const HUB = process.env.HUB_URL;
 const CTL = process.env.CTL_URL;
-const State = signalR.HubConnectionState;
-
-const variants = [
-  { name: "json", msgpack: false },
-  { name: "msgpack", msgpack: true },
-];
 
 const check = (name, fn) => checkWithin(name, fn, 60000);
 
-function build(v, { reconnect = [0, 200, 500, 1000] } = {}) {
-  const c0 = { token: "alice" };
-  let b = new signalR.HubConnectionBuilder()
-    .withUrl(HUB + "/leadupdates", { transport: signalR.HttpTransportType.WebSockets, accessTokenFactory: () => c0.token })
-    .configureLogging(process.env.CLIENT_DEBUG ? signalR.LogLevel.Trace : signalR.LogLevel.None)
-    .withAutomaticReconnect(reconnect)
-    .withStatefulReconnect();
-  if (v.msgpack) b = b.withHubProtocol(new MessagePackHubProtocol());
-  const c = b.build();
-  c.auth = c0;
-  c.received = [];
-  c.waiters = [];
-  c.events = [];
-  c.on("ReceiveLeadUpdate", (m) => {
-    c.received.push(Number(m.position));
-    for (const w of c.waiters.splice(0)) w();
-  });
-  c.onreconnecting((e) => c.events.push({ ev: "reconnecting", error: e ? e.message : "" }));
-  c.onreconnected((id) => c.events.push({ ev: "reconnected", id }));
-  c.onclose((e) => c.events.push({ ev: "close", error: e ? e.message : "" }));
-  return c;
-}
+const build = (v, { reconnect = [0, 200, 500, 1000] } = {}) =>
+  buildClient(v, { base: HUB, stateful: true, reconnect, record: position });
 
 // start starts c, again if it fails: the cut that points the proxy at an
 // instance may break the socket the client's fetch keeps alive for its
@@ -62,14 +35,7 @@ async function start(c) {
   }
 }
 
-async function until(c, pos, ms = 20000) {
-  const deadline = Date.now() + ms;
-  while (!c.received.includes(pos)) {
-    const left = deadline - Date.now();
-    if (left <= 0) throw new Error(`timed out waiting for position ${pos}; got ${c.received.length}, last ${c.received.slice(-5)}`);
-    await withTimeout(new Promise((r) => c.waiters.push(r)), left, "").catch(() => {});
-  }
-}
+const until = (c, pos, ms = 20000) => untilPosition(c, pos, ms, 5);
 
 async function untilCtl(path, pred, what, ms = 20000) {
   const deadline = Date.now() + ms;
@@ -81,21 +47,9 @@ async function untilCtl(path, pred, what, ms = 20000) {
   }
 }
 
-async function untilEvent(c, ev, ms = 20000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const e = c.events.find((e) => e.ev === ev);
-    if (e) return e;
-    if (Date.now() > deadline) throw new Error(`no ${ev} event; events ${JSON.stringify(c.events)}`);
-    await sleep(20);
-  }
-}
+const untilEvent = (c, ev, ms = 20000) => untilEventWithin(c, ev, ms);
 
-async function ctl(path, method = "POST") {
-  const r = await fetch(CTL + path, { method });
-  if (r.status >= 300) throw new Error(`${path}: ${r.status} ${await r.text()}`);
-  return r.text();
-}
+const ctl = (path, method = "POST") => ctlAt(CTL, path, method);
 
 // publish publishes n entries and returns their positions.
 async function publish(n, lead = 0) {
@@ -114,15 +68,9 @@ function onceInOrder(c, want) {
   got.forEach((p, i) => assert(p === w[i], `position ${i} is ${p}, want ${w[i]}: received ${show(got)}`));
 }
 
-function stillTheSame(c, id) {
-  assert(c.connectionId === id, `connectionId ${c.connectionId}, was ${id}`);
-  assert(c.state === State.Connected, `state ${c.state}`);
-  assert(c.events.length === 0, `events ${JSON.stringify(c.events)}`);
-}
-
 let nextLead = 5000;
 
-for (const v of variants.filter((v) => !process.env.ONLY || v.name === process.env.ONLY)) {
+for (const v of variants) {
   const n = (s) => `${v.name}/${s}`;
 
   await check(n("resumes on the other instance and back: every entry once after de-dup by position, in order, same id and groups"), async () => {

@@ -7,68 +7,25 @@
 // SHORT_CTL_URL the same with a 1 s window and a 4,000-byte buffer. Tokens
 // are "alice" and "bob"; /ctl/joins?key=user/lead counts the times
 // JoinLeadGroup ran.
-import * as signalR from "@microsoft/signalr";
-import { MessagePackHubProtocol } from "@microsoft/signalr-protocol-msgpack";
 import { assert, check as checkWithin, sleep, withTimeout } from "./cases.mjs";
+import { State, build as buildClient, ctl as ctlAt, stillTheSame, untilEvent as untilEventWithin, untilReceived, variants } from "./hubclient.mjs";
 
 const HUB = process.env.HUB_URL;
 const CTL = process.env.CTL_URL;
 const SHORT = process.env.SHORT_HUB_URL;
 const SHORT_CTL = process.env.SHORT_CTL_URL;
-const State = signalR.HubConnectionState;
-
-const variants = [
-  { name: "json", msgpack: false },
-  { name: "msgpack", msgpack: true },
-];
 
 const check = (name, fn) => checkWithin(name, fn, 30000);
 
-function build(v, { base = HUB, stateful = true, reconnect = [0, 200, 500, 1000] } = {}) {
-  let b = new signalR.HubConnectionBuilder()
-    .withUrl(base + "/leadupdates", { transport: signalR.HttpTransportType.WebSockets, accessTokenFactory: () => "alice" })
-    .configureLogging(process.env.CLIENT_DEBUG ? signalR.LogLevel.Trace : signalR.LogLevel.None)
-    .withAutomaticReconnect(reconnect);
-  if (stateful) b = b.withStatefulReconnect();
-  if (v.msgpack) b = b.withHubProtocol(new MessagePackHubProtocol());
-  const c = b.build();
-  c.received = [];
-  c.waiters = [];
-  c.events = [];
-  c.on("ReceiveLeadUpdate", (m) => {
-    c.received.push(m);
-    for (const w of c.waiters.splice(0)) w();
-  });
-  c.onreconnecting((e) => c.events.push({ ev: "reconnecting", error: e ? e.message : "" }));
-  c.onreconnected((id) => c.events.push({ ev: "reconnected", id }));
-  c.onclose((e) => c.events.push({ ev: "close", error: e ? e.message : "" }));
-  return c;
-}
+const build = (v, { base = HUB, stateful = true, reconnect = [0, 200, 500, 1000] } = {}) =>
+  buildClient(v, { base, stateful, reconnect, record: (m) => m });
 
-async function until(c, pred, ms = 15000, what = "messages") {
-  const deadline = Date.now() + ms;
-  while (!pred(c.received)) {
-    const left = deadline - Date.now();
-    if (left <= 0) throw new Error(`timed out waiting for ${what}; got ${c.received.length}: ${JSON.stringify(c.received.slice(-3)).slice(0, 300)}`);
-    await withTimeout(new Promise((r) => c.waiters.push(r)), left, "").catch(() => {});
-  }
-}
+const until = (c, pred, ms = 15000, what = "messages") =>
+  untilReceived(c, pred, ms, () => `timed out waiting for ${what}; got ${c.received.length}: ${JSON.stringify(c.received.slice(-3)).slice(0, 300)}`);
 
-async function untilEvent(c, ev, ms = 15000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const e = c.events.find((e) => e.ev === ev);
-    if (e) return e;
-    if (Date.now() > deadline) throw new Error(`no ${ev} event; events ${JSON.stringify(c.events)}`);
-    await sleep(20);
-  }
-}
+const untilEvent = (c, ev, ms = 15000) => untilEventWithin(c, ev, ms);
 
-async function ctl(base, path) {
-  const r = await fetch(base + path, { method: path.startsWith("/ctl/joins") || path.startsWith("/ctl/count") ? "GET" : "POST" });
-  if (r.status >= 300) throw new Error(`${path}: ${r.status} ${await r.text()}`);
-  return r.text();
-}
+const ctl = (base, path) => ctlAt(base, path, path.startsWith("/ctl/joins") || path.startsWith("/ctl/count") ? "GET" : "POST");
 
 // exactlyOnce checks that the messages tagged tag are seq 0..n-1, each
 // once, in order.
@@ -78,17 +35,9 @@ function exactlyOnce(c, tag, n) {
   seqs.forEach((s, i) => assert(s === i, `${tag}: message ${i} is seq ${s}: ${seqs.join(",").slice(0, 400)}`));
 }
 
-// stillTheSame checks that the client never noticed the cut: same
-// connection id, Connected throughout, no reconnect or close events.
-function stillTheSame(c, id) {
-  assert(c.connectionId === id, `connectionId ${c.connectionId}, was ${id}`);
-  assert(c.state === State.Connected, `state ${c.state}`);
-  assert(c.events.length === 0, `events ${JSON.stringify(c.events)}`);
-}
-
 let nextLead = 1000;
 
-for (const v of variants.filter((v) => !process.env.ONLY || v.name === process.env.ONLY)) {
+for (const v of variants) {
   const n = (s) => `${v.name}/${s}`;
 
   await check(n("negotiated: version 2 and the message buffer"), async () => {
