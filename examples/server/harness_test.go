@@ -6,12 +6,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -406,4 +411,21 @@ func (l *lines) rest() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]string(nil), l.all[l.pos:]...)
+}
+
+// balancer is a load balancer in front of the instances: a reverse proxy
+// that sends every request to its current backend, first, until moveTo
+// points it elsewhere (as a health check would once an instance is gone).
+func balancer(t *testing.T, first *server) (front *server, moveTo func(*server)) {
+	t.Helper()
+	var target atomic.Pointer[url.URL]
+	moveTo = func(s *server) { target.Store(&url.URL{Scheme: "http", Host: s.addr}) }
+	moveTo(first)
+	lb := httptest.NewServer(&httputil.ReverseProxy{
+		Rewrite:       func(r *httputil.ProxyRequest) { r.SetURL(target.Load()) },
+		FlushInterval: -1,
+		ErrorLog:      log.New(io.Discard, "", 0),
+	})
+	t.Cleanup(lb.Close)
+	return &server{addr: strings.TrimPrefix(lb.URL, "http://")}, moveTo
 }

@@ -3,16 +3,10 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	stdlog "log"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -169,15 +163,7 @@ func TestStatefulClientResumesOnAnotherInstance(t *testing.T) {
 	dbURL := testdb.PostgresURL(t)
 	a := startServer(t, "127.0.0.1:0", "-db", dbURL)
 	bsrv := startServer(t, "127.0.0.1:0", "-db", dbURL)
-	var target atomic.Pointer[url.URL]
-	target.Store(&url.URL{Scheme: "http", Host: a.addr})
-	lb := httptest.NewServer(&httputil.ReverseProxy{
-		Rewrite:       func(r *httputil.ProxyRequest) { r.SetURL(target.Load()) },
-		FlushInterval: -1,
-		ErrorLog:      stdlog.New(io.Discard, "", 0),
-	})
-	defer lb.Close()
-	front := &server{addr: strings.TrimPrefix(lb.URL, "http://")}
+	front, moveTo := balancer(t, a)
 	admin := issue(t, "ann", "admin")
 	c := listenWith(t, front, admin, "json", "STATEFUL=1")
 	idLine := c.next(t, 30*time.Second, func(e event) bool { return e.ConnectionID != "" })
@@ -191,7 +177,7 @@ func TestStatefulClientResumesOnAnotherInstance(t *testing.T) {
 		db.Raw(`SELECT count(*) FROM hub_sessions WHERE connection_id = ?`, idLine.ConnectionID).Scan(&k)
 		return k == 1
 	})
-	target.Store(&url.URL{Scheme: "http", Host: bsrv.addr})
+	moveTo(bsrv)
 	a.cmd.Process.Kill()
 	<-a.exited
 	close(stop)

@@ -4,15 +4,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"io"
-	"log"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
-	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -96,15 +89,7 @@ func TestClientMovesToAnotherInstance(t *testing.T) {
 
 	// The balancer sends everything to its current backend; its health
 	// check (here: the test) moves it once A is gone.
-	var target atomic.Pointer[url.URL]
-	target.Store(&url.URL{Scheme: "http", Host: a.addr})
-	lb := httptest.NewServer(&httputil.ReverseProxy{
-		Rewrite:       func(r *httputil.ProxyRequest) { r.SetURL(target.Load()) },
-		FlushInterval: -1,
-		ErrorLog:      log.New(io.Discard, "", 0),
-	})
-	defer lb.Close()
-	front := &server{addr: strings.TrimPrefix(lb.URL, "http://")}
+	front, moveTo := balancer(t, a)
 
 	admin := issue(t, "ann", "admin")
 	c := listen(t, front, admin, "json")
@@ -114,7 +99,7 @@ func TestClientMovesToAnotherInstance(t *testing.T) {
 	}
 	a.stop()
 	c.next(t, 30*time.Second, func(e event) bool { return e.State == "reconnecting" })
-	target.Store(&url.URL{Scheme: "http", Host: bsrv.addr})
+	moveTo(bsrv)
 	c.next(t, 60*time.Second, func(e event) bool { return e.State == "reconnected" })
 	after := bsrv.create(t, admin, map[string]any{"name": "After"})
 	if m := c.nextLead(t); m.LeadID != after.ID || m.Type != "NEW_LEAD" {
