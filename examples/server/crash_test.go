@@ -14,7 +14,6 @@ import (
 	"github.com/glebarez/sqlite"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
 )
 
 // try is one REST request that may fail (the server may be gone): the
@@ -85,16 +84,7 @@ func openDBArgs(t *testing.T, dbArgs []string) *gorm.DB {
 	} else {
 		d = sqlite.Open(dbArgs[3] + "?_pragma=busy_timeout(5000)")
 	}
-	db, err := gorm.Open(d, &gorm.Config{Logger: logger.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if s, err := db.DB(); err == nil {
-			s.Close()
-		}
-	})
-	return db
+	return openGorm(t, d)
 }
 
 // TestKillMidBurstLosesNothing: writes stream in through the API while a

@@ -33,15 +33,7 @@ func TestRolelessTokenRefusedAtHub(t *testing.T) {
 		t.Fatal(err)
 	}
 	negotiate := func(tok string) int {
-		req, _ := http.NewRequestWithContext(t.Context(), "POST", s.url("/leadupdates/negotiate?negotiateVersion=1"), nil)
-		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
+		return s.call(t, tok, "POST", "/leadupdates/negotiate?negotiateVersion=1", nil, nil)
 	}
 	if code := negotiate(roleless); code != http.StatusUnauthorized {
 		t.Errorf("negotiate with a role-less token: %d, want 401", code)

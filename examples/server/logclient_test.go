@@ -211,10 +211,17 @@ func dedupe(got []logged) []logged {
 	return out
 }
 
-// openTestDB opens url for the test's own queries.
+// openTestDB opens the PostgreSQL database at url for the test's own
+// queries.
 func openTestDB(t *testing.T, url string) *gorm.DB {
 	t.Helper()
-	db, err := gorm.Open(postgres.Open(url), &gorm.Config{Logger: logger.Discard})
+	return openGorm(t, postgres.Open(url))
+}
+
+// openGorm opens d quietly and closes it when the test ends.
+func openGorm(t *testing.T, d gorm.Dialector) *gorm.DB {
+	t.Helper()
+	db, err := gorm.Open(d, &gorm.Config{Logger: logger.Discard})
 	if err != nil {
 		t.Fatal(err)
 	}
