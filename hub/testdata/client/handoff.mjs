@@ -37,6 +37,11 @@ async function start(c) {
 
 const until = (c, pos, ms = 20000) => untilPosition(c, pos, ms, 5);
 
+// saved waits until instance 1 has saved c's session: saves are batched
+// every 100 ms, and a re-attach elsewhere before the first is refused (a
+// new connection, by design), which is not what these cases are about.
+const saved = (id) => untilCtl(`/ctl/owner?id=${id}`, (o) => o === "1", "instance 1 to save the session");
+
 async function untilCtl(path, pred, what, ms = 20000) {
   const deadline = Date.now() + ms;
   for (;;) {
@@ -87,6 +92,7 @@ for (const v of variants) {
       // Cut; the client comes back through the proxy to instance 2, which
       // never saw it. What is published meanwhile, instance 1 buffers in
       // vain; instance 2 must replay it from the log.
+      await saved(id);
       await ctl("/ctl/switch?to=2&hold=400");
       want.push(...(await publish(200)), ...(await publish(5, lead)), ...(await publish(20)));
       await until(c, want.at(-1));
@@ -140,6 +146,7 @@ for (const v of variants) {
       const id = c.connectionId;
       const want = await publish(20);
       await until(c, want.at(-1));
+      await saved(id);
       await ctl("/ctl/switch?to=2&hold=100");
       want.push(...(await publish(40)));
       await until(c, want.at(-1));
@@ -168,6 +175,7 @@ for (const v of variants) {
       const id = c.connectionId;
       const [a, b, d] = [nextLead++, nextLead++, nextLead++];
       await c.invoke("JoinLeadGroup", a);
+      await saved(id);
       await ctl("/ctl/switch?to=2&hold=400");
       await sleep(50);
       assert(c.state === State.Connected, `state ${c.state} during the cut`);
