@@ -2,6 +2,7 @@ package eventlog
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"strconv"
@@ -72,6 +73,27 @@ func (l *Log) Append(ctx context.Context, x Execer, evs ...Event) error {
 	if own {
 		l.Committed()
 	}
+	return nil
+}
+
+// AppendBatch is Append of b's events, with what b says the transaction
+// wrote (Batch.Wrote).
+func (l *Log) AppendBatch(ctx context.Context, x Execer, b *Batch) error {
+	return l.Append(ctx, x, b.Events()...)
+}
+
+// AppendCommit appends b's events in the transaction open on c (begun with
+// a plain BEGIN by the caller) and commits it, in one round trip with the
+// pgx driver (two statements otherwise), then calls Committed. On error the
+// transaction may still be open: roll it back.
+func (l *Log) AppendCommit(ctx context.Context, c *sql.Conn, b *Batch) error {
+	if err := l.AppendBatch(ctx, c, b); err != nil {
+		return err
+	}
+	if _, err := c.ExecContext(ctx, "COMMIT"); err != nil {
+		return fmt.Errorf("eventlog: commit: %w", err)
+	}
+	l.Committed()
 	return nil
 }
 

@@ -10,8 +10,9 @@ import (
 // owning the transaction appends just before COMMIT. A Batch is safe for
 // concurrent use.
 type Batch struct {
-	mu  sync.Mutex
-	evs []Event
+	mu      sync.Mutex
+	evs     []Event
+	written map[string][]int64 // table -> leads whose rows the transaction wrote
 }
 
 // NewBatch returns an empty Batch.
@@ -21,6 +22,20 @@ func NewBatch() *Batch { return &Batch{} }
 func (b *Batch) Add(e Event) {
 	b.mu.Lock()
 	b.evs = append(b.evs, e)
+	b.mu.Unlock()
+}
+
+// Wrote records that the transaction appending b has inserted, updated
+// or deleted these leads' rows in table, so that it holds their row locks
+// until it ends. When table is the log's lead table (WithLeadTable), those
+// locks order the leads' events and Append takes none of its own for them;
+// otherwise Wrote changes nothing.
+func (b *Batch) Wrote(table string, leadIDs ...int64) {
+	b.mu.Lock()
+	if b.written == nil {
+		b.written = map[string][]int64{}
+	}
+	b.written[table] = append(b.written[table], leadIDs...)
 	b.mu.Unlock()
 }
 

@@ -19,6 +19,8 @@ type config struct {
 	pruneInterval time.Duration
 	logger        log.Logger
 	registerer    prometheus.Registerer
+	leadTable     string // "" when not configured
+	leadKey       string
 }
 
 func defaults() config {
@@ -60,6 +62,17 @@ func WithLogger(l log.Logger) Option { return func(c *config) { c.logger = l } }
 // registry fails in Open: give each its own, e.g. with
 // prometheus.WrapRegistererWith.
 func WithRegisterer(r prometheus.Registerer) Option { return func(c *config) { c.registerer = r } }
+
+// WithLeadTable names the application's leads table and its key column
+// (PostgreSQL). A transaction that wrote a lead's row holds its lock until
+// it ends, which orders that lead's events as well as the log's own lock
+// would: events whose leads a Batch says were written (Batch.Wrote) then
+// cost no lock, and events of other leads take, besides the log's lock, a
+// FOR SHARE lock on the lead's row, so that they wait for its writers.
+// Without it every event takes the log's lock.
+func WithLeadTable(table, key string) Option {
+	return func(c *config) { c.leadTable, c.leadKey = table, key }
+}
 
 var tableName = regexp.MustCompile(`^([a-z_][a-z0-9_]{0,49}\.)?[a-z_][a-z0-9_]{0,49}$`)
 
