@@ -51,6 +51,7 @@ type app struct {
 	notifier  *notify.Notifier
 	plugin    *interceptor.Plugin
 	publisher *metrics.Publisher
+	calc      *metrics.Calculator
 	runner    *workflow.Runner
 	scrapers  *scraper.Scraper
 	mux       *http.ServeMux
@@ -194,6 +195,7 @@ func build(ctx context.Context, c config, stderr io.Writer) (_ *app, err error) 
 	if err := calc.Migrate(ctx); err != nil { // indexes, and on PostgreSQL incrementally kept counts
 		return nil, err
 	}
+	a.calc = calc
 
 	// The workflow and the scrapers write through a.db, where the
 	// interceptor (plugged in below, before anything runs) sees them.
@@ -399,6 +401,7 @@ func (a *app) serve(ctx context.Context, stdout io.Writer, ready chan<- string) 
 	if a.cfg.simulate {
 		wg.Go(func() { _ = a.scrapers.Run(bg) })
 	}
+	wg.Go(func() { a.pruneFailures(bg) })
 
 	host := ln.Addr().String()
 	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
@@ -465,6 +468,27 @@ func (a *app) serve(ctx context.Context, stdout io.Writer, ready chan<- string) 
 		err = nil
 	}
 	return err
+}
+
+// failureRetention is how long recorded workflow failures are kept: the
+// analytics count the last day only.
+const failureRetention = 48 * time.Hour
+
+// pruneFailures deletes old workflow failures at start and then hourly,
+// until ctx ends.
+func (a *app) pruneFailures(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if _, err := a.calc.PruneFailures(ctx, time.Now().Add(-failureRetention)); err != nil && ctx.Err() == nil {
+			level.Warn(a.logger).Log("msg", "could not prune workflow failures", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // close releases what build acquired, newest first.

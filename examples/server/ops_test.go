@@ -6,9 +6,14 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/glebarez/sqlite"
+
+	"github.com/leadupdates/leadupdates/metrics"
 )
 
 // TestStartsAndServes: the one command starts the whole server, which
@@ -125,4 +130,35 @@ func TestTokenCommand(t *testing.T) {
 	if out, err := mint("", "-sub", "x"); err == nil || !strings.Contains(out, "LEADUPDATES_JWT_SECRET") {
 		t.Errorf("token without a secret: %v %q", err, out)
 	}
+}
+
+// TestPrunesOldWorkflowFailures: the server deletes recorded workflow
+// failures older than two days as it starts (and hourly), keeping the
+// recent ones the analytics count.
+func TestPrunesOldWorkflowFailures(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "f.db")
+	s := startServer(t, "127.0.0.1:0", "-db", "", "-sqlite", file) // creates the tables
+	s.stop()
+	db := openGorm(t, sqlite.Open(file+"?_pragma=busy_timeout(5000)"))
+	calc, err := metrics.New(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for _, at := range []time.Time{now.Add(-72 * time.Hour), now.Add(-49 * time.Hour), now.Add(-time.Hour)} {
+		if err := calc.RecordFailure(t.Context(), 1, "Enrich", at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	startServer(t, "127.0.0.1:0", "-db", "", "-sqlite", file)
+	var left int64
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if err := db.Raw(`SELECT count(*) FROM leads_workflow_failures`).Scan(&left).Error; err != nil {
+			t.Fatal(err)
+		}
+		if left == 1 {
+			return
+		}
+	}
+	t.Fatalf("%d workflow failures left 20 s after start, want 1 (the one of the last hour)", left)
 }
