@@ -2,12 +2,14 @@ package metrics
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math"
 	"slices"
 	"time"
 
 	"github.com/leadupdates/leadupdates/notify"
+	"gorm.io/gorm"
 )
 
 // The processing analytics ([Calculator.Analytics], a [notify.Analytics]).
@@ -140,41 +142,32 @@ func (c *Calculator) Analytics(ctx context.Context) (notify.Analytics, error) {
 	}
 	db := c.db.WithContext(ctx)
 
-	rows, err := db.Raw(c.analytics.created, args).Rows()
-	if err != nil {
-		return notify.Analytics{}, fmt.Errorf("metrics: leads created: %w", err)
-	}
-	for rows.Next() {
+	err := eachRow(db, c.analytics.created, args, "leads created", func(rows *sql.Rows) error {
 		var (
 			t   float64
 			src *string
 		)
 		if err := rows.Scan(&t, &src); err != nil {
-			rows.Close()
-			return notify.Analytics{}, fmt.Errorf("metrics: leads created: %w", err)
+			return err
 		}
 		if i := g.bucket(t); i >= 0 {
 			g.count(a.Created, deref(src), i)
 		}
-	}
-	if err := closeRows(rows); err != nil {
-		return notify.Analytics{}, fmt.Errorf("metrics: leads created: %w", err)
+		return nil
+	})
+	if err != nil {
+		return notify.Analytics{}, err
 	}
 
 	hourAgo := float64(now.Add(-time.Hour).UnixMilli()) / 1000
 	var hour, day []float64
-	rows, err = db.Raw(c.analytics.processed, args).Rows()
-	if err != nil {
-		return notify.Analytics{}, fmt.Errorf("metrics: leads processed: %w", err)
-	}
-	for rows.Next() {
+	err = eachRow(db, c.analytics.processed, args, "leads processed", func(rows *sql.Rows) error {
 		var (
 			p, cr float64
 			src   *string
 		)
 		if err := rows.Scan(&p, &cr, &src); err != nil {
-			rows.Close()
-			return notify.Analytics{}, fmt.Errorf("metrics: leads processed: %w", err)
+			return err
 		}
 		if i := g.bucket(p); i >= 0 {
 			g.count(a.Processed, deref(src), i)
@@ -184,32 +177,29 @@ func (c *Calculator) Analytics(ctx context.Context) (notify.Analytics, error) {
 		if math.Round(p*1000) > math.Round(hourAgo*1000) {
 			hour = append(hour, d)
 		}
-	}
-	if err := closeRows(rows); err != nil {
-		return notify.Analytics{}, fmt.Errorf("metrics: leads processed: %w", err)
+		return nil
+	})
+	if err != nil {
+		return notify.Analytics{}, err
 	}
 	a.ProcessingTime.LastHour = percentiles(hour)
 	a.ProcessingTime.LastDay = percentiles(day)
 
-	rows, err = db.Raw(c.analytics.failures, args).Rows()
-	if err != nil {
-		return notify.Analytics{}, fmt.Errorf("metrics: workflow failures: %w", err)
-	}
-	for rows.Next() {
+	err = eachRow(db, c.analytics.failures, args, "workflow failures", func(rows *sql.Rows) error {
 		var (
 			t        float64
 			activity string
 		)
 		if err := rows.Scan(&t, &activity); err != nil {
-			rows.Close()
-			return notify.Analytics{}, fmt.Errorf("metrics: workflow failures: %w", err)
+			return err
 		}
 		if i := g.bucket(t); i >= 0 {
 			g.count(a.Failures, activity, i)
 		}
-	}
-	if err := closeRows(rows); err != nil {
-		return notify.Analytics{}, fmt.Errorf("metrics: workflow failures: %w", err)
+		return nil
+	})
+	if err != nil {
+		return notify.Analytics{}, err
 	}
 
 	groups, err := c.groups(ctx)
@@ -218,6 +208,24 @@ func (c *Calculator) Analytics(ctx context.Context) (notify.Analytics, error) {
 	}
 	a.Funnel = c.funnel(groups)
 	return a, nil
+}
+
+// eachRow runs query and calls f with each row; errors say what was read.
+func eachRow(db *gorm.DB, query string, args map[string]any, what string, f func(*sql.Rows) error) error {
+	rows, err := db.Raw(query, args).Rows()
+	if err != nil {
+		return fmt.Errorf("metrics: %s: %w", what, err)
+	}
+	for rows.Next() {
+		if err := f(rows); err != nil {
+			rows.Close()
+			return fmt.Errorf("metrics: %s: %w", what, err)
+		}
+	}
+	if err := closeRows(rows); err != nil {
+		return fmt.Errorf("metrics: %s: %w", what, err)
+	}
+	return nil
 }
 
 // funnel computes the funnel from the live leads by (source, status).
