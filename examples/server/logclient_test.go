@@ -15,6 +15,7 @@ import (
 	"gorm.io/gorm/logger"
 
 	"github.com/leadupdates/leadupdates/internal/signalrtest"
+	"github.com/leadupdates/leadupdates/notify/eventlog"
 )
 
 // hubClient is a Go SignalR client (JSON over WebSockets, internal/signalrtest)
@@ -234,42 +235,53 @@ func openGorm(t *testing.T, d gorm.Dialector) *gorm.DB {
 }
 
 // logRows returns the positioned events of the log table, by position, as
-// a client would receive them.
+// a client would receive them, read through the log's own API.
 func logRows(t *testing.T, db *gorm.DB) []logged {
 	t.Helper()
-	var rows []struct {
-		Position uint64
-		Type     string
-		LeadID   int64
-	}
-	if err := db.Raw(`SELECT position, type, lead_id FROM lead_events WHERE position IS NOT NULL ORDER BY position`).Scan(&rows).Error; err != nil {
+	l, err := eventlog.Open(t.Context(), db, eventlog.WithRetention(0))
+	if err != nil {
 		t.Fatal(err)
 	}
-	out := make([]logged, len(rows))
-	for i, r := range rows {
-		out[i] = logged{Position: r.Position, Type: r.Type, LeadID: r.LeadID}
+	defer l.Close()
+	var out []logged
+	for {
+		var after uint64
+		if len(out) > 0 {
+			after = out[len(out)-1].Position
+		}
+		evs, err := l.Read(t.Context(), after, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) == 0 {
+			return out
+		}
+		for _, e := range evs {
+			out = append(out, logged{Position: e.Position, Type: e.Type, LeadID: e.LeadID})
+		}
 	}
-	return out
 }
 
 // waitStamped waits until every event in the log has its position (the
-// sequencer of some instance has caught up) and returns the log.
+// sequencer of some instance has caught up) and returns the log. On SQLite
+// an event's position is its row id: there is nothing to wait for.
 func waitStamped(t *testing.T, db *gorm.DB) []logged {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
-	for {
+	for db.Dialector.Name() == "postgres" {
 		var unstamped int64
-		if err := db.Raw(`SELECT count(*) FROM lead_events WHERE position IS NULL`).Scan(&unstamped).Error; err != nil {
+		if err := db.Raw(`SELECT count(*) FROM lead_events WHERE last IS NULL`).Scan(&unstamped).Error; err != nil {
 			t.Fatal(err)
 		}
 		if unstamped == 0 {
-			return logRows(t, db)
+			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d events still without a position after 60 s", unstamped)
+			t.Fatalf("%d appends still without positions after 60 s", unstamped)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	return logRows(t, db)
 }
 
 // checkAgainstLog fails unless got, after de-duplication by position, is

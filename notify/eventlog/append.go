@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -24,14 +22,31 @@ const maxRows = 1000
 // otherwise Append returns an error wrapping ErrInvalid and stores nothing
 // (the transaction stays usable). Position and Time are assigned by the log.
 //
-// On PostgreSQL, Append locks the events' leads (transaction-scoped
-// advisory locks, in the statement that inserts them) until x ends, so
-// that one lead's events are positioned in the order their transactions
-// commit: a second transaction appending for the same lead waits for the
-// first one's COMMIT. Append once per transaction, as its last statement:
+// On PostgreSQL one lead's events are positioned in the order their
+// transactions commit, because a transaction appending for a lead first
+// waits for every other transaction that appended for it or wrote its row
+// to end. Append takes, in the statement that inserts the events, a
+// transaction-scoped advisory lock per lead, held until x ends; with
+// WithLeadTable it first locks the leads' rows FOR SHARE, so that it also
+// waits for a writer of the row. Events of leads whose rows x wrote
+// (Batch.Wrote, through AppendBatch) take neither: x holds their row
+// locks already. Append once per transaction, as its last statement:
 // appending again for other leads could deadlock with another transaction
-// (PostgreSQL detects it and aborts one of them).
+// (PostgreSQL detects it and aborts one of them), as can two transactions
+// each writing a lead and appending an event of the other's lead.
 func (l *Log) Append(ctx context.Context, x Execer, evs ...Event) error {
+	return l.append(ctx, x, evs, nil)
+}
+
+// AppendBatch is Append of b's events, with what b says the transaction
+// wrote (Batch.Wrote): with WithLeadTable, the events of leads written in
+// the lead table take no lock.
+func (l *Log) AppendBatch(ctx context.Context, x Execer, b *Batch) error {
+	evs, wrote := b.snapshot(l.cfg.leadTable)
+	return l.append(ctx, x, evs, wrote)
+}
+
+func (l *Log) append(ctx context.Context, x Execer, evs []Event, wrote map[int64]bool) error {
 	if len(evs) == 0 {
 		return nil
 	}
@@ -47,25 +62,8 @@ func (l *Log) Append(ctx context.Context, x Execer, evs ...Event) error {
 	if own {
 		x = l.db
 	}
-	var keys string
-	if l.pg {
-		keys = leadKeys(evs)
-	}
-	now := time.Now().UnixMicro()
-	for start := 0; start < len(evs); start += maxRows {
-		chunk := evs[start:min(start+maxRows, len(evs))]
-		lock := l.pg && start == 0
-		args := make([]any, 0, 2+5*len(chunk))
-		if lock {
-			args = append(args, l.n.ns, keys)
-		}
-		for _, e := range chunk {
-			args = append(args, e.LeadID, e.Type, e.Audience, string(e.Payload))
-			if !l.pg {
-				args = append(args, now)
-			}
-		}
-		if _, err := x.ExecContext(ctx, l.sql.insert(len(chunk), lock), args...); err != nil {
+	for _, c := range l.chunks(evs, wrote) {
+		if _, err := x.ExecContext(ctx, c.query, c.args...); err != nil {
 			return fmt.Errorf("eventlog: append %d events to %s: %w", len(evs), l.cfg.table, err)
 		}
 	}
@@ -76,10 +74,71 @@ func (l *Log) Append(ctx context.Context, x Execer, evs ...Event) error {
 	return nil
 }
 
-// AppendBatch is Append of b's events, with what b says the transaction
-// wrote (Batch.Wrote).
-func (l *Log) AppendBatch(ctx context.Context, x Execer, b *Batch) error {
-	return l.Append(ctx, x, b.Events()...)
+// A chunk is one INSERT of an Append.
+type chunk struct {
+	query string
+	args  []any
+}
+
+// chunks returns the statements appending evs, maxRows events each; the
+// first takes the locks of all of them.
+func (l *Log) chunks(evs []Event, wrote map[int64]bool) []chunk {
+	out := make([]chunk, 0, (len(evs)+maxRows-1)/maxRows)
+	if !l.pg {
+		now := time.Now().UnixMicro()
+		for start := 0; start < len(evs); start += maxRows {
+			part := evs[start:min(start+maxRows, len(evs))]
+			args := make([]any, 0, 5*len(part))
+			for _, e := range part {
+				args = append(args, e.LeadID, e.Type, e.Audience, string(e.Payload), now)
+			}
+			out = append(out, chunk{l.sql.insert(len(part), false, false), args})
+		}
+		return out
+	}
+	for start := 0; start < len(evs); start += maxRows {
+		part := evs[start:min(start+maxRows, len(evs))]
+		ids := make([]int64, len(part))
+		types := make([]string, len(part))
+		auds := make([]string, len(part))
+		pays := make([]string, len(part))
+		for i, e := range part {
+			ids[i], types[i], auds[i], pays[i] = e.LeadID, e.Type, e.Audience, string(e.Payload)
+		}
+		args := []any{ids, types, auds, pays}
+		var lock, share bool
+		if start == 0 {
+			keys, rows := l.locks(evs, wrote)
+			if share = len(rows) > 0; share {
+				args = append(args, rows)
+			}
+			if lock = len(keys) > 0; lock {
+				args = append(args, l.n.ns, keys)
+			}
+		}
+		out = append(out, chunk{l.sql.insert(len(part), lock, share), args})
+	}
+	return out
+}
+
+// locks returns what the events of leads not in wrote lock: their advisory
+// keys, sorted and deduplicated, and, with WithLeadTable, their lead ids,
+// sorted and deduplicated. Distinct leads may share a key (leads beyond
+// 2^31): they then only wait for each other.
+func (l *Log) locks(evs []Event, wrote map[int64]bool) (keys []int32, rows []int64) {
+	keys = make([]int32, 0, len(evs))
+	for _, e := range evs {
+		if wrote[e.LeadID] {
+			continue
+		}
+		keys = append(keys, int32(e.LeadID^e.LeadID>>32))
+		if l.sql.lead != "" {
+			rows = append(rows, e.LeadID)
+		}
+	}
+	slices.Sort(keys)
+	slices.Sort(rows)
+	return slices.Compact(keys), slices.Compact(rows)
 }
 
 // AppendCommit appends b's events in the transaction open on c (begun with
@@ -95,26 +154,4 @@ func (l *Log) AppendCommit(ctx context.Context, c *sql.Conn, b *Batch) error {
 	}
 	l.Committed()
 	return nil
-}
-
-// leadKeys returns the lock keys of evs' leads as a sorted, deduplicated
-// int4 array literal. Distinct leads may share a key (leads beyond 2^31):
-// they then only wait for each other.
-func leadKeys(evs []Event) string {
-	ks := make([]int32, len(evs))
-	for i, e := range evs {
-		ks[i] = int32(e.LeadID ^ e.LeadID>>32)
-	}
-	slices.Sort(ks)
-	ks = slices.Compact(ks)
-	var b strings.Builder
-	b.WriteByte('{')
-	for i, k := range ks {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(strconv.FormatInt(int64(k), 10))
-	}
-	b.WriteByte('}')
-	return b.String()
 }

@@ -65,3 +65,19 @@ func FromContext(ctx context.Context) *Batch {
 	b, _ := ctx.Value(batchKey{}).(*Batch)
 	return b
 }
+
+// snapshot returns a copy of the events and the leads written in table,
+// nil when table is "" (no lead table configured: Wrote changes nothing).
+func (b *Batch) snapshot(table string) ([]Event, map[int64]bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	evs := append([]Event(nil), b.evs...)
+	if table == "" || len(b.written[table]) == 0 {
+		return evs, nil
+	}
+	wrote := make(map[int64]bool, len(b.written[table]))
+	for _, id := range b.written[table] {
+		wrote[id] = true
+	}
+	return evs, wrote
+}

@@ -29,15 +29,18 @@
 //
 // # Ordering
 //
-// On PostgreSQL a writer inserts its events without a position. A
-// sequencer (one at a time across all instances, under an advisory lock)
-// gives committed events the next positions, 1, 2, 3, ... with no gap, and
-// tells the other instances with pg_notify. Because only committed events
-// get positions, a transaction that appended first and commits late is
-// positioned late instead of being skipped by readers already past it;
-// because Append locks the event's lead until COMMIT, one lead's events
-// are positioned in the order their transactions committed. On SQLite,
-// with one writer at a time, the position is the row id.
+// On PostgreSQL a writer inserts its events without a position, one row
+// per Append (the events in arrays). A sequencer (one at a time across all
+// instances, under an advisory lock) gives the committed rows' events the
+// next positions, 1, 2, 3, ... with no gap, in the order the rows were
+// inserted, and tells the other instances with pg_notify. Because only
+// committed events get positions, a transaction that appended first and
+// commits late is positioned late instead of being skipped by readers
+// already past it; because a transaction appending for a lead holds a
+// lock on it until COMMIT (the log's advisory lock, or the lead's row lock
+// when it wrote the row: [WithLeadTable], [Batch.Wrote]), one lead's
+// events are positioned in the order their transactions committed. On
+// SQLite, with one writer at a time, the position is the row id.
 //
 // # Concurrency
 //
@@ -45,7 +48,8 @@
 // several) may share one table. [Open] starts the background work (on
 // PostgreSQL a sequencer and a LISTEN connection; on both a pruner);
 // [Log.Close] stops it and waits for it. Append never waits for readers; it
-// waits only for another transaction appending for the same lead to end.
+// waits only for another transaction appending for the same lead, or
+// (with [WithLeadTable]) writing its row, to end.
 // Tail delivers every event after its cursor exactly once, in order, and
 // retries read errors with backoff, so consumers need de-duplicate only
 // across their own restarts, by position.

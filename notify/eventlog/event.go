@@ -22,9 +22,8 @@ type Event struct {
 	// Audience is the filter arg (the lead's owner) as of the event; "" means
 	// everyone who may see all leads.
 	Audience string
-	// Payload is the wire message's JSON. PostgreSQL stores it as jsonb, so
-	// it reads back normalised (no insignificant whitespace, object keys
-	// reordered, duplicate keys dropped), equal as JSON to what was appended.
+	// Payload is the wire message's JSON, stored as text and read back byte
+	// for byte as appended (Append checks that it is valid JSON).
 	Payload json.RawMessage
 	// Time is when the event was appended, in UTC (on PostgreSQL the start
 	// of the appending transaction). Append ignores it.
@@ -63,8 +62,9 @@ func validate(i int, e *Event) error {
 	case !json.Valid(e.Payload):
 		return fmt.Errorf("event %d (lead %d): payload is not valid JSON: %w", i, e.LeadID, ErrInvalid)
 	case !utf8.Valid(e.Payload) || hasNULEscape(e.Payload):
-		// jsonb rejects both; refusing here keeps the caller's transaction
-		// usable and the two databases alike.
+		// PostgreSQL's jsonb, and so the clients' databases, reject both;
+		// refusing here keeps the log's payloads portable and the two
+		// databases alike.
 		return fmt.Errorf("event %d (lead %d): payload holds invalid UTF-8 or \\u0000: %w", i, e.LeadID, ErrInvalid)
 	}
 	return nil

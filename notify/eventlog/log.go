@@ -90,7 +90,7 @@ func Open(ctx context.Context, db *gorm.DB, opts ...Option) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("eventlog: create table %s: %w", cfg.table, err)
 	}
-	l.sql = newStatements(l.n, l.pg)
+	l.sql = newStatements(l.n, l.pg, cfg.leadTable, cfg.leadKey)
 	if l.tel, err = newTelemetry(cfg.registerer, l); err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -256,5 +257,96 @@ func TestTailStops(t *testing.T) {
 	}
 	if err := l.Append(t.Context(), nil, ev(1, "X", 1)); !errors.Is(err, eventlog.ErrClosed) {
 		t.Errorf("Append after Close = %v", err)
+	}
+}
+
+// Read and History page exactly through events appended in calls of
+// several sizes (on PostgreSQL one row per call): every page starts right
+// after its cursor and holds at most limit events.
+func TestReadPages(t *testing.T) {
+	eachDB(t, func(t *testing.T, d dialect) {
+		db := d.open(t)
+		l := openLog(t, db, table())
+		ctx := t.Context()
+		n := 0
+		for _, size := range []int{1, 3, 1, 7, 2, 1000, 1, 5, 1001, 4} {
+			var evs []eventlog.Event
+			for range size {
+				evs = append(evs, ev(int64(n%3+1), "X", payload{I: n}))
+				n++
+			}
+			if err := l.Append(ctx, nil, evs...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		all := collect(t, l, 0, n)
+		for _, limit := range []int{1, 2, 5, 999, 1000} {
+			for after := 0; after <= n; after += 1 + after/50 {
+				got, err := l.Read(ctx, uint64(after), limit)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := all[after:min(after+limit, n)]
+				if len(got) != len(want) {
+					t.Fatalf("Read(%d, %d): %d events, want %d", after, limit, len(got), len(want))
+				}
+				for i := range got {
+					if got[i].Position != want[i].Position || decode(t, got[i]).I != decode(t, want[i]).I {
+						t.Fatalf("Read(%d, %d)[%d] = %+v, want %+v", after, limit, i, got[i], want[i])
+					}
+				}
+			}
+		}
+		var lead2 []eventlog.Event
+		for _, e := range all {
+			if e.LeadID == 2 {
+				lead2 = append(lead2, e)
+			}
+		}
+		for _, limit := range []int{1, 3, 1000} {
+			var got []eventlog.Event
+			after := uint64(0)
+			for {
+				page, err := l.History(ctx, 2, after, limit)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(page) > limit {
+					t.Fatalf("History(2, %d, %d): %d events", after, limit, len(page))
+				}
+				if len(page) == 0 {
+					break
+				}
+				got = append(got, page...)
+				after = page[len(page)-1].Position
+			}
+			if len(got) != len(lead2) {
+				t.Fatalf("History in pages of %d: %d events, want %d", limit, len(got), len(lead2))
+			}
+			for i := range got {
+				if got[i].Position != lead2[i].Position || got[i].LeadID != 2 {
+					t.Fatalf("History in pages of %d: [%d] at %d, want %d", limit, i, got[i].Position, lead2[i].Position)
+				}
+			}
+		}
+	})
+}
+
+// A table of the layout before (one row per event) is refused, not used.
+func TestOpenRefusesOldLayout(t *testing.T) {
+	db := pgDB.open(t)
+	name := table()
+	if err := db.Exec(`CREATE TABLE "` + name + `" (id bigserial NOT NULL, position bigint, lead_id bigint NOT NULL,
+		created_at timestamptz NOT NULL DEFAULT now(), type text NOT NULL, audience text NOT NULL DEFAULT '', payload jsonb NOT NULL)`).Error; err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Exec(`DROP TABLE "` + name + `"`) })
+	l, err := eventlog.Open(t.Context(), db, eventlog.WithTable(name))
+	if err == nil {
+		l.Close()
+		t.Fatal("Open used a table of the old layout")
+	}
+	if !strings.Contains(err.Error(), "drop it") || !strings.Contains(err.Error(), "WithTable") {
+		t.Errorf("Open: %v; want it to say to drop the table or choose another", err)
 	}
 }

@@ -69,16 +69,29 @@ func WithRegisterer(r prometheus.Registerer) Option { return func(c *config) { c
 // would: events whose leads a Batch says were written (Batch.Wrote) then
 // cost no lock, and events of other leads take, besides the log's lock, a
 // FOR SHARE lock on the lead's row, so that they wait for its writers.
-// Without it every event takes the log's lock.
+// Without it every event takes the log's lock. table is validated as
+// WithTable's name (optionally schema-qualified), key as a plain lowercase
+// identifier. SQLite, with one writer at a time, ignores it.
 func WithLeadTable(table, key string) Option {
 	return func(c *config) { c.leadTable, c.leadKey = table, key }
 }
 
-var tableName = regexp.MustCompile(`^([a-z_][a-z0-9_]{0,49}\.)?[a-z_][a-z0-9_]{0,49}$`)
+var (
+	tableName  = regexp.MustCompile(`^([a-z_][a-z0-9_]{0,49}\.)?[a-z_][a-z0-9_]{0,49}$`)
+	columnName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+)
 
 func (c *config) validate() error {
 	if !tableName.MatchString(c.table) {
 		return fmt.Errorf("eventlog: table name %q: want a lowercase SQL identifier of at most 50 characters, optionally schema-qualified", c.table)
+	}
+	if c.leadTable != "" || c.leadKey != "" {
+		if !tableName.MatchString(c.leadTable) {
+			return fmt.Errorf("eventlog: lead table %q: want a lowercase SQL identifier of at most 50 characters, optionally schema-qualified", c.leadTable)
+		}
+		if !columnName.MatchString(c.leadKey) {
+			return fmt.Errorf("eventlog: lead table's key %q: want a lowercase SQL identifier", c.leadKey)
+		}
 	}
 	if c.pollInterval <= 0 {
 		return fmt.Errorf("eventlog: poll interval %v: must be positive", c.pollInterval)

@@ -6,7 +6,8 @@ import (
 	"time"
 )
 
-// pruneBatch is how many events one prune transaction deletes at most:
+// pruneBatch is how many rows one prune transaction deletes at most (on
+// PostgreSQL a row holds the events of one Append, on SQLite one event):
 // small, so that every transaction is short and the table's writers, which
 // never touch the rows being deleted, are not held up.
 const pruneBatch = 1000
@@ -41,8 +42,9 @@ func (l *Log) prune(ctx context.Context, cutoff time.Time) (int64, error) {
 	}
 }
 
-// pruneOnce deletes the next batch: the events from the floor up to the
-// highest position among the next pruneBatch whose time is before cutoff
+// pruneOnce deletes the next batch and returns how many events it held:
+// the rows from the floor up to the highest position among the next
+// pruneBatch rows whose time is before cutoff
 // (appending times follow positions closely but not exactly, so an event a
 // moment younger than cutoff may go with its neighbours; none is kept
 // below the floor). The floor is raised in the same transaction, so Floor
@@ -77,11 +79,15 @@ func (l *Log) pruneOnce(ctx context.Context, cutoff time.Time) (int64, error) {
 	if _, err := tx.ExecContext(ctx, l.sql.pruneMeta, upto); err != nil {
 		return 0, err
 	}
-	res, err := tx.ExecContext(ctx, l.sql.pruneDelete, floor, upto)
-	if err != nil {
-		return 0, err
+	var n int64
+	if l.pg {
+		err = tx.QueryRowContext(ctx, l.sql.pruneDelete, floor, upto).Scan(&n)
+	} else {
+		var res sql.Result
+		if res, err = tx.ExecContext(ctx, l.sql.pruneDelete, floor, upto); err == nil {
+			n, err = res.RowsAffected()
+		}
 	}
-	n, err := res.RowsAffected()
 	if err != nil {
 		return 0, err
 	}

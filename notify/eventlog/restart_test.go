@@ -128,7 +128,7 @@ func TestPostgresRestart(t *testing.T) {
 	wg.Wait()
 
 	var total int
-	if err := db.Raw(`SELECT count(*) FROM lead_events`).Scan(&total).Error; err != nil {
+	if err := db.Raw(`SELECT coalesce(sum(count), 0) FROM lead_events`).Scan(&total).Error; err != nil {
 		t.Fatal(err)
 	}
 	seen := map[payload]int{}

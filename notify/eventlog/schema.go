@@ -3,6 +3,7 @@ package eventlog
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"strings"
@@ -12,7 +13,7 @@ import (
 // statements (they are validated by config.validate, never user input).
 type names struct {
 	table, meta string // quoted, schema-qualified when configured
-	idxPos      string // bare index names (an index lives in its table's schema)
+	idxLast     string // bare index names (an index lives in its table's schema)
 	idxLead     string
 	idxFresh    string
 	channel     string // pg_notify channel: the bare table name
@@ -35,9 +36,9 @@ func newNames(table string) names {
 	return names{
 		table:       q(base),
 		meta:        q(base + "_meta"),
-		idxPos:      `"` + base + `_position"`,
 		idxLead:     `"` + base + `_lead"`,
 		idxFresh:    `"` + base + `_unstamped"`,
+		idxLast:     `"` + base + `_last"`,
 		channel:     base,
 		ns:          int32(hash64("leadupdates/eventlog lead " + table)),
 		seqLock:     int64(hash64("leadupdates/eventlog sequencer " + table)),
@@ -51,32 +52,44 @@ func hash64(s string) uint64 {
 	return h.Sum64()
 }
 
-// migratePostgres creates the tables and indexes unless they exist. The
-// column order (fixed-width first) keeps rows free of alignment padding.
+// migratePostgres creates the tables and indexes unless they exist. A
+// row holds the events of one Append (up to maxRows), in arrays: the
+// events of a batch of 100 leads cost one row and one entry per index
+// instead of a hundred, and one rewrite when stamped. The row's events
+// have the positions last-count+1 ... last, in array order. The column
+// order (fixed-width first) keeps rows free of alignment padding.
 //
-// Every index costs each event an entry when it is inserted and another
-// when the sequencer stamps it (the update changes an indexed column, so it
-// cannot be a HOT update), so there are few, and partial: the unstamped
-// rows, by id (small: rows leave it when stamped, and vacuum drops their
-// entries), and the stamped rows by position and by lead. id has no
-// primary key index: the sequencer finds its rows through the unstamped
-// index and updates them by ctid, and nothing else looks rows up by id.
-// (A table without a primary key cannot be published for logical
+// Every index costs each row an entry when it is inserted and the two
+// btrees another when the sequencer stamps it (the update changes an
+// indexed column, so it cannot be a HOT update), so there are few, and
+// partial: the unstamped rows, by id (small: rows leave it when stamped,
+// and vacuum drops their entries), and the stamped rows by last. History
+// finds a lead's rows through a GIN index on lead_ids, whose pending list
+// (fastupdate, the default) makes an insert's entries one cheap append.
+// id has no primary key index: the sequencer finds its rows through the
+// unstamped index and updates them by ctid, and nothing else looks rows up
+// by id. (A table without a primary key cannot be published for logical
 // replication of updates unless given REPLICA IDENTITY FULL.)
+//
+// A table of the layout before (one row per event, with a position column)
+// is refused rather than migrated: copying its rows into arrays would hold
+// the migration lock as long as the copy takes, while the instances still
+// on the old version go on writing the old layout.
 func migratePostgres(ctx context.Context, db *sql.DB, n names) error {
-	stmts := []string{
-		`CREATE TABLE IF NOT EXISTS ` + n.table + ` (
+	create := `CREATE TABLE IF NOT EXISTS ` + n.table + ` (
 			id         bigserial NOT NULL,
-			position   bigint,
-			lead_id    bigint NOT NULL,
+			last       bigint,
 			created_at timestamptz NOT NULL DEFAULT now(),
-			type       text NOT NULL,
-			audience   text NOT NULL DEFAULT '',
-			payload    jsonb NOT NULL
-		)`,
-		`CREATE UNIQUE INDEX IF NOT EXISTS ` + n.idxPos + ` ON ` + n.table + ` (position) WHERE position IS NOT NULL`,
-		`CREATE INDEX IF NOT EXISTS ` + n.idxFresh + ` ON ` + n.table + ` (id) WHERE position IS NULL`,
-		`CREATE INDEX IF NOT EXISTS ` + n.idxLead + ` ON ` + n.table + ` (lead_id, position) WHERE position IS NOT NULL`,
+			count      int NOT NULL,
+			lead_ids   bigint[] NOT NULL,
+			types      text[] NOT NULL,
+			audiences  text[] NOT NULL,
+			payloads   text[] NOT NULL
+		)`
+	stmts := []string{
+		`CREATE UNIQUE INDEX IF NOT EXISTS ` + n.idxLast + ` ON ` + n.table + ` (last) WHERE last IS NOT NULL`,
+		`CREATE INDEX IF NOT EXISTS ` + n.idxFresh + ` ON ` + n.table + ` (id) WHERE last IS NULL`,
+		`CREATE INDEX IF NOT EXISTS ` + n.idxLead + ` ON ` + n.table + ` USING gin (lead_ids)`,
 		`CREATE TABLE IF NOT EXISTS ` + n.meta + ` (
 			id    int PRIMARY KEY CHECK (id = 1),
 			floor bigint NOT NULL
@@ -94,6 +107,20 @@ func migratePostgres(ctx context.Context, db *sql.DB, n names) error {
 	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, n.migrateLock); err != nil {
 		return err
 	}
+	if _, err := tx.ExecContext(ctx, create); err != nil {
+		return fmt.Errorf("%s: %w", firstLine(create), err)
+	}
+	var old, arrays bool
+	if err := tx.QueryRowContext(ctx, `SELECT
+		EXISTS (SELECT FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'position' AND NOT attisdropped),
+		EXISTS (SELECT FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'lead_ids' AND NOT attisdropped)`,
+		n.table).Scan(&old, &arrays); err != nil {
+		return err
+	}
+	if old || !arrays {
+		return fmt.Errorf("%w: the table has the layout of an earlier version (one row per event, a position column) or is not an event log: "+
+			"drop it (and its _meta table), or choose another table with WithTable", errOldLayout)
+	}
 	for _, s := range stmts {
 		if _, err := tx.ExecContext(ctx, s); err != nil {
 			return fmt.Errorf("%s: %w", firstLine(s), err)
@@ -101,6 +128,9 @@ func migratePostgres(ctx context.Context, db *sql.DB, n names) error {
 	}
 	return tx.Commit()
 }
+
+// errOldLayout: Open found a table it must not use.
+var errOldLayout = errors.New("table not usable")
 
 // migrateSQLite creates the tables and indexes unless they exist. position
 // is the rowid; AUTOINCREMENT keeps a pruned largest position from being

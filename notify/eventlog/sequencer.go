@@ -11,9 +11,9 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
-// stampBatch is how many rows one stamping transaction positions at most,
-// so that a backlog becomes readable in steps rather than in one long
-// transaction.
+// stampBatch is how many rows (Appends) one stamping transaction positions
+// at most, so that a backlog becomes readable in steps rather than in one
+// long transaction.
 const stampBatch = 1000
 
 // stampEvery paces the sequencer: after stamping some rows it waits this
@@ -64,8 +64,8 @@ func (l *Log) sequence() {
 	}
 }
 
-// stamp positions committed unstamped rows in one transaction and reports
-// whether more may be waiting. Positions are given under a global advisory
+// stamp positions committed unstamped rows in one transaction, returning
+// how many events they hold, and reports whether more may be waiting. Positions are given under a global advisory
 // lock, by one sequencer at a time across all instances, only to rows
 // whose transactions have committed; a reader reading "position > last"
 // therefore never skips an event: a transaction that commits late gets a
@@ -90,12 +90,12 @@ func (l *Log) stamp(ctx context.Context) (n int64, more bool, err error) {
 	l.tel.lag.Observe(r.lag)
 	l.tel.stamped.Add(float64(r.n))
 	l.stamped.fire()
-	return r.n, r.n == stampBatch, nil
+	return r.n, r.rows == stampBatch, nil
 }
 
 type stampResult struct {
-	n, head int64
-	lag     float64
+	rows, n, head int64 // rows and events stamped, the new head
+	lag           float64
 }
 
 // stampPipelined runs the lock and the stamping statement in one round
@@ -119,7 +119,7 @@ func (l *Log) stampPipelined(ctx context.Context) (r stampResult, err error) {
 		_, err := br.Exec()
 		if err == nil {
 			var notified int64
-			err = br.QueryRow().Scan(&r.n, &r.head, &r.lag, &notified)
+			err = br.QueryRow().Scan(&r.rows, &r.n, &r.head, &r.lag, &notified)
 		}
 		if cerr := br.Close(); err == nil {
 			err = cerr
@@ -146,7 +146,7 @@ func (l *Log) stampTx(ctx context.Context) (r stampResult, err error) {
 		return r, err
 	}
 	var notified int64
-	if err := tx.QueryRowContext(ctx, l.sql.stamp, stampBatch, l.n.channel).Scan(&r.n, &r.head, &r.lag, &notified); err != nil {
+	if err := tx.QueryRowContext(ctx, l.sql.stamp, stampBatch, l.n.channel).Scan(&r.rows, &r.n, &r.head, &r.lag, &notified); err != nil {
 		return r, err
 	}
 	return r, tx.Commit()
