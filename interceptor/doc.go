@@ -44,8 +44,12 @@
 // Commit it calls the Sink synchronously, before COMMIT, with a ctx
 // carrying an eventlog.Batch (a *notify.Notifier WithLog adds its events
 // to it), appends the batch in the same transaction, commits, and wakes
-// the log's readers. A failing Sink or append rolls the transaction back
-// and fails the write; a crash at any point loses nothing committed.
+// the log's readers. On PostgreSQL through pgx the append and the COMMIT
+// take one round trip: the transaction runs on a connection of its own
+// rather than a *sql.Tx. The batch names the leads whose rows the
+// transaction wrote, whose row locks order their events. A failing Sink or
+// append rolls the transaction back and fails the write; a crash at any
+// point loses nothing committed.
 // Writes of the watched model outside a transaction of the plugin are
 // refused ([ErrNoTransaction]); GORM's default transaction covers every
 // create, update and delete unless SkipDefaultTransaction is set.

@@ -27,6 +27,27 @@ import (
 // logged. The Sink of concurrent transactions may run concurrently; the
 // log orders their events.
 //
+// The batch also says whose rows the transaction inserted, updated or
+// deleted (eventlog.Batch.Wrote, by Change.Table and the Fields.ID
+// column's values, only for changes that survived ROLLBACK TO SAVEPOINT):
+// the transaction holds their row locks, which order their events, so with
+// eventlog.WithLeadTable naming the watched table and that column (by
+// default its primary key) the log takes no lock of its own for them.
+//
+// On PostgreSQL through pgx (gorm.io/driver/postgres), a transaction begun
+// through the plugin's pool runs on a connection of its own, begun with
+// BEGIN, so that the append and the COMMIT take one round trip
+// (eventlog.Log.AppendCommit) where a *sql.Tx needs two. It behaves as a
+// *sql.Tx does: its isolation level and READ ONLY are honoured (a level
+// PostgreSQL lacks fails Begin), it is rolled back and its connection
+// closed when its ctx ends, and a connection goes back to the pool only
+// outside a transaction. Opened with PrepareStmt, and on other databases
+// or drivers, transactions stay *sql.Tx (append, then COMMIT). A
+// PrepareStmt session around a transaction prepares its statements again
+// on the connection, as a *sql.Tx does on a new connection; its
+// savepoints escape the plugin, so such a transaction does not tell the
+// log what it wrote.
+//
 // A write of the watched model outside a transaction begun through the
 // plugin's pool — GORM's SkipDefaultTransaction without db.Transaction, or
 // a transaction begun on another pool — is refused before it runs, with an
@@ -65,16 +86,32 @@ func txOf(cp gorm.ConnPool) *tx {
 }
 
 // commitLogged is Commit with WithEventLog: the Sink fills a batch, the
-// batch is appended in the transaction, then COMMIT.
-func (t *tx) commitLogged(buf []Change) error {
+// batch is appended in the transaction, then COMMIT — in one round trip on
+// a connTx. unseen: savepoints may have escaped the buffer (tx.unseen).
+func (t *tx) commitLogged(buf []Change, unseen bool) error {
 	p := t.p
 	b := eventlog.NewBatch()
+	if !unseen {
+		wrote(b, buf)
+	}
 	ctx := eventlog.NewContext(t.ctx, b)
 	if err := p.sinkLogged(ctx, buf); err != nil {
 		p.tel.changes.WithLabelValues("failed").Add(float64(len(buf)))
 		return t.rollbackFor(err)
 	}
-	if err := p.cfg.log.Append(ctx, t.txConn, b.Events()...); err != nil {
+	if c, ok := t.txConn.(*connTx); ok {
+		if err := c.appendCommit(ctx, p.cfg.log, b); err != nil {
+			// appendCommit rolled back (or closed the connection, which
+			// rolls back).
+			p.tel.changes.WithLabelValues("failed").Add(float64(len(buf)))
+			err = fmt.Errorf("interceptor: append %d events and commit: %w; transaction rolled back", b.Len(), err)
+			level.Error(p.cfg.logger).Log("msg", "transaction rolled back: its changes could not be logged", "err", err)
+			return err
+		}
+		p.tel.changes.WithLabelValues("published").Add(float64(len(buf)))
+		return nil
+	}
+	if err := p.cfg.log.AppendBatch(ctx, t.txConn, b); err != nil {
 		p.tel.changes.WithLabelValues("failed").Add(float64(len(buf)))
 		return t.rollbackFor(fmt.Errorf("interceptor: append %d events: %w", b.Len(), err))
 	}
@@ -84,6 +121,27 @@ func (t *tx) commitLogged(buf []Change) error {
 	p.cfg.log.Committed()
 	p.tel.changes.WithLabelValues("published").Add(float64(len(buf)))
 	return nil
+}
+
+// wrote tells b whose rows the transaction inserted, updated or deleted:
+// it holds their row locks until it ends, which order those leads' events
+// without the log's own lock (eventlog.Batch.Wrote). Each change's lead id
+// was read from the row written (RETURNING, or the created row), and buf
+// holds only the changes that survived ROLLBACK TO SAVEPOINT, which
+// releases the row locks taken after the savepoint.
+func wrote(b *eventlog.Batch, buf []Change) {
+	ids := make([]int64, 0, len(buf))
+	table := buf[0].Table
+	for _, c := range buf {
+		if c.Table != table {
+			b.Wrote(table, ids...)
+			table, ids = c.Table, nil // Wrote may keep what it is given
+		}
+		if n := len(ids); c.LeadID > 0 && (n == 0 || ids[n-1] != c.LeadID) { // one row's changes are adjacent
+			ids = append(ids, c.LeadID)
+		}
+	}
+	b.Wrote(table, ids...)
 }
 
 // sinkLogged calls the Sink before COMMIT. A panic is an error like any

@@ -1,6 +1,7 @@
 package interceptor
 
 import (
+	"database/sql"
 	"errors"
 	"fmt"
 	"reflect"
@@ -8,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/go-kit/log"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/prometheus/client_golang/prometheus"
 	"gorm.io/gorm"
 	"gorm.io/gorm/schema"
@@ -91,6 +93,11 @@ type Plugin struct {
 
 	initOnce sync.Once
 	cols     sync.Map // *schema.Schema -> *columns
+
+	queries queries // SQL of prepared statements, for connTx
+	failMu  sync.Mutex
+	failDB  *sql.DB // serves failed (see failedStmt)
+	failed  map[error]*sql.Stmt
 }
 
 var _ gorm.Plugin = (*Plugin)(nil)
@@ -155,6 +162,11 @@ func (p *Plugin) Close() error {
 	}
 	p.order.mu.Unlock()
 	<-p.stopped
+	p.failMu.Lock()
+	if p.failDB != nil {
+		_ = p.failDB.Close() // failed now fails with "database is closed"
+	}
+	p.failMu.Unlock()
 	return nil
 }
 
@@ -179,6 +191,16 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 	}
 	if _, ok := db.ConnPool.(*pool); !ok {
 		w := &pool{ConnPool: db.ConnPool, p: p}
+		// Under WithEventLog on PostgreSQL through pgx, transactions run on
+		// connections of their own, so that the events are appended with
+		// COMMIT in one round trip. PrepareStmt (db.ConnPool a
+		// *gorm.PreparedStmtDB) keeps *sql.Tx, whose StmtContext reuses
+		// the statements prepared on each connection.
+		if d, ok := db.ConnPool.(*sql.DB); ok && p.cfg.log != nil && db.Dialector.Name() == "postgres" {
+			if _, pgx := d.Driver().(*stdlib.Driver); pgx {
+				w.conns = d
+			}
+		}
 		db.ConnPool = w
 		if db.Statement != nil {
 			db.Statement.ConnPool = w

@@ -39,11 +39,22 @@ type captureKey struct{}
 type pool struct {
 	gorm.ConnPool
 	p *Plugin
+	// conns, when set, is the *sql.DB underneath whose transactions run
+	// on connections of their own (connTx): WithEventLog on PostgreSQL
+	// through pgx.
+	conns *sql.DB
 }
 
 var _ gorm.ConnPoolBeginner = (*pool)(nil)
 
 func (c *pool) BeginTx(ctx context.Context, opts *sql.TxOptions) (gorm.ConnPool, error) {
+	if c.conns != nil {
+		t, err := c.p.beginConn(ctx, c.conns, opts)
+		if err != nil {
+			return nil, err
+		}
+		return &tx{txConn: t, p: c.p, ctx: ctx}, nil
+	}
 	var inner txConn
 	switch b := c.ConnPool.(type) {
 	case gorm.TxBeginner:
@@ -87,6 +98,17 @@ func (c *pool) Ping() error {
 	return nil
 }
 
+// PrepareContext remembers the SQL of what it prepares when transactions
+// run on connections of their own, which must prepare it again (see
+// connTx.StmtContext).
+func (c *pool) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
+	s, err := c.ConnPool.PrepareContext(ctx, query)
+	if err == nil && c.conns != nil {
+		c.p.queries.remember(s, query)
+	}
+	return s, err
+}
+
 func (c *pool) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	return execCapture(ctx, c.ConnPool, query, args, false)
 }
@@ -109,6 +131,9 @@ type tx struct {
 	mu    sync.Mutex
 	buf   []Change
 	marks []mark
+	// unseen: statements ran through StmtContext (a PrepareStmt session
+	// around the transaction), where ExecContext cannot follow savepoints.
+	unseen bool
 }
 
 // mark is a savepoint and how many changes were buffered when it was set.
@@ -172,6 +197,15 @@ func (t *tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.
 	return queryCapture(ctx, t.txConn, query, args)
 }
 
+// StmtContext is how a PrepareStmt session around the transaction runs
+// its statements; their savepoints are not seen (see unseen).
+func (t *tx) StmtContext(ctx context.Context, s *sql.Stmt) *sql.Stmt {
+	t.mu.Lock()
+	t.unseen = true
+	t.mu.Unlock()
+	return t.txConn.StmtContext(ctx, s)
+}
+
 func (t *tx) findMark(name string) int {
 	for i := len(t.marks) - 1; i >= 0; i-- {
 		if t.marks[i].name == name {
@@ -186,14 +220,14 @@ func (t *tx) findMark(name string) int {
 // for another one's row lock is always emitted after it.
 func (t *tx) Commit() error {
 	t.mu.Lock()
-	buf := t.buf
+	buf, unseen := t.buf, t.unseen
 	t.buf, t.marks = nil, nil
 	t.mu.Unlock()
 	if len(buf) == 0 {
 		return t.txConn.Commit()
 	}
 	if t.p.cfg.log != nil {
-		return t.commitLogged(buf)
+		return t.commitLogged(buf, unseen)
 	}
 	ticket := t.p.order.ticket()
 	err := t.txConn.Commit()
