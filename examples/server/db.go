@@ -67,14 +67,26 @@ func migrate(ctx context.Context, db *gorm.DB) error {
 }
 
 // openEventLog opens the durable event log on db (creating its table
-// lead_events unless it exists), with the configured retention.
+// lead_events unless it exists), with the configured retention. The log
+// knows the leads table (lead.Lead's, key id): a transaction that wrote a
+// lead's row appends its events without a lock of the log's own.
 func openEventLog(ctx context.Context, db *gorm.DB, c config, logger kitlog.Logger, reg prometheus.Registerer) (*eventlog.Log, error) {
 	l, err := eventlog.Open(ctx, db, eventlog.WithRetention(c.eventRetention),
-		eventlog.WithPruneInterval(c.eventPrune), eventlog.WithLogger(logger), eventlog.WithRegisterer(reg))
+		eventlog.WithPruneInterval(c.eventPrune), eventlog.WithLogger(logger), eventlog.WithRegisterer(reg),
+		eventlog.WithLeadTable(leadTable(db), "id"))
 	if err != nil {
 		return nil, fmt.Errorf("event log: %w", err)
 	}
 	return l, nil
+}
+
+// leadTable returns the name GORM gives lead.Lead's table ("leads").
+func leadTable(db *gorm.DB) string {
+	stmt := &gorm.Statement{DB: db}
+	if err := stmt.Parse(&lead.Lead{}); err != nil {
+		return "leads"
+	}
+	return stmt.Schema.Table
 }
 
 // redact hides the secrets of a database or Redis URL for logs and

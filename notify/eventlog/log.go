@@ -91,6 +91,17 @@ func Open(ctx context.Context, db *gorm.DB, opts ...Option) (*Log, error) {
 		return nil, fmt.Errorf("eventlog: create table %s: %w", cfg.table, err)
 	}
 	l.sql = newStatements(l.n, l.pg, cfg.leadTable, cfg.leadKey)
+	if l.pg && cfg.leadTable != "" {
+		// Fail now rather than at every Append.
+		var ok bool
+		if err := sqlDB.QueryRowContext(ctx, `SELECT EXISTS (SELECT FROM pg_attribute
+			WHERE attrelid = to_regclass($1) AND attname = $2 AND NOT attisdropped)`, l.sql.lead, cfg.leadKey).Scan(&ok); err != nil {
+			return nil, fmt.Errorf("eventlog: lead table %s: %w", cfg.leadTable, err)
+		}
+		if !ok {
+			return nil, fmt.Errorf("eventlog: lead table %s has no column %s (WithLeadTable): create it first", cfg.leadTable, cfg.leadKey)
+		}
+	}
 	if l.tel, err = newTelemetry(cfg.registerer, l); err != nil {
 		return nil, err
 	}

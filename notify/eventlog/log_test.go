@@ -350,3 +350,130 @@ func TestOpenRefusesOldLayout(t *testing.T) {
 		t.Errorf("Open: %v; want it to say to drop the table or choose another", err)
 	}
 }
+
+// Batch.Wrote spares the advisory lock of the leads whose rows the
+// transaction wrote in the log's lead table, and only those: not for
+// another table, and not without WithLeadTable. A lead not written takes
+// its advisory lock and its row's FOR SHARE lock.
+func TestWroteSparesLocks(t *testing.T) {
+	db := pgDB.open(t)
+	s := sqlDB(t, db)
+	ctx := t.Context()
+	name := table()
+	rows := name + "_leads"
+	if _, err := s.ExecContext(ctx, `CREATE TABLE `+rows+` (id bigint PRIMARY KEY, status text NOT NULL DEFAULT '');
+		INSERT INTO `+rows+` (id) VALUES (1), (2), (3)`); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Exec(`DROP TABLE ` + rows) })
+	withTable := openLog(t, db, name, eventlog.WithLeadTable(rows, "id"))
+	without := openLog(t, db, table())
+	for _, c := range []struct {
+		name     string
+		l        *eventlog.Log
+		wroteIn  string
+		advisory int // advisory locks the append takes
+		locked   int // lead rows locked after it: the updated one, and those locked FOR SHARE
+	}{
+		{"lead table", withTable, rows, 2, 3},
+		{"other table", withTable, "other", 3, 3},
+		{"no lead table", without, rows, 3, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tx, err := s.BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback()
+			if _, err := tx.ExecContext(ctx, `UPDATE `+rows+` SET status = 'x' WHERE id = 1`); err != nil {
+				t.Fatal(err)
+			}
+			b := eventlog.NewBatch()
+			b.Wrote(c.wroteIn, 1)
+			for _, lead := range []int64{1, 2, 3, 2} {
+				b.Add(ev(lead, "STATUS_UPDATE", payload{}))
+			}
+			if err := c.l.AppendBatch(ctx, tx, b); err != nil {
+				t.Fatal(err)
+			}
+			var advisory int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'advisory'`).Scan(&advisory); err != nil {
+				t.Fatal(err)
+			}
+			// Row locks live in the tuples: pgrowlocks is an extension, so
+			// count the rows another transaction cannot lock FOR UPDATE.
+			var locked int
+			if err := s.QueryRowContext(ctx, `SELECT 3 - count(*) FROM (SELECT FROM `+rows+` FOR UPDATE SKIP LOCKED) AS r`).Scan(&locked); err != nil {
+				t.Fatal(err)
+			}
+			if locked != c.locked {
+				t.Errorf("%d lead rows locked, want %d", locked, c.locked)
+			}
+			if advisory != c.advisory {
+				t.Errorf("%d advisory locks, want %d", advisory, c.advisory)
+			}
+		})
+	}
+}
+
+// A transaction appending for a lead without writing its row waits for a
+// transaction that wrote the row and took no advisory lock for it, so the
+// lead's events are in commit order.
+func TestAppendWaitsForLeadWriter(t *testing.T) {
+	db := pgDB.open(t)
+	s := sqlDB(t, db)
+	ctx := t.Context()
+	name := table()
+	rows := name + "_leads"
+	if _, err := s.ExecContext(ctx, `CREATE TABLE `+rows+` (id bigint PRIMARY KEY, status text NOT NULL DEFAULT '');
+		INSERT INTO `+rows+` (id) VALUES (7)`); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Exec(`DROP TABLE ` + rows) })
+	l := openLog(t, db, name, eventlog.WithLeadTable(rows, "id"))
+	a, err := s.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Rollback()
+	if _, err := a.ExecContext(ctx, `UPDATE `+rows+` SET status = 'a' WHERE id = 7`); err != nil {
+		t.Fatal(err)
+	}
+	b := eventlog.NewBatch()
+	b.Wrote(rows, 7)
+	b.Add(ev(7, "STATUS_UPDATE", payload{W: 1}))
+	if err := l.AppendBatch(ctx, a, b); err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	if err := a.QueryRowContext(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- l.Append(ctx, nil, ev(7, "STATUS_UPDATE", payload{W: 2})) }()
+	for {
+		var n int
+		if err := s.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, pid).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("B appended while A held the lead's row: %v", err)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	if err := a.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	l.Committed()
+	got := collect(t, l, 0, 2)
+	if decode(t, got[0]).W != 1 || decode(t, got[1]).W != 2 {
+		t.Errorf("order %d, %d; want A then B", decode(t, got[0]).W, decode(t, got[1]).W)
+	}
+}

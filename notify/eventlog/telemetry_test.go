@@ -60,6 +60,19 @@ func TestOpenErrors(t *testing.T) {
 			t.Errorf("Open(%d options) succeeded", len(opts))
 		}
 	}
+	for _, opts := range [][]eventlog.Option{
+		{eventlog.WithLeadTable("Leads", "id")},
+		{eventlog.WithLeadTable("leads", "a.id")},
+		{eventlog.WithLeadTable("", "id")},
+		{eventlog.WithLeadTable("no_such_table", "id")},
+	} {
+		pg, name := pgDB.open(t), table()
+		t.Cleanup(func() { pg.Exec(`DROP TABLE IF EXISTS "` + name + `", "` + name + `_meta"`) })
+		if l, err := eventlog.Open(t.Context(), pg, append(opts, eventlog.WithTable(name))...); err == nil {
+			l.Close()
+			t.Errorf("Open with a lead table %d succeeded", len(opts))
+		}
+	}
 	if _, err := eventlog.Open(t.Context(), nil); err == nil {
 		t.Error("Open(nil) succeeded")
 	}
