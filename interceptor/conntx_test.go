@@ -325,3 +325,98 @@ func TestEventLogPrepareStmt(t *testing.T) {
 	}
 	checkConns(t, e)
 }
+
+// TestEventLogWrote: the batch names the leads whose rows the transaction
+// wrote and kept, so that with WithLeadTable their events take no
+// advisory lock of the log's: they commit while another session holds
+// that lock. An event of a lead whose write ROLLBACK TO SAVEPOINT undid
+// takes it, and waits.
+func TestEventLogWrote(t *testing.T) {
+	e := newLogEnv(t, postgresDB, nil)
+	ctx := t.Context()
+	stmt := &gorm.Statement{DB: e.db}
+	must(t, stmt.Parse(&Lead{}))
+	l, err := eventlog.Open(ctx, e.plainOn(t), eventlog.WithTable(fmt.Sprintf("nlev_%d", tableSeq.Add(1))),
+		eventlog.WithLeadTable(stmt.Schema.Table, "id"))
+	must(t, err)
+	t.Cleanup(func() { l.Close() })
+	// The sink logs each change, and an event of lead 2 in every batch.
+	sink := interceptor.SinkFunc(func(ctx context.Context, cs []interceptor.Change) error {
+		b := eventlog.FromContext(ctx)
+		for _, c := range cs {
+			b.Add(eventlog.Event{LeadID: c.LeadID, Type: string(c.Op), Payload: []byte("{}")})
+		}
+		b.Add(eventlog.Event{LeadID: 2, Type: "X", Payload: []byte("{}")})
+		return nil
+	})
+	p, err := interceptor.New(&Lead{}, sink, interceptor.WithEventLog(l))
+	must(t, err)
+	t.Cleanup(func() { p.Close() })
+	sqlDB, err := e.db.DB()
+	must(t, err)
+	db, err := gorm.Open(postgresDB.on(sqlDB), &gorm.Config{Logger: e.db.Logger, NamingStrategy: e.db.NamingStrategy})
+	must(t, err)
+	must(t, db.Use(p))
+	must(t, e.plainOn(t).Create(&[]Lead{{Name: "a"}, {Name: "b"}}).Error)
+
+	// The log's lock of a lead, as a transaction appending for it holds it.
+	tx, err := sqlDB.BeginTx(ctx, nil)
+	must(t, err)
+	must(t, l.Append(ctx, tx, eventlog.Event{LeadID: 1, Type: "X", Payload: []byte("{}")}))
+	var ns, key int64
+	must(t, tx.QueryRowContext(ctx, `SELECT classid::int8, objid::int8 FROM pg_locks
+		WHERE locktype = 'advisory' AND pid = pg_backend_pid()`).Scan(&ns, &key))
+	must(t, tx.Rollback())
+	if key != 1 {
+		t.Fatalf("lead 1's lock has key %d: the log's locks changed, update this test", key)
+	}
+	// Another session holds the log's locks of leads 1 and 2.
+	holder, err := sqlDB.Conn(ctx)
+	must(t, err)
+	for _, k := range []int64{1, 2} {
+		_, err := holder.ExecContext(ctx, "SELECT pg_advisory_lock($1::int4, $2::int4)", int32(uint32(ns)), k)
+		must(t, err)
+	}
+
+	update := func(tx *gorm.DB, id uint, status string) error {
+		return tx.Model(&Lead{ID: id}).Update("status", status).Error
+	}
+	// Wrote leads 1 and 2: no lock of the log's.
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	must(t, db.WithContext(wctx).Transaction(func(tx *gorm.DB) error {
+		if err := update(tx, 1, "won"); err != nil {
+			return err
+		}
+		return update(tx, 2, "won")
+	}))
+	// Lead 2's write was rolled back to a savepoint: its event waits for
+	// the log's lock, until ctx ends.
+	wctx, cancel = context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	err = db.WithContext(wctx).Transaction(func(tx *gorm.DB) error {
+		if err := update(tx, 1, "lost"); err != nil {
+			return err
+		}
+		_ = tx.Transaction(func(tx *gorm.DB) error {
+			if err := update(tx, 2, "lost"); err != nil {
+				return err
+			}
+			return errors.New("undo")
+		})
+		return nil
+	})
+	if err == nil {
+		t.Error("an event of a lead whose write was rolled back to a savepoint took no lock")
+	}
+	var status string
+	must(t, e.plainOn(t).Model(&Lead{}).Where("id = 1").Select("status").Scan(&status).Error)
+	if status != "won" {
+		t.Errorf("lead 1 is %q, want won", status)
+	}
+	_, err = holder.ExecContext(ctx, "SELECT pg_advisory_unlock_all()")
+	must(t, err)
+	must(t, holder.Close())
+	must(t, l.Close()) // and its listener's connection
+	checkConns(t, e)
+}
