@@ -3,9 +3,13 @@ package eventlog
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // maxRows is how many events one INSERT carries; a larger Append runs
@@ -144,9 +148,26 @@ func (l *Log) locks(evs []Event, wrote map[int64]bool) (keys []int32, rows []int
 // AppendCommit appends b's events in the transaction open on c (begun with
 // a plain BEGIN by the caller) and commits it, in one round trip with the
 // pgx driver (two statements otherwise), then calls Committed. On error the
-// transaction may still be open: roll it back.
+// transaction may still be open: roll it back. The error says whether the
+// append or the COMMIT failed; after a failed append PostgreSQL skips the
+// COMMIT and leaves the transaction open in the aborted state.
 func (l *Log) AppendCommit(ctx context.Context, c *sql.Conn, b *Batch) error {
-	if err := l.AppendBatch(ctx, c, b); err != nil {
+	evs, wrote := b.snapshot(l.cfg.leadTable)
+	for i := range evs {
+		if err := validate(i, &evs[i]); err != nil {
+			return err
+		}
+	}
+	if len(evs) > 0 && l.pg && l.pipeline.Load() {
+		err := l.appendCommitPipelined(ctx, c, evs, wrote)
+		if !errors.Is(err, errNotPgx) {
+			if err == nil {
+				l.Committed()
+			}
+			return err
+		}
+	}
+	if err := l.append(ctx, c, evs, wrote); err != nil {
 		return err
 	}
 	if _, err := c.ExecContext(ctx, "COMMIT"); err != nil {
@@ -154,4 +175,38 @@ func (l *Log) AppendCommit(ctx context.Context, c *sql.Conn, b *Batch) error {
 	}
 	l.Committed()
 	return nil
+}
+
+// appendCommitPipelined sends the INSERTs and the COMMIT as one pgx batch:
+// a pipeline, one round trip. Within the caller's transaction block the
+// batch's Sync commits nothing; a failing statement makes PostgreSQL skip
+// the rest up to the Sync, the COMMIT among them.
+func (l *Log) appendCommitPipelined(ctx context.Context, c *sql.Conn, evs []Event, wrote map[int64]bool) error {
+	chunks := l.chunks(evs, wrote)
+	return c.Raw(func(dc any) error {
+		sc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return errNotPgx
+		}
+		var pb pgx.Batch
+		for _, ch := range chunks {
+			pb.Queue(ch.query, ch.args...)
+		}
+		pb.Queue("COMMIT")
+		br := sc.Conn().SendBatch(ctx, &pb)
+		defer br.Close()
+		for range chunks {
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("eventlog: append %d events to %s: %w", len(evs), l.cfg.table, err)
+			}
+		}
+		l.tel.appended.Add(float64(len(evs)))
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("eventlog: commit: %w", err)
+		}
+		if err := br.Close(); err != nil {
+			return fmt.Errorf("eventlog: commit: %w", err)
+		}
+		return nil
+	})
 }

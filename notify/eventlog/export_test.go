@@ -16,9 +16,10 @@ func OnPruneBatch(l *Log, f func()) { l.testPruneHook = f }
 // Table returns the quoted table name.
 func (l *Log) Table() string { return l.n.table }
 
-// StampInTransactions makes l's sequencer use database/sql transactions, as
-// it does with drivers other than pgx, instead of a pgx pipeline.
-func StampInTransactions(l *Log) { l.pipeline.Store(false) }
+// WithoutPipeline makes l's sequencer use database/sql transactions, and
+// AppendCommit two statements, as with drivers other than pgx, instead of
+// pgx pipelines.
+func WithoutPipeline(l *Log) { l.pipeline.Store(false) }
 
 // WaitHead waits until l has positioned events up to want, woken as a
 // tailer of this process is.

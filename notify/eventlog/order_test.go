@@ -40,7 +40,7 @@ func TestConcurrentWriters(t *testing.T) {
 		name := table()
 		l1 := openLog(t, db, name)
 		l2 := openLog(t, again(t, db), name) // a second instance: its own pool
-		eventlog.StampInTransactions(l2)     // and the sequencer of drivers other than pgx
+		eventlog.WithoutPipeline(l2)         // and the sequencer of drivers other than pgx
 		ctx := t.Context()
 		counters := name + "_n"
 		if _, err := s.ExecContext(ctx, `CREATE TABLE `+counters+` (lead_id bigint PRIMARY KEY, n bigint NOT NULL)`); err != nil {
