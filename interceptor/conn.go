@@ -225,11 +225,15 @@ func (t *connTx) Rollback() error {
 
 // end commits with commit and releases the connection; when commit fails
 // the transaction is rolled back. Once ctx has ended it commits nothing
-// and returns ctx's error, as (*sql.Tx).Commit does.
+// and returns ctx's error, as (*sql.Tx).Commit does (also when abort
+// came first, where a *sql.Tx may say ErrTxDone).
 func (t *connTx) end(commit func(ctx context.Context) error) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.done {
+		if err := t.ctx.Err(); err != nil {
+			return err
+		}
 		return sql.ErrTxDone
 	}
 	t.done = true

@@ -12,7 +12,8 @@ import (
 // same table (see compare): the ratio is what logging every change in the
 // writer's own transaction costs it (1.0 = free). Commits are durable
 // (PostgreSQL's default synchronous_commit), the log's sequencer runs as
-// in production.
+// in production, and the log knows the leads table (WithLeadTable), as the
+// example server's does.
 //
 //	go test -run '^$' -bench EventLog ./interceptor/
 func eventLogBench(b *testing.B, op func(db *gorm.DB, i int) error) {

@@ -63,7 +63,8 @@ type logEnv struct {
 	sink *logSink
 }
 
-// newLogEnv is newEnv with WithEventLog on a log of its own.
+// newLogEnv is newEnv with WithEventLog on a log of its own, which knows
+// the leads table (eventlog.WithLeadTable) as the example server's does.
 func newLogEnv(t testing.TB, d dialect, cfg *gorm.Config) *logEnv {
 	t.Helper()
 	e := newEnv(t, d, cfg)
@@ -82,8 +83,12 @@ func newLogEnv(t testing.TB, d dialect, cfg *gorm.Config) *logEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	stmt := &gorm.Statement{DB: db}
+	if err := stmt.Parse(&Lead{}); err != nil {
+		t.Fatal(err)
+	}
 	l, err := eventlog.Open(t.Context(), db, eventlog.WithTable(fmt.Sprintf("nlev_%d", tableSeq.Add(1))),
-		eventlog.WithPollInterval(50*time.Millisecond))
+		eventlog.WithPollInterval(50*time.Millisecond), eventlog.WithLeadTable(stmt.Schema.Table, "id"))
 	if err != nil {
 		t.Fatal(err)
 	}
