@@ -245,6 +245,12 @@ func (t *connTx) end(commit func(ctx context.Context) error) error {
 	t.smu.Lock()
 	err := t.err
 	t.smu.Unlock()
+	released := false
+	defer func() {
+		if !released { // commit panicked: the transaction's state is unknown
+			discard(t.c)
+		}
+	}()
 	if err == nil {
 		err = commit(t.ctx)
 	}
@@ -253,6 +259,7 @@ func (t *connTx) end(commit func(ctx context.Context) error) error {
 		// only warns. A connection it cannot bring back is closed.
 		_, _ = t.c.ExecContext(context.WithoutCancel(t.ctx), "ROLLBACK")
 	}
+	released = true
 	t.release()
 	return err
 }
