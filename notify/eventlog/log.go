@@ -48,6 +48,10 @@ type Log struct {
 // (github.com/glebarez/sqlite or gorm.io/driver/sqlite); ctx bounds only the
 // migration. Close the Log when done.
 //
+// On PostgreSQL a row holds the events of one Append. A table of the
+// layout of earlier versions (one row per event, with a position column)
+// is refused, not migrated: drop it, or choose another with WithTable.
+//
 // On PostgreSQL the Log keeps one connection of db's pool for LISTEN and
 // borrows one briefly for each stamping transaction: a pool limited with
 // SetMaxOpenConns needs room for them.

@@ -16,6 +16,7 @@ type names struct {
 	idxLast     string // bare index names (an index lives in its table's schema)
 	idxLead     string
 	idxFresh    string
+	idxLeadIDs  string
 	channel     string // pg_notify channel: the bare table name
 	ns          int32  // advisory lock namespace of the lead locks
 	seqLock     int64  // advisory lock of the sequencer
@@ -39,6 +40,7 @@ func newNames(table string) names {
 		idxLead:     `"` + base + `_lead"`,
 		idxFresh:    `"` + base + `_unstamped"`,
 		idxLast:     `"` + base + `_last"`,
+		idxLeadIDs:  `"` + base + `_lead_ids"`,
 		channel:     base,
 		ns:          int32(hash64("leadupdates/eventlog lead " + table)),
 		seqLock:     int64(hash64("leadupdates/eventlog sequencer " + table)),
@@ -59,14 +61,15 @@ func hash64(s string) uint64 {
 // have the positions last-count+1 ... last, in array order. The column
 // order (fixed-width first) keeps rows free of alignment padding.
 //
-// Every index costs each row an entry when it is inserted and the two
-// btrees another when the sequencer stamps it (the update changes an
-// indexed column, so it cannot be a HOT update), so there are few, and
-// partial: the unstamped rows, by id (small: rows leave it when stamped,
-// and vacuum drops their entries), and the stamped rows by last. History
-// finds a lead's rows through a GIN index on lead_ids, whose pending list
-// (fastupdate, the default) makes an insert's entries one cheap append.
-// id has no primary key index: the sequencer finds its rows through the
+// Every index costs each row an entry when it is inserted, or when the
+// sequencer stamps it (the update changes an indexed column, so it cannot
+// be a HOT update), so there are few, and partial: the unstamped rows, by
+// id (small: rows leave it when stamped, and vacuum drops their entries),
+// for the sequencer; and the stamped rows by last, for Read, and by lead
+// (GIN on lead_ids), for History. A writer's INSERT thus adds one index
+// entry, however many events it holds; the others come with the stamping,
+// off the writers' path (GIN's go to its pending list, fastupdate being
+// the default). id has no primary key index: the sequencer finds its rows through the
 // unstamped index and updates them by ctid, and nothing else looks rows up
 // by id. (A table without a primary key cannot be published for logical
 // replication of updates unless given REPLICA IDENTITY FULL.)
@@ -89,7 +92,7 @@ func migratePostgres(ctx context.Context, db *sql.DB, n names) error {
 	stmts := []string{
 		`CREATE UNIQUE INDEX IF NOT EXISTS ` + n.idxLast + ` ON ` + n.table + ` (last) WHERE last IS NOT NULL`,
 		`CREATE INDEX IF NOT EXISTS ` + n.idxFresh + ` ON ` + n.table + ` (id) WHERE last IS NULL`,
-		`CREATE INDEX IF NOT EXISTS ` + n.idxLead + ` ON ` + n.table + ` USING gin (lead_ids)`,
+		`CREATE INDEX IF NOT EXISTS ` + n.idxLeadIDs + ` ON ` + n.table + ` USING gin (lead_ids) WHERE last IS NOT NULL`,
 		`CREATE TABLE IF NOT EXISTS ` + n.meta + ` (
 			id    int PRIMARY KEY CHECK (id = 1),
 			floor bigint NOT NULL

@@ -74,10 +74,13 @@ ORDER BY r.last, u.i LIMIT $2`
 	// History takes the lead's rows through the GIN index, the first
 	// limit+1 of them ending after after (each holds at least one of the
 	// lead's events, all after after but in the first), and keeps the
-	// lead's events.
-	s.history = `SELECT ` + columnsPG + ` FROM (
-	SELECT * FROM ` + n.table + ` WHERE lead_ids @> ARRAY[$1::bigint] AND last > $2 ORDER BY last LIMIT $3 + 1
-) AS r, ` + unnestPG + `
+	// lead's events. The fence (MATERIALIZED, last + 0) keeps the planner
+	// from walking the last index in order instead, reading the whole log
+	// for a lead with few events when it guesses wrong (generic plans do).
+	s.history = `WITH m AS MATERIALIZED (
+	SELECT * FROM ` + n.table + ` WHERE lead_ids @> ARRAY[$1::bigint] AND last IS NOT NULL AND last + 0 > $2
+)
+SELECT ` + columnsPG + ` FROM (SELECT * FROM m ORDER BY last LIMIT $3 + 1) AS r, ` + unnestPG + `
 WHERE u.lead_id = $1 AND r.last - r.count + u.i > $2
 ORDER BY r.last, u.i LIMIT $3`
 	s.head = `SELECT greatest(coalesce((SELECT max(last) FROM ` + n.table + `), 0), floor) FROM ` +
