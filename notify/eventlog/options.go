@@ -69,7 +69,10 @@ func WithRegisterer(r prometheus.Registerer) Option { return func(c *config) { c
 // would: events whose leads a Batch says were written (Batch.Wrote) then
 // cost no lock, and events of other leads take, besides the log's lock, a
 // FOR SHARE lock on the lead's row, so that they wait for its writers.
-// Without it every event takes the log's lock. table is validated as
+// Without it every event takes the log's lock. Batch.Wrote must name the
+// table exactly as given here (a schema-qualified name does not match an
+// unqualified one: those events then take both locks, which is safe).
+// table is validated as
 // WithTable's name (optionally schema-qualified), key as a plain lowercase
 // identifier. SQLite, with one writer at a time, ignores it.
 func WithLeadTable(table, key string) Option {
