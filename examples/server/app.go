@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	kitlog "github.com/go-kit/log"
@@ -44,13 +45,15 @@ type app struct {
 	dbDesc string
 	secret bool // the JWT secret is random for this run
 
-	db        *gorm.DB
-	log       *eventlog.Log // nil with -event-log=false
-	signer    *jwtauth.Signer
-	hub       *hub.Server
-	notifier  *notify.Notifier
-	plugin    *interceptor.Plugin
-	publisher *metrics.Publisher
+	db       *gorm.DB
+	log      *eventlog.Log // nil with -event-log=false
+	signer   *jwtauth.Signer
+	hub      *hub.Server
+	notifier *notify.Notifier
+	plugin   *interceptor.Plugin
+	// publisher is set once build has made it, while the relay and new
+	// connections may already read it.
+	publisher atomic.Pointer[metrics.Publisher]
 	calc      *metrics.Calculator
 	runner    *workflow.Runner
 	scrapers  *scraper.Scraper
@@ -243,11 +246,13 @@ func build(ctx context.Context, c config, stderr io.Writer) (_ *app, err error) 
 	if err := a.db.Use(a.plugin); err != nil {
 		return nil, fmt.Errorf("interceptor: %w", err)
 	}
-	if a.publisher, err = metrics.NewPublisher(calc, a.notifier,
-		metrics.PublisherConfig{Logger: a.logger, Registerer: reg, Analytics: calc}); err != nil {
+	pub, err := metrics.NewPublisher(calc, a.notifier,
+		metrics.PublisherConfig{Logger: a.logger, Registerer: reg, Analytics: calc})
+	if err != nil {
 		return nil, err
 	}
-	a.closers = append(a.closers, func() { a.publisher.Close() })
+	a.publisher.Store(pub)
+	a.closers = append(a.closers, func() { pub.Close() })
 
 	apiCfg := api.Config{DB: a.db, Auth: auth, Workflow: a.runner, Metrics: calc, Logger: a.logger}
 	if a.log != nil {
@@ -295,8 +300,8 @@ func (a *app) backplane(ctx context.Context, reg prometheus.Registerer) (hub.Bac
 
 // trigger asks the metrics publisher for fresh figures, once it exists.
 func (a *app) trigger() {
-	if a.publisher != nil {
-		a.publisher.Trigger()
+	if p := a.publisher.Load(); p != nil {
+		p.Trigger()
 	}
 }
 
@@ -316,17 +321,18 @@ func (t triggering) Publish(e hub.Entry) {
 // sendLatestMetrics gives a new connection the current figures and
 // analytics, so that a dashboard does not wait for the next change.
 func (a *app) sendLatestMetrics(_ context.Context, info hub.ConnInfo) {
-	if a.publisher == nil {
+	pub := a.publisher.Load()
+	if pub == nil {
 		return
 	}
-	d, at, ok := a.publisher.Latest()
+	d, at, ok := pub.Latest()
 	if !ok {
 		return
 	}
 	a.hub.Client(info.ConnectionID).Send(notify.MethodMetricsUpdate, notify.MetricsUpdateMessage{
 		Type: notify.TypeMetricsUpdate, Metrics: d, Timestamp: notify.Timestamp{Time: at},
 	})
-	if an, at, ok := a.publisher.LatestAnalytics(); ok {
+	if an, at, ok := pub.LatestAnalytics(); ok {
 		a.hub.Client(info.ConnectionID).Send(notify.MethodAnalyticsUpdate, notify.AnalyticsUpdateMessage{
 			Type: notify.TypeAnalyticsUpdate, Analytics: an, Timestamp: notify.Timestamp{Time: at},
 		})
@@ -454,7 +460,7 @@ func (a *app) serve(ctx context.Context, stdout io.Writer, ready chan<- string) 
 	// in-flight requests finish.
 	stopBG()
 	wg.Wait()
-	a.publisher.Close()
+	a.publisher.Load().Close()
 	wctx, wcancel := context.WithTimeout(sctx, a.cfg.shutdown/2)
 	if err := a.runner.Close(wctx); err != nil {
 		level.Warn(a.logger).Log("msg", "workflows cut short by the shutdown", "err", err)
