@@ -191,14 +191,7 @@ func TestEventLogAppendFailureGivesTheConnectionBack(t *testing.T) {
 		eventlog.FromContext(ctx).Add(eventlog.Event{LeadID: cs[0].LeadID, Type: "X", Payload: []byte("{not json")})
 		return nil
 	})
-	p, err := interceptor.New(&Lead{}, bad, interceptor.WithEventLog(e.log))
-	must(t, err)
-	t.Cleanup(func() { p.Close() })
-	sqlDB, err := e.db.DB()
-	must(t, err)
-	db, err := gorm.Open(postgresDB.on(sqlDB), &gorm.Config{Logger: e.db.Logger, NamingStrategy: e.db.NamingStrategy})
-	must(t, err)
-	must(t, db.Use(p))
+	db := e.dbWith(t, bad, e.log)
 	for range 3 {
 		if err := db.Create(&Lead{Name: "a", Status: "new"}).Error; !errors.Is(err, eventlog.ErrInvalid) {
 			t.Fatalf("write: %v, want the log's ErrInvalid", err)
@@ -357,14 +350,9 @@ func TestEventLogWrote(t *testing.T) {
 		b.Add(eventlog.Event{LeadID: 2, Type: "X", Payload: []byte("{}")})
 		return nil
 	})
-	p, err := interceptor.New(&Lead{}, sink, interceptor.WithEventLog(l))
-	must(t, err)
-	t.Cleanup(func() { p.Close() })
+	db := e.dbWith(t, sink, l)
 	sqlDB, err := e.db.DB()
 	must(t, err)
-	db, err := gorm.Open(postgresDB.on(sqlDB), &gorm.Config{Logger: e.db.Logger, NamingStrategy: e.db.NamingStrategy})
-	must(t, err)
-	must(t, db.Use(p))
 	must(t, e.plainOn(t).Create(&[]Lead{{Name: "a"}, {Name: "b"}}).Error)
 
 	// The log's lock of a lead, as a transaction appending for it holds it.

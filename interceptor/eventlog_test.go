@@ -222,15 +222,8 @@ func TestEventLogAppendFailureFailsTheWrite(t *testing.T) {
 		eventlog.FromContext(ctx).Add(eventlog.Event{LeadID: cs[0].LeadID, Type: "X", Payload: []byte("{not json")})
 		return nil
 	})
-	p, err := interceptor.New(&Lead{}, bad, interceptor.WithEventLog(e.log))
-	must(t, err)
-	t.Cleanup(func() { p.Close() })
-	sqlDB, err := e.db.DB()
-	must(t, err)
-	db, err := gorm.Open(postgresDB.on(sqlDB), &gorm.Config{Logger: e.db.Logger, NamingStrategy: e.db.NamingStrategy})
-	must(t, err)
-	must(t, db.Use(p))
-	err = db.Create(&Lead{Name: "a", Status: "new"}).Error
+	db := e.dbWith(t, bad, e.log)
+	err := db.Create(&Lead{Name: "a", Status: "new"}).Error
 	if !errors.Is(err, eventlog.ErrInvalid) {
 		t.Fatalf("write: %v, want the log's ErrInvalid", err)
 	}
@@ -266,4 +259,19 @@ func testEventLogRefusesAutocommit(t *testing.T, d dialect) {
 	if got := e.events(t, 1); len(got) != 1 || got[0] != "NEW_LEAD#1" {
 		t.Errorf("logged %q, want [NEW_LEAD#1]", got)
 	}
+}
+
+// dbWith opens another *gorm.DB on e's pool, with a plugin whose Sink is
+// sink writing to l.
+func (e *logEnv) dbWith(t *testing.T, sink interceptor.Sink, l *eventlog.Log) *gorm.DB {
+	t.Helper()
+	p, err := interceptor.New(&Lead{}, sink, interceptor.WithEventLog(l))
+	must(t, err)
+	t.Cleanup(func() { p.Close() })
+	sqlDB, err := e.db.DB()
+	must(t, err)
+	db, err := gorm.Open(postgresDB.on(sqlDB), &gorm.Config{Logger: e.db.Logger, NamingStrategy: e.db.NamingStrategy})
+	must(t, err)
+	must(t, db.Use(p))
+	return db
 }

@@ -3,6 +3,7 @@ package eventlog_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -208,20 +209,7 @@ func TestSameLeadWaitsForCommit(t *testing.T) {
 		done <- l.Append(ctx, nil, ev(7, "STATUS_UPDATE", payload{W: 2}), ev(8, "STATUS_UPDATE", payload{W: 2}))
 	}()
 	// Wait until B is blocked behind A's lock (pg_blocking_pids), then let A go.
-	for {
-		var n int
-		if err := s.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, pid).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n > 0 {
-			break
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("B appended while A held the lead: %v", err)
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
+	waitBlocked(t, s, pid, done, "B appended while A held the lead")
 	if err := a.Commit(); err != nil {
 		t.Fatal(err)
 	}
@@ -451,20 +439,7 @@ func TestAppendWaitsForLeadWriter(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- l.Append(ctx, nil, ev(7, "STATUS_UPDATE", payload{W: 2})) }()
-	for {
-		var n int
-		if err := s.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, pid).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n > 0 {
-			break
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("B appended while A held the lead's row: %v", err)
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
+	waitBlocked(t, s, pid, done, "B appended while A held the lead's row")
 	if err := a.Commit(); err != nil {
 		t.Fatal(err)
 	}
@@ -475,5 +450,25 @@ func TestAppendWaitsForLeadWriter(t *testing.T) {
 	got := collect(t, l, 0, 2)
 	if decode(t, got[0]).W != 1 || decode(t, got[1]).W != 2 {
 		t.Errorf("order %d, %d; want A then B", decode(t, got[0]).W, decode(t, got[1]).W)
+	}
+}
+
+// waitBlocked waits until a session is blocked behind backend pid (B behind
+// A's lock), failing with msg if done (B's result) comes first.
+func waitBlocked(t *testing.T, s *sql.DB, pid int, done <-chan error, msg string) {
+	t.Helper()
+	for {
+		var n int
+		if err := s.QueryRowContext(t.Context(), `SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, pid).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			return
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("%s: %v", msg, err)
+		case <-time.After(5 * time.Millisecond):
+		}
 	}
 }
