@@ -50,7 +50,8 @@ type Log struct {
 //
 // On PostgreSQL a row holds the events of one Append. A table of the
 // layout of earlier versions (one row per event, with a position column)
-// is refused, not migrated: drop it, or choose another with WithTable.
+// is upgraded in place, every event keeping its position: stop the
+// instances of the earlier version first (their writes would fail).
 //
 // On PostgreSQL the Log keeps one connection of db's pool for LISTEN and
 // borrows one briefly for each stamping transaction: a pool limited with

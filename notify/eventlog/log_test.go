@@ -320,22 +320,62 @@ func TestReadPages(t *testing.T) {
 	})
 }
 
-// A table of the layout before (one row per event) is refused, not used.
-func TestOpenRefusesOldLayout(t *testing.T) {
+// A table of the layout before (one row per event) is upgraded at Open:
+// its events keep their positions, one not yet positioned gets the next,
+// and appends go on after them.
+func TestOpenUpgradesOldLayout(t *testing.T) {
 	db := pgDB.open(t)
 	name := table()
-	if err := db.Exec(`CREATE TABLE "` + name + `" (id bigserial NOT NULL, position bigint, lead_id bigint NOT NULL,
-		created_at timestamptz NOT NULL DEFAULT now(), type text NOT NULL, audience text NOT NULL DEFAULT '', payload jsonb NOT NULL)`).Error; err != nil {
+	err := db.Exec(`CREATE TABLE "` + name + `" (id bigserial NOT NULL, position bigint, lead_id bigint NOT NULL,
+		created_at timestamptz NOT NULL DEFAULT now(), type text NOT NULL, audience text NOT NULL DEFAULT '', payload jsonb NOT NULL);
+	CREATE INDEX "` + name + `_unstamped" ON "` + name + `" (id) WHERE position IS NULL;
+	CREATE TABLE "` + name + `_meta" (id int PRIMARY KEY CHECK (id = 1), floor bigint NOT NULL);
+	INSERT INTO "` + name + `_meta" VALUES (1, 40);
+	INSERT INTO "` + name + `" (position, lead_id, type, audience, payload) VALUES
+		(41, 7, 'A', 'ann', '{"w": 1}'), (42, 8, 'B', '', '{"w": 2}'), (NULL, 7, 'C', 'ann', '{"w": 3}')`).Error
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Exec(`DROP TABLE IF EXISTS "` + name + `", "` + name + `_meta", "` + name + `_v1"`) })
+	l := openLog(t, db, name)
+	if err := l.Append(t.Context(), nil, ev(8, "D", payload{W: 4})); err != nil {
+		t.Fatal(err)
+	}
+	got := collect(t, l, 40, 4)
+	want := []struct {
+		pos      uint64
+		lead     int64
+		typ, aud string
+		w        int
+	}{{41, 7, "A", "ann", 1}, {42, 8, "B", "", 2}, {43, 7, "C", "ann", 3}, {44, 8, "D", "", 4}}
+	for i, w := range want {
+		e := got[i]
+		if e.Position != w.pos || e.LeadID != w.lead || e.Type != w.typ || e.Audience != w.aud || decode(t, e).W != w.w {
+			t.Errorf("event %d = %d %d %s %q %s, want %+v", i, e.Position, e.LeadID, e.Type, e.Audience, e.Payload, w)
+		}
+	}
+	if h, err := l.History(t.Context(), 7, 0, 0); err != nil || len(h) != 2 {
+		t.Errorf("history of lead 7: %d events, %v; want 2", len(h), err)
+	}
+	// A second Open (another instance) finds the new layout.
+	openLog(t, db, name).Close()
+}
+
+// A table of that name that is not an event log is refused, not used.
+func TestOpenRefusesOtherTable(t *testing.T) {
+	db := pgDB.open(t)
+	name := table()
+	if err := db.Exec(`CREATE TABLE "` + name + `" (id bigserial NOT NULL, note text)`).Error; err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Exec(`DROP TABLE "` + name + `"`) })
 	l, err := eventlog.Open(t.Context(), db, eventlog.WithTable(name))
 	if err == nil {
 		l.Close()
-		t.Fatal("Open used a table of the old layout")
+		t.Fatal("Open used a table that is not an event log")
 	}
-	if !strings.Contains(err.Error(), "drop it") || !strings.Contains(err.Error(), "WithTable") {
-		t.Errorf("Open: %v; want it to say to drop the table or choose another", err)
+	if !strings.Contains(err.Error(), "WithTable") {
+		t.Errorf("Open: %v; want it to say to choose another table", err)
 	}
 }
 

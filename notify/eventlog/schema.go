@@ -75,9 +75,8 @@ func hash64(s string) uint64 {
 // replication of updates unless given REPLICA IDENTITY FULL.)
 //
 // A table of the layout before (one row per event, with a position column)
-// is refused rather than migrated: copying its rows into arrays would hold
-// the migration lock as long as the copy takes, while the instances still
-// on the old version go on writing the old layout.
+// is upgraded in the migration's transaction (upgradeV1): every event
+// keeps its position, so clients' cursors stay valid.
 //
 // A row of many events is compressed (TOAST) in the writer's INSERT: with
 // lz4, where the server has it, rather than pglz, which took a batch of
@@ -123,6 +122,16 @@ func migratePostgres(ctx context.Context, db *sql.DB, n names) error {
 	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, n.migrateLock); err != nil {
 		return err
 	}
+	var v1 bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT FROM pg_attribute
+		WHERE attrelid = to_regclass($1) AND attname = 'position' AND NOT attisdropped)`, n.table).Scan(&v1); err != nil {
+		return err
+	}
+	if v1 {
+		if err := upgradeV1(ctx, tx, n, create); err != nil {
+			return fmt.Errorf("upgrade %s from one row per event: %w", n.table, err)
+		}
+	}
 	if _, err := tx.ExecContext(ctx, create); err != nil {
 		return fmt.Errorf("%s: %w", firstLine(create), err)
 	}
@@ -134,8 +143,7 @@ func migratePostgres(ctx context.Context, db *sql.DB, n names) error {
 		return err
 	}
 	if old || !arrays {
-		return fmt.Errorf("%w: the table has the layout of an earlier version (one row per event, a position column) or is not an event log: "+
-			"drop it (and its _meta table), or choose another table with WithTable", errOldLayout)
+		return fmt.Errorf("%w: the table is not an event log: choose another table with WithTable", errOldLayout)
 	}
 	for _, s := range stmts {
 		if _, err := tx.ExecContext(ctx, s); err != nil {
@@ -143,6 +151,36 @@ func migratePostgres(ctx context.Context, db *sql.DB, n names) error {
 		}
 	}
 	return tx.Commit()
+}
+
+// upgradeV1 turns a table of the layout before (one row per event, payload
+// jsonb, a position column) into the current one, in the caller's
+// transaction: each event becomes a row of one, with last = its position
+// (NULL when not yet positioned) and its id, so that the sequencer goes on
+// in the same order. Instances of the version before must be stopped
+// first: their statements fail on the new table (their writes roll back).
+func upgradeV1(ctx context.Context, tx *sql.Tx, n names, create string) error {
+	// The table's schema prefix ("schema". or nothing), for its indexes
+	// and the renamed table.
+	prefix := strings.TrimSuffix(n.table, `"`+n.channel+`"`)
+	old := prefix + `"` + n.channel + `_v1"`
+	stmts := []string{
+		`ALTER TABLE ` + n.table + ` RENAME TO "` + n.channel + `_v1"`,
+		// The only index name the new table shares with the old one.
+		`DROP INDEX IF EXISTS ` + prefix + n.idxFresh,
+		create,
+		`INSERT INTO ` + n.table + ` (id, last, created_at, count, lead_ids, types, audiences, payloads)
+			SELECT id, position, created_at, 1, ARRAY[lead_id], ARRAY[type], ARRAY[audience], ARRAY[payload::text]
+			FROM ` + old + ` ORDER BY id`,
+		`SELECT setval(pg_get_serial_sequence('` + n.table + `', 'id'), coalesce((SELECT max(id) FROM ` + old + `), 0) + 1, false)`,
+		`DROP TABLE ` + old,
+	}
+	for _, s := range stmts {
+		if _, err := tx.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("%s: %w", firstLine(s), err)
+		}
+	}
+	return nil
 }
 
 // errOldLayout: Open found a table it must not use.
