@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leadupdates/leadupdates/internal/testdb"
+
 	"github.com/go-kit/log"
 	"github.com/leadupdates/leadupdates/hub"
 	"github.com/leadupdates/leadupdates/hub/pgsession"
@@ -77,10 +79,7 @@ func TestHandoffClient(t *testing.T) {
 // sessionStore returns a pgsession.Store on a table of its own.
 func sessionStore(t *testing.T) (*pgsession.Store, *sql.DB, string) {
 	t.Helper()
-	dsn := os.Getenv("TEST_DATABASE_URL")
-	if dsn == "" {
-		dsn = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
+	dsn := testdb.DSN()
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leadupdates/leadupdates/internal/testdb"
+
 	"github.com/glebarez/sqlite"
 	"go.uber.org/goleak"
 	"gorm.io/driver/postgres"
@@ -32,10 +34,7 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M) int {
 	leakOpts := goleak.IgnoreCurrent()
-	dsn := os.Getenv("TEST_DATABASE_URL")
-	if dsn == "" {
-		dsn = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
+	dsn := testdb.DSN()
 	admin, err := sql.Open("pgx", dsn)
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

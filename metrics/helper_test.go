@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leadupdates/leadupdates/internal/testdb"
+
 	"github.com/glebarez/sqlite"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
@@ -21,10 +23,7 @@ const defaultDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 // start one when it is unreachable.
 func openDB(tb testing.TB) *gorm.DB {
 	tb.Helper()
-	dsn := os.Getenv("TEST_DATABASE_URL")
-	if dsn == "" {
-		dsn = defaultDSN
-	}
+	dsn := testdb.DSN()
 	db, err := gorm.Open(postgres.Open(dsn), &gorm.Config{Logger: logger.Discard})
 	if err == nil {
 		var sqlDB interface{ PingContext(context.Context) error }

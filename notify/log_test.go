@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leadupdates/leadupdates/internal/testdb"
+
 	"github.com/glebarez/sqlite"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vmihailenco/msgpack/v5"
@@ -36,10 +38,7 @@ type logDB struct {
 }
 
 func pgDSN() string {
-	if dsn := os.Getenv("TEST_DATABASE_URL"); dsn != "" {
-		return dsn
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	return testdb.DSN()
 }
 
 var (

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/leadupdates/leadupdates/examples/server/internal/testdb"
+	"github.com/leadupdates/leadupdates/internal/testdb"
 )
 
 // TestReassignmentDuringWorkflowOnAnotherInstance: a lead's workflow runs on

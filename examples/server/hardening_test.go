@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/leadupdates/leadupdates/examples/server/internal/testdb"
+	"github.com/leadupdates/leadupdates/internal/testdb"
 	"github.com/leadupdates/leadupdates/hub/jwtauth"
 )
 

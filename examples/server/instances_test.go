@@ -12,7 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/leadupdates/leadupdates/examples/server/internal/testdb"
+	"github.com/leadupdates/leadupdates/internal/testdb"
 	"github.com/leadupdates/leadupdates/internal/signalrtest"
 )
 

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/leadupdates/leadupdates/examples/server/internal/testdb"
+	"github.com/leadupdates/leadupdates/internal/testdb"
 )
 
 // redisURL is the Redis the backplane tests use; TEST_REDIS_URL overrides it.

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leadupdates/leadupdates/internal/testdb"
+
 	"github.com/leadupdates/leadupdates/hub"
 	"github.com/leadupdates/leadupdates/hub/pgsession"
 
@@ -37,10 +39,7 @@ func TestMain(m *testing.M) {
 }
 
 func dsn() string {
-	if d := os.Getenv("TEST_DATABASE_URL"); d != "" {
-		return d
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	return testdb.DSN()
 }
 
 // newStore returns a Store over a table of its own, dropped at the end.

@@ -6,7 +6,7 @@ import (
 
 	"github.com/leadupdates/leadupdates/examples/server/internal/access"
 	"github.com/leadupdates/leadupdates/examples/server/internal/lead"
-	"github.com/leadupdates/leadupdates/examples/server/internal/testdb"
+	"github.com/leadupdates/leadupdates/internal/testdb"
 )
 
 func TestCanSee(t *testing.T) {

@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/leadupdates/leadupdates/examples/server/internal/testdb"
+	"github.com/leadupdates/leadupdates/internal/testdb"
 )
 
 // FuzzBadInput sends arbitrary bodies to every endpoint that reads one, as

@@ -13,7 +13,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/leadupdates/leadupdates/examples/server/internal/api"
-	"github.com/leadupdates/leadupdates/examples/server/internal/testdb"
+	"github.com/leadupdates/leadupdates/internal/testdb"
 	"github.com/leadupdates/leadupdates/notify/eventlog"
 )
 

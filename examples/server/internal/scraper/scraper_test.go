@@ -15,7 +15,7 @@ import (
 
 	"github.com/leadupdates/leadupdates/examples/server/internal/lead"
 	"github.com/leadupdates/leadupdates/examples/server/internal/scraper"
-	"github.com/leadupdates/leadupdates/examples/server/internal/testdb"
+	"github.com/leadupdates/leadupdates/internal/testdb"
 )
 
 func noFetch(context.Context, string) error { return nil }

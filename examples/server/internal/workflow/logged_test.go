@@ -12,7 +12,7 @@ import (
 
 	"github.com/leadupdates/leadupdates/examples/server/internal/events"
 	"github.com/leadupdates/leadupdates/examples/server/internal/lead"
-	"github.com/leadupdates/leadupdates/examples/server/internal/testdb"
+	"github.com/leadupdates/leadupdates/internal/testdb"
 	"github.com/leadupdates/leadupdates/examples/server/internal/workflow"
 	"github.com/leadupdates/leadupdates/hub"
 	"github.com/leadupdates/leadupdates/interceptor"

@@ -7,7 +7,7 @@ import (
 	"go.uber.org/goleak"
 	"gorm.io/gorm"
 
-	"github.com/leadupdates/leadupdates/examples/server/internal/testdb"
+	"github.com/leadupdates/leadupdates/internal/testdb"
 )
 
 func TestMain(m *testing.M) {
