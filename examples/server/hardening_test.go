@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/leadupdates/leadupdates/internal/testdb"
 	"github.com/leadupdates/leadupdates/hub/jwtauth"
+	"github.com/leadupdates/leadupdates/internal/testdb"
 )
 
 // TestRolelessTokenRefusedAtHub: a validly signed token with neither the

@@ -20,8 +20,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/leadupdates/leadupdates/internal/testdb"
 	"github.com/leadupdates/leadupdates/hub/jwtauth"
+	"github.com/leadupdates/leadupdates/internal/testdb"
 )
 
 // The end-to-end tests build the real binary once and start it as a

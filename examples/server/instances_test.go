@@ -12,8 +12,8 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/leadupdates/leadupdates/internal/testdb"
 	"github.com/leadupdates/leadupdates/internal/signalrtest"
+	"github.com/leadupdates/leadupdates/internal/testdb"
 )
 
 // TestInstancesShareTheLogWithoutRedis: three instances on one PostgreSQL,

@@ -21,9 +21,9 @@ import (
 	"github.com/leadupdates/leadupdates/examples/server/internal/access"
 	"github.com/leadupdates/leadupdates/examples/server/internal/api"
 	"github.com/leadupdates/leadupdates/examples/server/internal/lead"
-	"github.com/leadupdates/leadupdates/internal/testdb"
 	"github.com/leadupdates/leadupdates/hub"
 	"github.com/leadupdates/leadupdates/hub/jwtauth"
+	"github.com/leadupdates/leadupdates/internal/testdb"
 	"github.com/leadupdates/leadupdates/notify"
 )
 

@@ -12,10 +12,10 @@ import (
 
 	"github.com/leadupdates/leadupdates/examples/server/internal/events"
 	"github.com/leadupdates/leadupdates/examples/server/internal/lead"
-	"github.com/leadupdates/leadupdates/internal/testdb"
 	"github.com/leadupdates/leadupdates/examples/server/internal/workflow"
 	"github.com/leadupdates/leadupdates/hub"
 	"github.com/leadupdates/leadupdates/interceptor"
+	"github.com/leadupdates/leadupdates/internal/testdb"
 	"github.com/leadupdates/leadupdates/notify"
 	"github.com/leadupdates/leadupdates/notify/eventlog"
 )

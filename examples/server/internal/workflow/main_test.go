@@ -13,8 +13,8 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/leadupdates/leadupdates/examples/server/internal/lead"
-	"github.com/leadupdates/leadupdates/internal/testdb"
 	"github.com/leadupdates/leadupdates/interceptor"
+	"github.com/leadupdates/leadupdates/internal/testdb"
 )
 
 func TestMain(m *testing.M) {

@@ -5,8 +5,8 @@ import (
 	"time"
 
 	"github.com/leadupdates/leadupdates/examples/server/internal/lead"
-	"github.com/leadupdates/leadupdates/internal/testdb"
 	"github.com/leadupdates/leadupdates/examples/server/internal/workflow"
+	"github.com/leadupdates/leadupdates/internal/testdb"
 )
 
 // TestSubmitRetriesWhenBusy: leads Submit finds the runner full for are

@@ -16,9 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/leadupdates/leadupdates/examples/server/internal/lead"
-	"github.com/leadupdates/leadupdates/internal/testdb"
 	"github.com/leadupdates/leadupdates/examples/server/internal/workflow"
 	"github.com/leadupdates/leadupdates/interceptor"
+	"github.com/leadupdates/leadupdates/internal/testdb"
 )
 
 // newRunner returns a Runner without step delay or failures unless opts
