@@ -195,3 +195,18 @@ func decode(t testing.TB, e eventlog.Event) payload {
 }
 
 func isCanceled(err error) bool { return errors.Is(err, context.Canceled) }
+
+// leadsTable creates <name>_leads (id, status), the leads a log's
+// WithLeadTable names, holding leads 1..n, dropped when the test ends.
+func leadsTable(t testing.TB, s *sql.DB, name string, n int) string {
+	t.Helper()
+	rows := name + "_leads"
+	if _, err := s.ExecContext(t.Context(), `CREATE TABLE `+rows+` (id bigint PRIMARY KEY, status text NOT NULL DEFAULT '')`); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Exec(`DROP TABLE ` + rows) })
+	if _, err := s.ExecContext(t.Context(), `INSERT INTO `+rows+` (id) SELECT generate_series(1, $1::int)`, n); err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}

@@ -388,12 +388,7 @@ func TestWroteSparesLocks(t *testing.T) {
 	s := sqlDB(t, db)
 	ctx := t.Context()
 	name := table()
-	rows := name + "_leads"
-	if _, err := s.ExecContext(ctx, `CREATE TABLE `+rows+` (id bigint PRIMARY KEY, status text NOT NULL DEFAULT '');
-		INSERT INTO `+rows+` (id) VALUES (1), (2), (3)`); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Exec(`DROP TABLE ` + rows) })
+	rows := leadsTable(t, s, name, 3)
 	withTable := openLog(t, db, name, eventlog.WithLeadTable(rows, "id"))
 	without := openLog(t, db, table())
 	for _, c := range []struct {
@@ -452,12 +447,7 @@ func TestAppendWaitsForLeadWriter(t *testing.T) {
 	s := sqlDB(t, db)
 	ctx := t.Context()
 	name := table()
-	rows := name + "_leads"
-	if _, err := s.ExecContext(ctx, `CREATE TABLE `+rows+` (id bigint PRIMARY KEY, status text NOT NULL DEFAULT '');
-		INSERT INTO `+rows+` (id) VALUES (7)`); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Exec(`DROP TABLE ` + rows) })
+	rows := leadsTable(t, s, name, 7)
 	l := openLog(t, db, name, eventlog.WithLeadTable(rows, "id"))
 	a, err := s.BeginTx(ctx, nil)
 	if err != nil {

@@ -183,18 +183,16 @@ func TestConcurrentWritersAndLeadRows(t *testing.T) {
 	s := sqlDB(t, db)
 	name := table()
 	ctx := t.Context()
-	rows, counters := name+"_leads", name+"_n"
+	rows, counters := leadsTable(t, s, name, leads), name+"_n"
 	for _, q := range []string{
-		`CREATE TABLE ` + rows + ` (id bigint PRIMARY KEY, status text NOT NULL DEFAULT '')`,
 		`CREATE TABLE ` + counters + ` (lead_id bigint PRIMARY KEY, n bigint NOT NULL)`,
-		`INSERT INTO ` + rows + ` (id) SELECT generate_series(1, ` + fmt.Sprint(leads) + `)`,
 		`INSERT INTO ` + counters + ` SELECT generate_series(1, ` + fmt.Sprint(leads) + `), 0`,
 	} {
 		if _, err := s.ExecContext(ctx, q); err != nil {
 			t.Fatal(err)
 		}
 	}
-	t.Cleanup(func() { s.Exec(`DROP TABLE ` + rows + `, ` + counters) })
+	t.Cleanup(func() { s.Exec(`DROP TABLE ` + counters) })
 	l := openLog(t, db, name, eventlog.WithLeadTable(rows, "id"))
 
 	var (
