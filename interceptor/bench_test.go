@@ -102,11 +102,16 @@ func benchCreateInBatches100(db *gorm.DB, _ int) error {
 	return db.CreateInBatches(rows, 100).Error
 }
 
-// benchUpdate updates one of 100 rows it creates first.
+// benchUpdate updates one of 100 rows it creates first. Its values come
+// from a count of its own calls, not from i, which both sides of compare
+// are given: every update changes its row, whichever side runs it.
 func benchUpdate() func(db *gorm.DB, i int) error {
 	statuses := []string{"new", "contacted"}
 	seeded := false
-	return func(db *gorm.DB, i int) error {
+	calls := 0
+	return func(db *gorm.DB, _ int) error {
+		calls++
+		i := calls
 		if !seeded {
 			seeded = true
 			rows := make([]Lead, 100)
@@ -118,10 +123,14 @@ func benchUpdate() func(db *gorm.DB, i int) error {
 	}
 }
 
-// benchUpdateParallel4 has 4 writers update a row each, their own of 100.
+// benchUpdateParallel4 has 4 writers update a row each, their own of 100,
+// with values from a count of its calls (see benchUpdate).
 func benchUpdateParallel4() func(db *gorm.DB, i int) error {
 	seeded := false
-	return func(db *gorm.DB, i int) error {
+	calls := 0
+	return func(db *gorm.DB, _ int) error {
+		calls++
+		i := calls
 		if !seeded {
 			seeded = true
 			if err := db.CreateInBatches(make([]Lead, 100), 100).Error; err != nil {
