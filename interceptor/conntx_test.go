@@ -206,8 +206,19 @@ func TestEventLogAppendFailureGivesTheConnectionBack(t *testing.T) {
 // TestEventLogSavepoints: nested transactions and RollbackTo on the
 // transaction's connection; only what survives is committed and logged.
 func TestEventLogSavepoints(t *testing.T) {
+	t.Run("exec", func(t *testing.T) { testEventLogSavepoints(t, false) })
+	t.Run("prepared", func(t *testing.T) { testEventLogSavepoints(t, true) })
+}
+
+// testEventLogSavepoints with prepared: in a PrepareStmt session, whose
+// savepoints run as prepared statements.
+func testEventLogSavepoints(t *testing.T, prepared bool) {
 	e := newLogEnv(t, postgresDB, nil)
-	must(t, e.db.Transaction(func(tx *gorm.DB) error {
+	db := e.db
+	if prepared {
+		db = db.Session(&gorm.Session{PrepareStmt: true})
+	}
+	must(t, db.Transaction(func(tx *gorm.DB) error {
 		must(t, tx.Create(&Lead{Name: "a", Status: "new"}).Error) // 1
 		_ = tx.Transaction(func(tx2 *gorm.DB) error {
 			must(t, tx2.Create(&Lead{Name: "b", Status: "new"}).Error)     // 2, rolled back
@@ -217,6 +228,9 @@ func TestEventLogSavepoints(t *testing.T) {
 		must(t, tx.SavePoint("sp1").Error)
 		must(t, tx.Model(&Lead{ID: 1}).Update("score", 3).Error) // dropped
 		must(t, tx.RollbackTo("sp1").Error)
+		must(t, tx.Exec("SAVEPOINT sp2").Error)
+		must(t, tx.Model(&Lead{ID: 1}).Update("score", 4).Error) // dropped
+		must(t, tx.Exec("ROLLBACK TO sp2").Error)
 		return tx.Model(&Lead{ID: 1}).Update("status", "lost").Error
 	}))
 	checkConns(t, e)

@@ -44,9 +44,9 @@ import (
 // outside a transaction. Opened with PrepareStmt, and on other databases
 // or drivers, transactions stay *sql.Tx (append, then COMMIT). A
 // PrepareStmt session around a transaction prepares its statements again
-// on the connection, as a *sql.Tx does on a new connection; its
-// savepoints escape the plugin, so such a transaction does not tell the
-// log what it wrote.
+// on the connection, as a *sql.Tx does on a new connection. A transaction
+// that ran a statement prepared outside the plugin's pool (which might be
+// a savepoint it cannot see) does not tell the log what it wrote.
 //
 // A write of the watched model outside a transaction begun through the
 // plugin's pool — GORM's SkipDefaultTransaction without db.Transaction, or

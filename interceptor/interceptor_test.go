@@ -142,11 +142,25 @@ func testNothingBeforeCommit(t *testing.T, dia dialect) {
 	}
 }
 
-func TestSavepoints(t *testing.T) { eachDB(t, testSavepoints) }
+func TestSavepoints(t *testing.T) {
+	eachDB(t, func(t *testing.T, dia dialect) { testSavepoints(t, dia, nil) })
+}
 
-func testSavepoints(t *testing.T, dia dialect) {
+// TestSavepointsPrepareStmt: in a PrepareStmt session, GORM runs the
+// savepoints through prepared statements (StmtContext) rather than Exec;
+// what they roll back must still not be emitted.
+func TestSavepointsPrepareStmt(t *testing.T) {
+	eachDB(t, func(t *testing.T, dia dialect) {
+		testSavepoints(t, dia, func(db *gorm.DB) *gorm.DB { return db.Session(&gorm.Session{PrepareStmt: true}) })
+	})
+}
+
+func testSavepoints(t *testing.T, dia dialect, session func(*gorm.DB) *gorm.DB) {
 	e := newEnv(t, dia, nil)
 	db := e.db
+	if session != nil {
+		db = session(db)
+	}
 	c := Lead{Name: "c", Status: "new"}
 	must(t, db.Transaction(func(tx *gorm.DB) error {
 		must(t, tx.Create(&Lead{Name: "a", Status: "new"}).Error) // 1
@@ -162,6 +176,11 @@ func testSavepoints(t *testing.T, dia dialect) {
 		must(t, tx.RollbackTo("sp1").Error)
 		must(t, tx.Model(&Lead{ID: 1}).Update("status", "lost").Error) // kept
 		must(t, tx.RollbackTo("sp1").Error)                            // savepoint stays established
+		// Savepoints of the application's own SQL (in a PrepareStmt
+		// session, prepared statements).
+		must(t, tx.Exec("SAVEPOINT sp2").Error)
+		must(t, tx.Model(&Lead{ID: c.ID}).Update("score", 7).Error) // dropped
+		must(t, tx.Exec("ROLLBACK TO SAVEPOINT sp2").Error)
 		return tx.Model(&Lead{ID: c.ID}).Update("score", 5).Error
 	}))
 	check(t, e.flush(t), [][]string{{"NEW_LEAD#1", fmt.Sprintf("NEW_LEAD#%d", c.ID), fmt.Sprintf("SCORE_UPDATE#%d 0->5", c.ID)}})

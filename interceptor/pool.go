@@ -98,12 +98,13 @@ func (c *pool) Ping() error {
 	return nil
 }
 
-// PrepareContext remembers the SQL of what it prepares when transactions
-// run on connections of their own, which must prepare it again (see
+// PrepareContext remembers the SQL of what it prepares: a transaction
+// follows the savepoints among GORM's prepared statements (tx.StmtContext),
+// and one on a connection of its own prepares them again (see
 // connTx.StmtContext).
 func (c *pool) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
 	s, err := c.ConnPool.PrepareContext(ctx, query)
-	if err == nil && c.conns != nil {
+	if err == nil {
 		c.p.queries.remember(s, query)
 	}
 	return s, err
@@ -131,8 +132,9 @@ type tx struct {
 	mu    sync.Mutex
 	buf   []Change
 	marks []mark
-	// unseen: statements ran through StmtContext (a PrepareStmt session
-	// around the transaction), where ExecContext cannot follow savepoints.
+	// unseen: a statement prepared outside the plugin ran through
+	// StmtContext, whose SQL, and so whether it was a savepoint, is
+	// unknown.
 	unseen bool
 }
 
@@ -154,14 +156,22 @@ func (t *tx) add(cs []Change) {
 	t.mu.Unlock()
 }
 
-// ExecContext also follows savepoints, which gorm.io/driver/postgres sets and
-// rolls back with plain Exec: ROLLBACK TO drops what came after the mark
-// (the savepoint stays, as in PostgreSQL), RELEASE forgets the mark.
+// ExecContext also follows savepoints (see follow).
 func (t *tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	res, err := execCapture(ctx, t.txConn, query, args, true)
 	if err != nil || len(args) != 0 {
 		return res, err
 	}
+	t.follow(query)
+	return res, nil
+}
+
+// follow keeps the buffer in step with the savepoints, which
+// gorm.io/driver/postgres sets and rolls back with plain Exec, and the
+// application may run as its own SQL: ROLLBACK TO drops what came after
+// the mark (the savepoint stays, as in PostgreSQL), RELEASE forgets the
+// mark.
+func (t *tx) follow(query string) {
 	q := strings.TrimSpace(query)
 	switch {
 	case hasPrefixFold(q, "SAVEPOINT "):
@@ -190,19 +200,35 @@ func (t *tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Re
 		}
 		t.mu.Unlock()
 	}
-	return res, nil
 }
 
 func (t *tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	return queryCapture(ctx, t.txConn, query, args)
 }
 
+// PrepareContext remembers the SQL of what it prepares, for StmtContext.
+func (t *tx) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
+	s, err := t.txConn.PrepareContext(ctx, query)
+	if err == nil {
+		t.p.queries.remember(s, query)
+	}
+	return s, err
+}
+
 // StmtContext is how a PrepareStmt session around the transaction runs
-// its statements; their savepoints are not seen (see unseen).
+// its statements, savepoints among them. A statement's SQL is known when
+// it was prepared through the plugin's pool or transaction; the
+// savepoints of one that was not are not seen (see unseen). The statement
+// runs right after: a savepoint is followed as if it succeeded (when it
+// fails, so does the transaction).
 func (t *tx) StmtContext(ctx context.Context, s *sql.Stmt) *sql.Stmt {
-	t.mu.Lock()
-	t.unseen = true
-	t.mu.Unlock()
+	if q, ok := t.p.queries.text(s); ok {
+		t.follow(q)
+	} else {
+		t.mu.Lock()
+		t.unseen = true
+		t.mu.Unlock()
+	}
 	return t.txConn.StmtContext(ctx, s)
 }
 
