@@ -2,6 +2,7 @@ package eventlog_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
@@ -297,6 +298,82 @@ func benchStamp(b *testing.B, per int) {
 		defer s.Exec(`DROP TABLE "` + compact + `"`)
 		b.ReportMetric(size(`"`+compact+`"`), "B/event-compact")
 	}
+}
+
+// BenchmarkStampBacklog measures the sequencer on a log of 100,000
+// stamped rows that vacuum has not visited (autovacuum off on its table:
+// with the default thresholds, a large log waits for a fifth of its rows
+// to be dead): the time from one event's Append to its position (ns/op),
+// with the sequencer scanning from its bound (bound-µs/op) and from the
+// first id (first-µs/op), alternating in blocks on the same log; ratio =
+// first / bound. The time includes the sequencer's pacing (5 ms). With
+// snapshot_held, another session holds a snapshot taken before the rows
+// were stamped (a long report, pg_dump), so that their old versions' index
+// entries cannot be marked dead and each scan from the first id visits
+// them all.
+func BenchmarkStampBacklog(b *testing.B) {
+	for _, held := range []bool{false, true} {
+		name := "vacuum_pending"
+		if held {
+			name = "snapshot_held"
+		}
+		b.Run(name, func(b *testing.B) { benchStampBacklog(b, held) })
+	}
+}
+
+func benchStampBacklog(b *testing.B, held bool) {
+	db, l, _ := benchDB(b, eventlog.WithPollInterval(time.Hour))
+	s := sqlDB(b, db)
+	ctx := b.Context()
+	if held {
+		tx, err := s.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer tx.Rollback()
+		if _, err := tx.ExecContext(ctx, `SELECT 1`); err != nil { // takes the snapshot
+			b.Fatal(err)
+		}
+	}
+	const backlog = 100000
+	for _, q := range []string{
+		`ALTER TABLE ` + l.Table() + ` SET (autovacuum_enabled = false)`,
+		// Rows as Append writes them, one event each.
+		`INSERT INTO ` + l.Table() + ` (count, lead_ids, types, audiences, payloads)
+			SELECT 1, ARRAY[i % 500 + 1], ARRAY['STATUS_UPDATE'], ARRAY[''], ARRAY['{"i":' || i || '}']
+			FROM generate_series(1, ` + fmt.Sprint(backlog) + `) AS i`,
+	} {
+		if _, err := s.ExecContext(ctx, q); err != nil {
+			b.Fatal(err)
+		}
+	}
+	l.Committed()
+	waitHead(b, l, backlog)
+	head := uint64(backlog)
+	var times [2]time.Duration // bound, first
+	const block = 20
+	b.ResetTimer()
+	for i := 0; i < b.N; i += block {
+		mode := (i / block) % 2
+		if mode == 1 {
+			eventlog.WithoutBound(l)
+		}
+		start := time.Now()
+		for range min(block, b.N-i) {
+			if err := l.Append(ctx, nil, eventlog.Event{LeadID: 1, Type: "STATUS_UPDATE", Payload: benchPayload}); err != nil {
+				b.Fatal(err)
+			}
+			head++
+			waitHead(b, l, head)
+		}
+		times[mode] += time.Since(start)
+		eventlog.WithBound(l)
+	}
+	b.StopTimer()
+	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(b.N) * 2 }
+	b.ReportMetric(per(times[0]), "bound-µs/op")
+	b.ReportMetric(per(times[1]), "first-µs/op")
+	b.ReportMetric(float64(times[1])/float64(times[0]), "ratio")
 }
 
 // BenchmarkRead measures Read in pages of 1000 over positioned events

@@ -38,3 +38,13 @@ func WaitHead(ctx context.Context, l *Log, want uint64) error {
 		}
 	}
 }
+
+// Bound returns the id below which l's sequencer knows every row stamped.
+func Bound(l *Log) int64 { return l.bound.scan() }
+
+// WithoutBound makes l's sequencer scan for unstamped rows from the first
+// id, as before it kept a bound.
+func WithoutBound(l *Log) { l.bound.off.Store(true) }
+
+// WithBound undoes WithoutBound.
+func WithBound(l *Log) { l.bound.off.Store(false) }

@@ -30,6 +30,7 @@ type Log struct {
 	kick    chan struct{} // wakes the sequencer (PostgreSQL); buffered, coalescing
 	stamped signal        // new positions may be readable
 
+	bound         bound        // the sequencer's (its goroutine's only)
 	pipeline      atomic.Bool  // the driver is pgx: the sequencer pipelines
 	head          atomic.Int64 // the highest position this instance's sequencer stamped
 	testPruneHook func()       // see export_test.go
@@ -105,6 +106,11 @@ func Open(ctx context.Context, db *gorm.DB, opts ...Option) (*Log, error) {
 		}
 		if !ok {
 			return nil, fmt.Errorf("eventlog: lead table %s has no column %s (WithLeadTable): create it first", cfg.leadTable, cfg.leadKey)
+		}
+	}
+	if l.pg {
+		if err := l.bound.init(ctx, sqlDB, l.n); err != nil {
+			return nil, fmt.Errorf("eventlog: sequence of %s: %w", cfg.table, err)
 		}
 	}
 	if l.tel, err = newTelemetry(cfg.registerer, l); err != nil {

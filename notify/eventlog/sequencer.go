@@ -83,8 +83,12 @@ func (l *Log) stamp(ctx context.Context) (n int64, more bool, err error) {
 	} else {
 		r, err = l.stampTx(ctx)
 	}
-	if err != nil || r.n == 0 {
+	if err != nil {
 		return 0, false, err
+	}
+	l.bound.observe(r.v, r.xmin, r.x, r.rows < stampBatch)
+	if r.n == 0 {
+		return 0, false, nil
 	}
 	l.head.Store(r.head)
 	l.tel.lag.Observe(r.lag)
@@ -96,6 +100,7 @@ func (l *Log) stamp(ctx context.Context) (n int64, more bool, err error) {
 type stampResult struct {
 	rows, n, head int64 // rows and events stamped, the new head
 	lag           float64
+	v, xmin, x    int64 // the id sequence's value before the snapshot, its xmin, the transaction's id (bound)
 }
 
 // stampPipelined runs the lock and the stamping statement in one round
@@ -113,13 +118,13 @@ func (l *Log) stampPipelined(ctx context.Context) (r stampResult, err error) {
 			return errNotPgx
 		}
 		var b pgx.Batch
-		b.Queue(l.sql.lock, l.n.seqLock)
-		b.Queue(l.sql.stamp, stampBatch, l.n.channel)
+		b.Queue(l.sql.lock, l.n.seqLock, l.bound.arg())
+		b.Queue(l.sql.stamp, stampBatch, l.n.channel, l.bound.scan())
 		br := sc.Conn().SendBatch(ctx, &b)
-		_, err := br.Exec()
+		err := br.QueryRow().Scan(nil, nil, nil, &r.v)
 		if err == nil {
 			var notified int64
-			err = br.QueryRow().Scan(&r.rows, &r.n, &r.head, &r.lag, &notified)
+			err = br.QueryRow().Scan(&r.rows, &r.n, &r.head, &r.lag, &notified, &r.xmin, &r.x)
 		}
 		if cerr := br.Close(); err == nil {
 			err = cerr
@@ -142,11 +147,11 @@ func (l *Log) stampTx(ctx context.Context) (r stampResult, err error) {
 	}
 	defer tx.Rollback()
 	var a, b, c any
-	if err := tx.QueryRowContext(ctx, l.sql.lock, l.n.seqLock).Scan(&a, &b, &c); err != nil {
+	if err := tx.QueryRowContext(ctx, l.sql.lock, l.n.seqLock, l.bound.arg()).Scan(&a, &b, &c, &r.v); err != nil {
 		return r, err
 	}
 	var notified int64
-	if err := tx.QueryRowContext(ctx, l.sql.stamp, stampBatch, l.n.channel).Scan(&r.rows, &r.n, &r.head, &r.lag, &notified); err != nil {
+	if err := tx.QueryRowContext(ctx, l.sql.stamp, stampBatch, l.n.channel, l.bound.scan()).Scan(&r.rows, &r.n, &r.head, &r.lag, &notified, &r.xmin, &r.x); err != nil {
 		return r, err
 	}
 	return r, tx.Commit()

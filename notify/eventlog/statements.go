@@ -99,18 +99,26 @@ SELECT coalesce(sum(count), 0) FROM d`
 	// TID scan is the cheapest way left. (The rows are found by ctid: the
 	// sequencer lock keeps every other writer of unstamped rows away, so
 	// they stay where the batch saw them.)
-	s.lock = `SELECT pg_advisory_xact_lock($1), set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)`
+	//
+	// It also reads the id sequence's last value ($2, a regclass, or NULL
+	// when the sequencer keeps no bound): in its own statement, so before
+	// the stamping statement's snapshot (see bound.go).
+	s.lock = `SELECT pg_advisory_xact_lock($1), set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true),
+	coalesce(pg_sequence_last_value($2::regclass), 0)`
 	// Stamp the oldest committed unstamped rows, in id order, after the
 	// highest position (or the floor, when everything was pruned): each
 	// row's last is the base plus the running sum of the counts. pg_notify
 	// the new head when there were any. Run under the sequencer lock, in a
 	// statement begun after taking it, so it sees every earlier stamp.
+	// Unstamped rows are looked for from the id $3 up, below which every
+	// row is stamped; the statement returns its snapshot's xmin and its
+	// transaction's id, which it takes (see bound.go).
 	s.stamp = `WITH base AS (
 	SELECT greatest(coalesce((SELECT max(last) FROM ` + n.table + `), 0),
 		(SELECT floor FROM ` + n.meta + ` WHERE id = 1)) AS p
 ), b AS (
 	SELECT tid, base.p + sum(count) OVER (ORDER BY id) AS last, created_at FROM (
-		SELECT ctid AS tid, id, count, created_at FROM ` + n.table + ` WHERE last IS NULL ORDER BY id LIMIT $1
+		SELECT ctid AS tid, id, count, created_at FROM ` + n.table + ` WHERE last IS NULL AND id >= $3 ORDER BY id LIMIT $1
 	) AS o, base
 ), u AS (
 	UPDATE ` + n.table + ` AS t SET last = b.last FROM b
@@ -120,7 +128,8 @@ SELECT coalesce(sum(count), 0) FROM d`
 	SELECT count(*) AS rows, coalesce(sum(count), 0) AS n, max(last) AS h, min(created_at) AS oldest FROM u
 )
 SELECT rows, n, coalesce(h, 0), coalesce(extract(epoch FROM now() - oldest), 0)::float8,
-	(SELECT count(*) FROM (SELECT pg_notify($2, h::text) FROM agg WHERE rows > 0) AS x)
+	(SELECT count(*) FROM (SELECT pg_notify($2, h::text) FROM agg WHERE rows > 0) AS x),
+	pg_snapshot_xmin(pg_current_snapshot())::text::bigint, pg_current_xact_id()::text::bigint
 FROM agg`
 	return s
 }
@@ -171,15 +180,16 @@ func (s *statements) insert(rows int, lock, share bool) string {
 			b.WriteString("(?,?,?,?,?)")
 		}
 	} else {
-		// The CTE of the advisory locks runs after the one of the row
-		// locks: it waits for it in a one-time filter, evaluated before
-		// its first lock.
-		with, from := []string{}, ""
+		// The first CTE gives the transaction its id before the row takes
+		// its id from the sequence (see bound.go). The CTE of the advisory
+		// locks runs after the one of the row locks: it waits for it in a
+		// one-time filter, evaluated before its first lock.
+		with, wait := []string{`x AS MATERIALIZED (SELECT pg_current_xact_id() AS xid)`}, ""
 		next := 5
 		if share {
 			with = append(with, `s AS MATERIALIZED (SELECT count(*) AS n FROM (SELECT FROM `+s.lead+
 				` WHERE `+s.leadKey+` = ANY($`+itoa(next)+`::bigint[]) ORDER BY `+s.leadKey+` FOR SHARE) AS r)`)
-			from = "s"
+			wait = "s"
 			next++
 		}
 		if lock {
@@ -189,15 +199,12 @@ func (s *statements) insert(rows int, lock, share bool) string {
 			}
 			with = append(with, `l AS MATERIALIZED (SELECT count(pg_advisory_xact_lock($`+itoa(next)+`::int4, k)) AS n FROM unnest($`+
 				itoa(next+1)+`::int4[]) AS k`+after+`)`)
-			from = "l"
+			wait = "l"
 		}
-		if len(with) > 0 {
-			b.WriteString(`WITH ` + strings.Join(with, ", ") + ` `)
-		}
-		b.WriteString(`INSERT INTO ` + s.n.table + ` (count, lead_ids, types, audiences, payloads) ` +
-			`SELECT cardinality($1::bigint[]), $1::bigint[], $2::text[], $3::text[], $4::text[]`)
-		if from != "" {
-			b.WriteString(` FROM ` + from + ` WHERE ` + from + `.n IS NOT NULL`)
+		b.WriteString(`WITH ` + strings.Join(with, ", ") + ` INSERT INTO ` + s.n.table + ` (count, lead_ids, types, audiences, payloads) ` +
+			`SELECT cardinality($1::bigint[]), $1::bigint[], $2::text[], $3::text[], $4::text[] FROM x`)
+		if wait != "" {
+			b.WriteString(`, ` + wait + ` WHERE ` + wait + `.n IS NOT NULL`)
 		}
 	}
 	q := b.String()
