@@ -78,18 +78,25 @@ func (b *bound) scan() int64 {
 }
 
 // observe takes what a stamping transaction saw: the sequence value v
-// read before its snapshot, the snapshot's xmin, its own transaction id x,
-// and whether it stamped every unstamped row it saw (complete).
+// read before its snapshot, the snapshot's xmin, its own transaction id x
+// (0 when it took none: no id was handed out from the bound on, v is
+// below it), and whether it stamped every unstamped row it saw
+// (complete).
 func (b *bound) observe(v, xmin, x int64, complete bool) {
 	if !b.on || b.off.Load() {
 		return
 	}
 	if b.pending == nil {
-		b.pending = &mark{v, x}
+		if x != 0 {
+			b.pending = &mark{v, x}
+		}
 		return // its own xmin is below its x
 	}
 	if complete && xmin >= b.pending.x {
 		b.from.Store(max(b.from.Load(), b.pending.v+1))
-		b.pending = &mark{v, x}
+		b.pending = nil
+		if x != 0 && v > b.from.Load()-1 {
+			b.pending = &mark{v, x}
+		}
 	}
 }

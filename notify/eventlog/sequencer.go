@@ -119,7 +119,7 @@ func (l *Log) stampPipelined(ctx context.Context) (r stampResult, err error) {
 		}
 		var b pgx.Batch
 		b.Queue(l.sql.lock, l.n.seqLock, l.bound.arg())
-		b.Queue(l.sql.stamp, stampBatch, l.n.channel, l.bound.scan())
+		b.Queue(l.sql.stamp, stampBatch, l.n.channel, l.bound.scan(), l.bound.arg())
 		br := sc.Conn().SendBatch(ctx, &b)
 		err := br.QueryRow().Scan(nil, nil, nil, &r.v)
 		if err == nil {
@@ -151,7 +151,7 @@ func (l *Log) stampTx(ctx context.Context) (r stampResult, err error) {
 		return r, err
 	}
 	var notified int64
-	if err := tx.QueryRowContext(ctx, l.sql.stamp, stampBatch, l.n.channel, l.bound.scan()).Scan(&r.rows, &r.n, &r.head, &r.lag, &notified, &r.xmin, &r.x); err != nil {
+	if err := tx.QueryRowContext(ctx, l.sql.stamp, stampBatch, l.n.channel, l.bound.scan(), l.bound.arg()).Scan(&r.rows, &r.n, &r.head, &r.lag, &notified, &r.xmin, &r.x); err != nil {
 		return r, err
 	}
 	return r, tx.Commit()

@@ -111,8 +111,10 @@ SELECT coalesce(sum(count), 0) FROM d`
 	// the new head when there were any. Run under the sequencer lock, in a
 	// statement begun after taking it, so it sees every earlier stamp.
 	// Unstamped rows are looked for from the id $3 up, below which every
-	// row is stamped; the statement returns its snapshot's xmin and its
-	// transaction's id, which it takes (see bound.go).
+	// row is stamped; the statement returns its snapshot's xmin and, when
+	// the sequence $4 has handed out ids from $3 up, its transaction's id,
+	// which it takes (0 otherwise: an idle log's stampings write nothing;
+	// see bound.go).
 	s.stamp = `WITH base AS (
 	SELECT greatest(coalesce((SELECT max(last) FROM ` + n.table + `), 0),
 		(SELECT floor FROM ` + n.meta + ` WHERE id = 1)) AS p
@@ -129,7 +131,8 @@ SELECT coalesce(sum(count), 0) FROM d`
 )
 SELECT rows, n, coalesce(h, 0), coalesce(extract(epoch FROM now() - oldest), 0)::float8,
 	(SELECT count(*) FROM (SELECT pg_notify($2, h::text) FROM agg WHERE rows > 0) AS x),
-	pg_snapshot_xmin(pg_current_snapshot())::text::bigint, pg_current_xact_id()::text::bigint
+	pg_snapshot_xmin(pg_current_snapshot())::text::bigint,
+	CASE WHEN coalesce(pg_sequence_last_value($4::regclass), -1) >= $3 THEN pg_current_xact_id()::text::bigint ELSE 0 END
 FROM agg`
 	return s
 }
