@@ -306,7 +306,7 @@ func benchStamp(b *testing.B, per int) {
 // to be dead): the time from one event's Append to its position (ns/op),
 // with the sequencer scanning from its bound (bound-µs/op) and from the
 // first id (first-µs/op), alternating in blocks on the same log; ratio =
-// first / bound. The time includes the sequencer's pacing (5 ms). With
+// first / bound. The time includes the sequencer's pacing (10 ms). With
 // snapshot_held, another session holds a snapshot taken before the rows
 // were stamped (a long report, pg_dump), so that their old versions' index
 // entries cannot be marked dead and each scan from the first id visits
