@@ -48,11 +48,11 @@ func (s *logSink) Publish(ctx context.Context, cs []interceptor.Change) error {
 		return errors.New("no batch in ctx")
 	}
 	for _, c := range cs {
-		p, err := json.Marshal(map[string]any{"summary": summary(c)})
+		e, err := eventlog.NewEvent(c.LeadID, string(c.Op), c.Audience, map[string]any{"summary": summary(c)})
 		if err != nil {
 			return err
 		}
-		b.Add(eventlog.Event{LeadID: c.LeadID, Type: string(c.Op), Audience: c.Audience, Payload: p})
+		b.Add(e)
 	}
 	return nil
 }

@@ -29,11 +29,11 @@ import (
 // logEvent returns the log event of m, a lead message under audience; the
 // message is encoded once, here.
 func logEvent(m *LeadUpdateMessage, audience string) (eventlog.Event, error) {
-	b, err := json.Marshal(m)
+	ev, err := eventlog.NewEvent(m.LeadID, m.Type, audience, m)
 	if err != nil {
 		return eventlog.Event{}, fmt.Errorf("%w: encode %s of lead %d: %v", ErrInvalid, m.Type, m.LeadID, err)
 	}
-	return eventlog.Event{LeadID: m.LeadID, Type: m.Type, Audience: audience, Payload: b}, nil
+	return ev, nil
 }
 
 // entries converts log events into hub entries, as the relay publishes them

@@ -91,13 +91,46 @@ func TestAppendInvalid(t *testing.T) {
 				t.Errorf("%s: Append = %v, want ErrInvalid", name, err)
 			}
 		}
+		// NewEvent's payloads are not parsed again, but their text is
+		// checked, and a payload changed afterwards is parsed.
+		newEvent := func(v any) eventlog.Event {
+			e, err := eventlog.NewEvent(1, "X", "", v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return e
+		}
+		changed := newEvent(map[string]int{"a": 1})
+		changed.Payload = []byte(`{"a":`)
+		shortened := newEvent(map[string]int{"a": 1})
+		shortened.Payload = shortened.Payload[:3]
+		for name, bad := range map[string]eventlog.Event{
+			"NewEvent, nul":               newEvent(map[string]string{"a": "x\x00"}),
+			"NewEvent, raw invalid utf8":  newEvent(map[string]json.RawMessage{"a": json.RawMessage("\"\xff\"")}),
+			"NewEvent, payload replaced":  changed,
+			"NewEvent, payload shortened": shortened,
+		} {
+			err := l.Append(t.Context(), nil, ok, bad)
+			if !errors.Is(err, eventlog.ErrInvalid) {
+				t.Errorf("%s: Append = %v, want ErrInvalid", name, err)
+			}
+		}
+		if _, err := eventlog.NewEvent(1, "X", "", make(chan int)); !errors.Is(err, eventlog.ErrInvalid) {
+			t.Errorf("NewEvent of a channel: %v, want ErrInvalid", err)
+		}
 		// An escaped backslash before u0000 is no NUL.
 		if err := l.Append(t.Context(), nil, eventlog.Event{LeadID: 1, Type: "X", Payload: []byte(`"\\u0000"`)}); err != nil {
 			t.Fatal(err)
 		}
-		got := collect(t, l, 0, 1)
+		if err := l.Append(t.Context(), nil, newEvent(map[string]string{"a": "é"})); err != nil {
+			t.Fatal(err)
+		}
+		got := collect(t, l, 0, 2)
 		if !bytes.Equal(got[0].Payload, []byte(`"\\u0000"`)) || got[0].Position != 1 {
 			t.Errorf("got %s at %d", got[0].Payload, got[0].Position)
+		}
+		if string(got[1].Payload) != `{"a":"é"}` || got[1].Position != 2 {
+			t.Errorf("NewEvent's: got %s at %d", got[1].Payload, got[1].Position)
 		}
 	})
 }
