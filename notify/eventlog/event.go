@@ -45,8 +45,8 @@ func NewEvent(leadID int64, typ, audience string, v any) (Event, error) {
 	return Event{LeadID: leadID, Type: typ, Audience: audience, Payload: p, encoded: p}, nil
 }
 
-// parsed reports whether e's Payload is the one NewEvent encoded.
-func (e *Event) parsed() bool {
+// marshaled reports whether e's Payload is the one NewEvent encoded.
+func (e *Event) marshaled() bool {
 	return len(e.encoded) > 0 && len(e.encoded) == len(e.Payload) && &e.encoded[0] == &e.Payload[0]
 }
 
@@ -79,7 +79,7 @@ func validate(i int, e *Event) error {
 		return fmt.Errorf("event %d (lead %d): type %q is not valid UTF-8 without NUL: %w", i, e.LeadID, e.Type, ErrInvalid)
 	case !validText(e.Audience):
 		return fmt.Errorf("event %d (lead %d): audience %q is not valid UTF-8 without NUL: %w", i, e.LeadID, e.Audience, ErrInvalid)
-	case !e.parsed() && !json.Valid(e.Payload):
+	case !e.marshaled() && !json.Valid(e.Payload):
 		return fmt.Errorf("event %d (lead %d): payload is not valid JSON: %w", i, e.LeadID, ErrInvalid)
 	case !utf8.Valid(e.Payload) || hasNULEscape(e.Payload):
 		// PostgreSQL's jsonb, and so the clients' databases, reject both;
