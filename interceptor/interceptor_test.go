@@ -146,9 +146,10 @@ func TestSavepoints(t *testing.T) {
 	eachDB(t, func(t *testing.T, dia dialect) { testSavepoints(t, dia, nil) })
 }
 
-// TestSavepointsPrepareStmt: in a PrepareStmt session, GORM runs the
-// savepoints through prepared statements (StmtContext) rather than Exec;
-// what they roll back must still not be emitted.
+// TestSavepointsPrepareStmt: in a PrepareStmt session, the application's
+// own SAVEPOINT and ROLLBACK TO (tx.Exec) run as prepared statements,
+// through StmtContext rather than Exec; what they roll back must still not
+// be emitted.
 func TestSavepointsPrepareStmt(t *testing.T) {
 	eachDB(t, func(t *testing.T, dia dialect) {
 		testSavepoints(t, dia, func(db *gorm.DB) *gorm.DB { return db.Session(&gorm.Session{PrepareStmt: true}) })
