@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"sync/atomic"
+	"time"
 )
 
 // The sequencer finds unstamped rows through the partial index on id of
@@ -33,6 +34,11 @@ import (
 // out those whose ids are above its xmax, which PostgreSQL sets from the
 // latest transaction to end, not from the latest id handed out.)
 //
+// The bound also trails by boundLag: a writer that took its row's id and
+// its transaction's id in the other order (a version of this package
+// before the bound, or an INSERT written by hand) took both in the same
+// statement, microseconds apart, and is covered by then.
+//
 // A long transaction anywhere in the cluster holds the bound back (it
 // keeps xmin low), as it holds back vacuum. The bound lives in the
 // sequencer's memory: a sequencer that starts, on any instance, scans
@@ -45,7 +51,13 @@ type bound struct {
 	off     atomic.Bool  // tests and benchmarks: scan from the first id
 }
 
-type mark struct{ v, x int64 }
+type mark struct {
+	v, x int64
+	at   time.Time
+}
+
+// boundLag is how long a mark waits before the bound may pass it.
+const boundLag = time.Second
 
 // init finds the log's id sequence; the bound is on when it hands out ids
 // one at a time (a sequence with a CACHE hands out, from a session's
@@ -86,17 +98,18 @@ func (b *bound) observe(v, xmin, x int64, complete bool) {
 	if !b.on || b.off.Load() {
 		return
 	}
+	now := time.Now()
 	if b.pending == nil {
 		if x != 0 {
-			b.pending = &mark{v, x}
+			b.pending = &mark{v, x, now}
 		}
 		return // its own xmin is below its x
 	}
-	if complete && xmin >= b.pending.x {
+	if complete && xmin >= b.pending.x && now.Sub(b.pending.at) >= boundLag {
 		b.from.Store(max(b.from.Load(), b.pending.v+1))
 		b.pending = nil
 		if x != 0 && v > b.from.Load()-1 {
-			b.pending = &mark{v, x}
+			b.pending = &mark{v, x, now}
 		}
 	}
 }

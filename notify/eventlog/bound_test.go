@@ -71,8 +71,9 @@ func TestBoundWaitsForOpenTransactions(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			// Stampings that find nothing, with the transactions still open.
-			time.Sleep(100 * time.Millisecond)
+			// Stampings that find nothing, with the transactions still open,
+			// for longer than the bound waits before it trusts what it saw.
+			time.Sleep(1500 * time.Millisecond)
 			for i, tx := range txs {
 				if err := tx.Commit(); err != nil {
 					t.Fatal(err)
