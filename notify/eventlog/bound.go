@@ -98,6 +98,12 @@ func (b *bound) observe(v, xmin, x int64, complete bool) {
 	if !b.on || b.off.Load() {
 		return
 	}
+	if v < b.from.Load()-1 {
+		// The sequence went back (ALTER SEQUENCE ... RESTART, a restored
+		// table): ids below the bound are being handed out again.
+		b.from.Store(0)
+		b.pending = nil
+	}
 	now := time.Now()
 	if b.pending == nil {
 		if x != 0 {

@@ -93,7 +93,8 @@ func TestBoundWaitsForOpenTransactions(t *testing.T) {
 
 // TestBoundMoves: once nothing is open, the bound passes every row, so a
 // stamping reads no index entries of rows stamped before; a row appended
-// later is still found.
+// later is still found, and so is one whose id the sequence, set back,
+// handed out again.
 func TestBoundMoves(t *testing.T) {
 	db := pgDB.open(t)
 	s := sqlDB(t, db)
@@ -126,5 +127,16 @@ func TestBoundMoves(t *testing.T) {
 	}
 	if evs := collect(t, l, n, 1); evs[0].Type != "B" {
 		t.Errorf("after the bound moved: %s at %d", evs[0].Type, evs[0].Position)
+	}
+	// A sequence set back hands out ids below the bound again: the bound
+	// starts over.
+	if _, err := s.ExecContext(ctx, `SELECT setval(pg_get_serial_sequence($1, 'id'), 1, false)`, l.Table()); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Append(ctx, nil, ev(1, "C", payload{W: n + 1})); err != nil {
+		t.Fatal(err)
+	}
+	if evs := collect(t, l, n+1, 1); evs[0].Type != "C" {
+		t.Errorf("after the sequence went back: %s at %d", evs[0].Type, evs[0].Position)
 	}
 }
