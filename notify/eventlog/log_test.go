@@ -301,7 +301,7 @@ func TestReadPages(t *testing.T) {
 			}
 		}
 		all := collect(t, l, 0, n)
-		for _, limit := range []int{1, 2, 5, 999, 1000, 5000} {
+		for _, limit := range []int{1, 2, 5, 999, 1000, 5000, 1 << 40} {
 			for after := 0; after <= n; after += 1 + after/50 {
 				got, err := l.Read(ctx, uint64(after), limit)
 				if err != nil {

@@ -72,7 +72,7 @@ func newStatements(n names, pg bool, leadTable, leadKey string) *statements {
 	// (pgbench), where unnesting whole rows made catch-up from such rows
 	// 30 % slower than from one row per event.
 	a := `(SELECT greatest($1::bigint, floor) FROM ` + n.meta + ` WHERE id = 1)`
-	slice := `[s.lo : s.lo + least($2::int, ` + itoa(maxRows) + `) - 1]`
+	slice := `[s.lo : s.lo + least($2::bigint, ` + itoa(maxRows) + `)::int - 1]`
 	s.read = `SELECT r.last - r.count + s.lo - 1 + u.i, u.lead_id, u.type, u.audience, u.payload, r.created_at
 FROM ` + n.table + ` AS r, LATERAL (SELECT greatest(1, $1::bigint - (r.last - r.count) + 1)::int AS lo) AS s,
 	unnest(r.lead_ids` + slice + `, r.types` + slice + `, r.audiences` + slice + `, r.payloads` + slice + `)
